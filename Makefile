@@ -1,0 +1,47 @@
+# Workroom: `make run` serves the dashboard with a seeded Control Room emulator; `make test` runs every check.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+PG_URL ?= postgres://postgres@127.0.0.1:5432/test
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: run test lint typecheck test-sqlite test-postgres services venv emulator bench clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q -U pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+services:
+	@scripts/ensure-services.sh
+
+run: venv
+	@WORKROOM_NEED_POSTGRES=0 WORKROOM_BROWSER_TESTS=0 scripts/ensure-services.sh
+	@scripts/run.sh
+
+emulator: venv
+	$(PY) -m robocorp_api.emulator --host 127.0.0.1 --port 8765 --seed demo
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: venv
+	$(VENV)/bin/mypy robocorp_api dashboard tests
+
+test-sqlite: venv services
+	$(VENV)/bin/pytest tests
+
+test-postgres: venv services
+	DATABASE_URL=$(PG_URL) $(VENV)/bin/pytest tests/dashboard
+
+test: venv services lint typecheck test-sqlite test-postgres
+
+bench: venv
+	$(PY) -m robocorp_api.bench
+
+clean:
+	rm -rf $(VENV) var .mypy_cache .ruff_cache
