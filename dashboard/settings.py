@@ -1,0 +1,392 @@
+"""Workroom settings: one module, driven by the environment (a `.env` file beside manage.py is optional).
+
+Every variable is documented in `.env.example`. Secrets also accept `NAME_FILE` (docker secrets).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+from dashboard.lib.envparse import (
+    env_bool,
+    env_int,
+    env_list,
+    env_secret,
+    env_str,
+    parse_encryption_keys,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+if (BASE_DIR / ".env").is_file():
+    # read_env never overrides variables already set in the process environment.
+    environ.Env.read_env(BASE_DIR / ".env")
+
+E = os.environ
+
+VAR_DIR = Path(env_str(E, "WORKROOM_VAR_DIR", str(BASE_DIR / "var")))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+# The test runner and the type checker (django-stubs loads this module) import settings with a bare
+# environment; they get the development defaults. A deployed process never imports either.
+_UNDER_TOOLING = "pytest" in sys.modules or "mypy" in sys.modules
+
+WORKROOM_DEV = env_bool(E, "WORKROOM_DEV", _UNDER_TOOLING)
+DEBUG = env_bool(E, "DEBUG", WORKROOM_DEV)
+
+# --- Secrets -------------------------------------------------------------------------------------
+
+SECRET_KEY = env_secret(E, "SECRET_KEY")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "SECRET_KEY (or SECRET_KEY_FILE) is required when DEBUG is off; "
+            "set WORKROOM_DEV=1 for a development run."
+        )
+    SECRET_KEY = "django-insecure-workroom-development-only"  # noqa: S105 (DEBUG only)
+
+# Fixed, public development key: ciphertexts made with it protect nothing.
+DEV_ENCRYPTION_KEY_ID = "dev"
+DEV_ENCRYPTION_KEY = base64.urlsafe_b64encode(
+    hashlib.sha256(b"workroom development encryption key - not secret").digest()
+).decode("ascii")
+
+_raw_encryption_keys = env_secret(E, "WORKROOM_ENCRYPTION_KEYS")
+if _raw_encryption_keys:
+    WORKROOM_ENCRYPTION_KEYS = parse_encryption_keys(_raw_encryption_keys)
+elif DEBUG:
+    WORKROOM_ENCRYPTION_KEYS = [(DEV_ENCRYPTION_KEY_ID, DEV_ENCRYPTION_KEY)]
+else:
+    raise ImproperlyConfigured(
+        "WORKROOM_ENCRYPTION_KEYS (or WORKROOM_ENCRYPTION_KEYS_FILE) is required when DEBUG is off; "
+        "create one with 'manage.py generate_encryption_key'."
+    )
+WORKROOM_USING_DEV_ENCRYPTION_KEY = WORKROOM_ENCRYPTION_KEYS[0][
+    0
+] == DEV_ENCRYPTION_KEY_ID and (WORKROOM_ENCRYPTION_KEYS[0][1] == DEV_ENCRYPTION_KEY)
+
+# --- Hosts and HTTPS -----------------------------------------------------------------------------
+
+_dev_hosts = ["127.0.0.1", "localhost", "[::1]"]
+ALLOWED_HOSTS = env_list(E, "ALLOWED_HOSTS", _dev_hosts if DEBUG else [])
+if not ALLOWED_HOSTS and not DEBUG:
+    raise ImproperlyConfigured(
+        "ALLOWED_HOSTS is required when DEBUG is off (comma-separated host names)."
+    )
+CSRF_TRUSTED_ORIGINS = env_list(E, "CSRF_TRUSTED_ORIGINS")
+
+SECURE_SSL_REDIRECT = env_bool(E, "WORKROOM_SSL_REDIRECT", not DEBUG)
+# Container and load-balancer probes speak plain http to the app; /healthz carries nothing secret.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+if env_bool(E, "WORKROOM_BEHIND_TLS_PROXY", False):
+    # Only trust X-Forwarded-Proto when a proxy that always sets it sits in front of us.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_HSTS_SECONDS = env_int(
+    E, "WORKROOM_HSTS_SECONDS", 0 if DEBUG else 31_536_000, minimum=0
+)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
+SECURE_HSTS_PRELOAD = env_bool(E, "WORKROOM_HSTS_PRELOAD", False)
+# Preloading is an opt-in commitment of the operator's whole domain to browser lists; a self-hosted
+# app cannot make it on their behalf, so the reminder is silenced unless they opt in.
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+
+SESSION_COOKIE_SECURE = not DEBUG
+CSRF_COOKIE_SECURE = not DEBUG
+SESSION_COOKIE_HTTPONLY = True
+if not DEBUG:
+    # __Host- cookies need Secure, Path=/ and no Domain; browsers drop them over plain http.
+    SESSION_COOKIE_NAME = "__Host-sessionid"
+    CSRF_COOKIE_NAME = "__Host-csrftoken"
+SESSION_COOKIE_AGE = env_int(E, "WORKROOM_SESSION_IDLE_HOURS", 12, minimum=1) * 3600
+SESSION_SAVE_EVERY_REQUEST = True  # makes SESSION_COOKIE_AGE an idle timeout
+CSRF_FAILURE_VIEW = "dashboard.views.csrf_failure"
+
+# --- Applications --------------------------------------------------------------------------------
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "django_htmx",
+    "template_partials.apps.SimpleAppConfig",
+    "csp",
+    "axes",
+    "dashboard.core",
+    "dashboard.accounts",
+    "dashboard.audit",
+    "dashboard.workspaces",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "axes.middleware.AxesMiddleware",
+]
+
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+
+ROOT_URLCONF = "dashboard.urls"
+WSGI_APPLICATION = "dashboard.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+            # template_partials wraps the cached loader so "page.html#partial" names resolve.
+            "loaders": [
+                (
+                    "template_partials.loader.Loader",
+                    [
+                        (
+                            "django.template.loaders.cached.Loader",
+                            [
+                                "django.template.loaders.filesystem.Loader",
+                                "django.template.loaders.app_directories.Loader",
+                            ],
+                        )
+                    ],
+                )
+            ],
+            "builtins": ["template_partials.templatetags.partials"],
+        },
+    }
+]
+
+# --- Database ------------------------------------------------------------------------------------
+
+DATABASE_URL = env_str(E, "DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}")
+_SUPPORTED_DB_SCHEMES = {"sqlite", "postgres", "postgresql", "pgsql"}
+try:
+    if urlsplit(DATABASE_URL).scheme not in _SUPPORTED_DB_SCHEMES:
+        raise ValueError(DATABASE_URL)
+    _db: dict[str, Any] = dict(environ.Env.db_url_config(DATABASE_URL))
+except (ImproperlyConfigured, ValueError, KeyError):
+    raise ImproperlyConfigured(
+        "DATABASE_URL is not a supported URL (use sqlite:///path or postgres://user@host:port/name)."
+    ) from None
+if _db["ENGINE"] == "django.db.backends.sqlite3":
+    # Web and worker write concurrently: queue writers on a busy timeout (IMMEDIATE) and let readers
+    # run during writes (WAL). ECOSYSTEM.md E4.
+    _db["OPTIONS"] = {
+        "timeout": 20,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        **_db.get("OPTIONS", {}),
+    }
+    # A file (not :memory:) so worker subprocesses started by tests can open the same test DB;
+    # the pid keeps concurrent test runs in one checkout apart.
+    _db["TEST"] = {"NAME": str(VAR_DIR / f"test-db-{os.getpid()}.sqlite3")}
+else:
+    _db.setdefault(
+        "CONN_MAX_AGE", env_int(E, "WORKROOM_DB_CONN_MAX_AGE", 60, minimum=0)
+    )
+    _db["CONN_HEALTH_CHECKS"] = True
+    if test_name := env_str(E, "WORKROOM_TEST_DB_NAME"):
+        _db["TEST"] = {"NAME": test_name}
+DATABASES = {"default": _db}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Redis, cache, Celery ------------------------------------------------------------------------
+
+REDIS_URL = env_str(E, "REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def _redis_db_url(url: str, db: int) -> str:
+    """Return ``url`` pointing at Redis database ``db`` (the broker and the cache never share one)."""
+    parts = urlsplit(url)
+    return urlunsplit(
+        (parts.scheme, parts.netloc, f"/{db}", parts.query, parts.fragment)
+    )
+
+
+_redis_parts = urlsplit(REDIS_URL)
+if _redis_parts.scheme not in {"redis", "rediss"} or not _redis_parts.hostname:
+    raise ImproperlyConfigured("REDIS_URL must look like redis://host:port/db.")
+try:
+    _broker_db = int(_redis_parts.path.strip("/") or 0)
+except ValueError:
+    raise ImproperlyConfigured(
+        "REDIS_URL must end with a database number, e.g. /0."
+    ) from None
+
+CACHE_URL = env_str(E, "WORKROOM_CACHE_URL", _redis_db_url(REDIS_URL, _broker_db + 1))
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": CACHE_URL,
+        "KEY_PREFIX": "workroom",
+        "TIMEOUT": 300,
+    }
+}
+
+CELERY_BROKER_URL = REDIS_URL
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": 3600
+}  # Redis default; ECOSYSTEM B2
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_SOFT_TIME_LIMIT = 300
+CELERY_TASK_TIME_LIMIT = 330
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT = 30
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+
+WORKROOM_HEARTBEAT_KEY = env_str(
+    E, "WORKROOM_HEARTBEAT_KEY", "workroom:worker-heartbeat"
+)
+WORKROOM_HEARTBEAT_INTERVAL = env_int(E, "WORKROOM_HEARTBEAT_INTERVAL", 30, minimum=1)
+WORKROOM_HEARTBEAT_MAX_AGE = env_int(
+    E, "WORKROOM_HEARTBEAT_MAX_AGE", 4 * WORKROOM_HEARTBEAT_INTERVAL, minimum=1
+)
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
+    "worker-heartbeat": {
+        "task": "dashboard.tasks.heartbeat",
+        "schedule": float(WORKROOM_HEARTBEAT_INTERVAL),
+        "options": {"expires": float(WORKROOM_HEARTBEAT_INTERVAL)},
+    },
+}
+
+# --- Workroom ------------------------------------------------------------------------------------
+
+WORKROOM_ALLOW_HTTP_LOOPBACK = env_bool(E, "WORKROOM_ALLOW_HTTP_LOOPBACK", DEBUG)
+WORKROOM_EXTRA_API_HOSTS = env_list(E, "WORKROOM_EXTRA_API_HOSTS")
+WORKROOM_INVITATION_TTL_HOURS = env_int(
+    E, "WORKROOM_INVITATION_TTL_HOURS", 72, minimum=1
+)
+WORKROOM_MAX_UPLOAD_MB = env_int(E, "WORKROOM_MAX_UPLOAD_MB", 50, minimum=1)
+WORKROOM_DEFAULT_SYNC_INTERVAL = env_int(
+    E, "WORKROOM_DEFAULT_SYNC_INTERVAL", 60, minimum=5
+)
+
+# --- Auth, login throttling ----------------------------------------------------------------------
+
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+AUTH_PASSWORD_VALIDATORS = [
+    {
+        "NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"
+    },
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+AXES_FAILURE_LIMIT = env_int(E, "WORKROOM_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(
+    minutes=env_int(E, "WORKROOM_LOGIN_COOLOFF_MINUTES", 15, minimum=1)
+)
+# Lock the (username, ip) pair so one attacker cannot lock a user out from everywhere (ASVS 6.1.1).
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+if env_bool(E, "WORKROOM_BEHIND_TLS_PROXY", False):
+    AXES_IPWARE_PROXY_COUNT = env_int(E, "WORKROOM_PROXY_COUNT", 1, minimum=1)
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
+
+# --- Content-Security-Policy (django-csp 4) -------------------------------------------------------
+
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+        "base-uri": ["'none'"],
+        "object-src": ["'none'"],
+    }
+}
+
+# --- Static files, i18n --------------------------------------------------------------------------
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = Path(env_str(E, "WORKROOM_STATIC_ROOT", str(VAR_DIR / "staticfiles")))
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns about a missing one
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if DEBUG
+            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        )
+    },
+}
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_str(E, "TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+
+# --- Logging -------------------------------------------------------------------------------------
+
+LOG_LEVEL = env_str(E, "WORKROOM_LOG_LEVEL", "INFO").upper()
+LOGGING: dict[str, Any] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"redact": {"()": "dashboard.lib.redact.RedactingFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["redact"],
+        },
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+        "celery": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+    },
+}

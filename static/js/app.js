@@ -1,0 +1,38 @@
+// Workroom's only script: report htmx request failures as a flash message (htmx 2 does not swap
+// 4xx/5xx responses, so without this a failed click would look like nothing happened).
+(function () {
+  "use strict";
+
+  function flash(text) {
+    var main = document.getElementById("main");
+    if (!main) return;
+    var box = main.querySelector(".messages");
+    if (!box) {
+      box = document.createElement("div");
+      box.className = "messages";
+      box.setAttribute("role", "status");
+      box.setAttribute("aria-live", "polite");
+      main.insertBefore(box, main.firstChild);
+    }
+    var p = document.createElement("p");
+    p.className = "flash flash-error";
+    p.textContent = text;
+    box.appendChild(p);
+  }
+
+  document.addEventListener("htmx:responseError", function (event) {
+    var xhr = event.detail && event.detail.xhr;
+    var status = xhr ? xhr.status : 0;
+    if (xhr && xhr.getResponseHeader("HX-Refresh")) return; // the page reloads itself
+    var text = "The request failed";
+    if (status === 403) text = "You are not allowed to do that.";
+    else if (status === 404) text = "That no longer exists, or you cannot see it.";
+    else if (status === 429) text = "Too many requests: wait a moment and try again.";
+    else if (status >= 500) text = "The server hit an error (" + status + "). Try again in a moment.";
+    flash(text);
+  });
+
+  document.addEventListener("htmx:sendError", function () {
+    flash("Workroom could not be reached. Check your connection and try again.");
+  });
+})();
