@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from dashboard.lib.envparse import (
     env_str,
     parse_encryption_keys,
 )
+from dashboard.mirror.schedule import MIRROR_BEAT_SCHEDULE
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -37,11 +37,8 @@ E = os.environ
 VAR_DIR = Path(env_str(E, "WORKROOM_VAR_DIR", str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
-# The test runner and the type checker (django-stubs loads this module) import settings with a bare
-# environment; they get the development defaults. A deployed process never imports either.
-_UNDER_TOOLING = "pytest" in sys.modules or "mypy" in sys.modules
-
-WORKROOM_DEV = env_bool(E, "WORKROOM_DEV", _UNDER_TOOLING)
+# Off unless asked for: tests get it from pyproject's pytest `env`, `make typecheck` and `make run` set it.
+WORKROOM_DEV = env_bool(E, "WORKROOM_DEV", False)
 DEBUG = env_bool(E, "DEBUG", WORKROOM_DEV)
 
 # --- Secrets -------------------------------------------------------------------------------------
@@ -132,6 +129,7 @@ INSTALLED_APPS = [
     "dashboard.accounts",
     "dashboard.audit",
     "dashboard.workspaces",
+    "dashboard.mirror",
 ]
 
 MIDDLEWARE = [
@@ -287,6 +285,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "options": {"expires": float(WORKROOM_HEARTBEAT_INTERVAL)},
     },
 }
+CELERY_BEAT_SCHEDULE |= MIRROR_BEAT_SCHEDULE
 
 # --- Workroom ------------------------------------------------------------------------------------
 
@@ -296,9 +295,26 @@ WORKROOM_INVITATION_TTL_HOURS = env_int(
     E, "WORKROOM_INVITATION_TTL_HOURS", 72, minimum=1
 )
 WORKROOM_MAX_UPLOAD_MB = env_int(E, "WORKROOM_MAX_UPLOAD_MB", 50, minimum=1)
+# Only behind a reverse proxy that overwrites X-Forwarded-For: otherwise clients could forge the
+# IP recorded in the audit log.
+WORKROOM_TRUST_X_FORWARDED_FOR = env_bool(E, "WORKROOM_TRUST_X_FORWARDED_FOR", False)
 WORKROOM_DEFAULT_SYNC_INTERVAL = env_int(
     E, "WORKROOM_DEFAULT_SYNC_INTERVAL", 60, minimum=5
 )
+# Sync tuning (dashboard/mirror): page size of list reads, failed payloads fetched per sync, how
+# often the whole failed list is re-read, how often every run is listed (catches deletions).
+WORKROOM_SYNC_PAGE_SIZE = env_int(E, "WORKROOM_SYNC_PAGE_SIZE", 1000, minimum=1)
+WORKROOM_SYNC_PAYLOAD_BUDGET = env_int(
+    E, "WORKROOM_SYNC_PAYLOAD_BUDGET", 100, minimum=0
+)
+WORKROOM_SYNC_FAILED_SWEEP_SECONDS = env_int(
+    E, "WORKROOM_SYNC_FAILED_SWEEP_SECONDS", 300, minimum=0
+)
+WORKROOM_SYNC_FULL_LISTING_HOURS = env_int(
+    E, "WORKROOM_SYNC_FULL_LISTING_HOURS", 24, minimum=0
+)
+# Base URL Control Room calls back for webhooks; empty = the host of the admin's request.
+WORKROOM_PUBLIC_URL = env_str(E, "WORKROOM_PUBLIC_URL", "")
 
 # --- Auth, login throttling ----------------------------------------------------------------------
 

@@ -36,4 +36,5 @@ urlpatterns = [
     path("", include("dashboard.accounts.urls")),
     path("", include("dashboard.workspaces.urls")),
     path("", include("dashboard.audit.urls")),
+    path("", include("dashboard.mirror.urls")),
 ]

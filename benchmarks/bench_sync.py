@@ -1,0 +1,248 @@
+# ruff: noqa: T201, S603 - a command-line benchmark: it prints, and runs the emulator and itself.
+"""Benchmark the mirror sync (not a test): prints figures for SQLite and PostgreSQL.
+
+For each database, in a child process of its own (Django binds one database per process):
+1. full sync of a `large:N` emulator workspace (default 100,000 items): items/s, API requests
+   and DB queries per 1,000 items, peak RSS of the syncing process;
+2. optionally (`--big`, default 1,000,000 items): a full sync of a big workspace, then a
+   no-change incremental sync (requests, seconds), without and with the failed-items sweep.
+
+The emulator runs as a subprocess (`python -m robocorp_api.emulator`), so it does not share
+the sync's CPU core through the GIL.
+
+    .venv/bin/python benchmarks/bench_sync.py [--items 100000] [--big 1000000|0] [--db sqlite,postgres]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+PG_ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
+PG_BENCH_DB = "workroom_bench_sync"
+
+
+@contextmanager
+def emulator(seed: str) -> Iterator[dict[str, str]]:
+    argv = [
+        sys.executable,
+        "-m",
+        "robocorp_api.emulator",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+    ]
+    argv += ["--seed", seed, "--speed", "1"]
+    proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if line.startswith("{"):
+                info: dict[str, str] = json.loads(line)
+                break
+        else:
+            raise SystemExit("the emulator did not start")
+        yield info
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def _pg_url(name: str) -> str:
+    return f"postgres://postgres@127.0.0.1:5432/{name}"
+
+
+def child(db: str, items: int, big: int, pg_db: str = PG_BENCH_DB) -> None:
+    os.environ["WORKROOM_DEV"] = "1"
+    os.environ["DJANGO_SETTINGS_MODULE"] = "dashboard.settings"
+    sqlite_file = REPO / "var" / f"{pg_db}.sqlite3"
+    os.environ["DATABASE_URL"] = (
+        f"sqlite:///{sqlite_file}" if db == "sqlite" else _pg_url(pg_db)
+    )
+    if db == "sqlite":
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{sqlite_file}{suffix}").unlink(missing_ok=True)
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    print(f"== {db} ==", flush=True)
+    with emulator(f"large:{items}") as info:
+        full_sync(info, items)
+    if big:
+        with emulator(f"large:{big}") as info:
+            big_workspace(info, big)
+
+
+class QueryCounter:
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(
+        self, execute: Any, sql: str, params: Any, many: bool, context: Any
+    ) -> Any:
+        self.count += 1
+        return execute(sql, params, many, context)
+
+
+def _workspace(info: dict[str, str], name: str) -> Any:
+    from dashboard.accounts.models import Team
+    from dashboard.lib import secretbox
+    from dashboard.workspaces.models import Workspace
+
+    Workspace.objects.all().delete()
+    team, _ = Team.objects.get_or_create(slug="bench", defaults={"name": "Bench"})
+    workspace = Workspace(
+        team=team,
+        name=name,
+        base_url=info["api_base_url"],
+        cr_workspace_id=info["workspace_id"],
+    )
+    workspace.api_key_ciphertext = secretbox.encrypt(
+        info["api_key"], context=str(workspace.uid)
+    )
+    workspace.api_key_key_id = secretbox.primary_key_id()
+    workspace.api_key_hint = info["api_key"][-4:]
+    workspace.save()
+    return workspace
+
+
+def _sync(workspace: Any, **kwargs: Any) -> tuple[Any, int, int, float, float]:
+    from django.db import connection
+
+    from dashboard.mirror.services.sync import WorkspaceSync
+    from dashboard.workspaces.services import build_client
+
+    counter = QueryCounter()
+    with build_client(workspace) as client, connection.execute_wrapper(counter):
+        started, cpu = time.perf_counter(), time.process_time()
+        result = WorkspaceSync(workspace, client, **kwargs).run_full()
+        seconds = time.perf_counter() - started
+        return (
+            result,
+            client.requests_made,
+            counter.count,
+            seconds,
+            time.process_time() - cpu,
+        )
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def full_sync(info: dict[str, str], items: int) -> None:
+    from dashboard.mirror.models import WorkItem
+
+    workspace = _workspace(info, "bench full")
+    result, requests, queries, seconds, cpu = _sync(workspace)
+    mirrored = WorkItem.objects.filter(workspace=workspace).count()
+    per_k = 1000 / max(mirrored, 1)
+    print(
+        f"full sync of {mirrored:,} items ({items:,} seeded): {seconds:.1f} s = {mirrored / seconds:,.0f} items/s "
+        f"(sync process CPU {cpu:.1f} s = {mirrored / cpu:,.0f} items per CPU-second); "
+        f"{requests} API requests ({requests * per_k:.1f} per 1,000 items, incl. {result.runs_read} runs' step runs "
+        f"and up to 100 payload reads); {queries} DB queries ({queries * per_k:.1f} per 1,000 items); "
+        f"peak RSS {_rss_mb():.0f} MB; load average {os.getloadavg()[0]:.1f}",
+        flush=True,
+    )
+    _, requests, queries, seconds, _ = _sync(workspace)
+    print(
+        f"  next sync, nothing changed except the payload backfill of failed items (100 per sync): "
+        f"{requests} requests, {queries} queries, {seconds:.2f} s",
+        flush=True,
+    )
+
+
+def big_workspace(info: dict[str, str], items: int) -> None:
+    from django.conf import settings
+
+    workspace = _workspace(info, "bench big")
+    settings.WORKROOM_SYNC_PAYLOAD_BUDGET = 0
+    _, requests, _, seconds, cpu = _sync(workspace)
+    print(
+        f"full sync of the {items:,}-item workspace: {seconds:.0f} s = {items / seconds:,.0f} items/s "
+        f"(CPU {cpu:.0f} s), {requests} requests; load average {os.getloadavg()[0]:.1f}",
+        flush=True,
+    )
+    result, requests, queries, seconds, _ = _sync(workspace)
+    assert result.counts.created == result.counts.updated == 0
+    print(
+        f"no-change incremental sync of {items:,} items (failed sweep not due, payloads backfilled): "
+        f"{requests} requests, {queries} DB queries, {seconds:.2f} s",
+        flush=True,
+    )
+    result, requests, queries, seconds, _ = _sync(workspace, deep=True)
+    print(
+        f"no-change sync with the failed-items sweep (manual 'Sync now'): "
+        f"{requests} requests, {queries} DB queries, {seconds:.2f} s",
+        flush=True,
+    )
+
+
+def ensure_postgres_db(name: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(
+        PG_ADMIN_URL.replace("postgres://", "postgresql://"), autocommit=True
+    ) as conn:
+        exists = conn.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", [name]
+        ).fetchone()
+        if not exists:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--items", type=int, default=100_000)
+    parser.add_argument(
+        "--big", type=int, default=1_000_000, help="0 skips the big workspace"
+    )
+    parser.add_argument("--db", default="sqlite,postgres")
+    parser.add_argument(
+        "--db-name",
+        default=PG_BENCH_DB,
+        help="PostgreSQL database (created if missing) and var/<name>.sqlite3 file to use",
+    )
+    parser.add_argument(
+        "--child", choices=("sqlite", "postgres"), help=argparse.SUPPRESS
+    )
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.items, args.big, args.db_name)
+        return
+    for db in args.db.split(","):
+        if db == "postgres":
+            ensure_postgres_db(args.db_name)
+        argv = [
+            sys.executable,
+            __file__,
+            "--child",
+            db,
+            "--items",
+            str(args.items),
+            "--big",
+            str(args.big),
+            "--db-name",
+            args.db_name,
+        ]
+        subprocess.run(argv, cwd=REPO, check=True)
+
+
+if __name__ == "__main__":
+    main()

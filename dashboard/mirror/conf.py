@@ -1,0 +1,63 @@
+"""Tunables of the sync, read from Django settings with safe defaults.
+
+The lease must outlive the task's hard time limit (ECOSYSTEM.md B5), and the sync's own time
+budget must end before the soft limit, so a long sync stops cleanly and the next one resumes.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+
+def _int(name: str, default: int) -> int:
+    return int(getattr(settings, name, default))
+
+
+def lease_seconds() -> int:
+    return _int("WORKROOM_SYNC_LEASE_SECONDS", _int("CELERY_TASK_TIME_LIMIT", 330) + 30)
+
+
+def time_budget_seconds() -> int:
+    return _int(
+        "WORKROOM_SYNC_TIME_BUDGET",
+        max(_int("CELERY_TASK_SOFT_TIME_LIMIT", 300) - 30, 10),
+    )
+
+
+def max_attempts() -> int:
+    """Deliveries of one SyncRun before it is given up (stops a sync that kills its worker)."""
+    return _int("WORKROOM_SYNC_MAX_ATTEMPTS", 8)
+
+
+def task_max_retries() -> int:
+    return _int("WORKROOM_SYNC_MAX_RETRIES", 5)
+
+
+def retry_base_seconds() -> float:
+    return float(getattr(settings, "WORKROOM_SYNC_RETRY_BASE", 5.0))
+
+
+def retry_cap_seconds() -> float:
+    return float(getattr(settings, "WORKROOM_SYNC_RETRY_CAP", 300.0))
+
+
+def sweep_after_seconds() -> int:
+    """A queued sync whose message has not started after this long is re-enqueued."""
+    return _int("WORKROOM_SYNC_SWEEP_AFTER", 60)
+
+
+def default_interval_seconds() -> int:
+    return _int("WORKROOM_DEFAULT_SYNC_INTERVAL", 60)
+
+
+def progress_every_seconds() -> float:
+    return float(getattr(settings, "WORKROOM_SYNC_PROGRESS_EVERY", 1.0))
+
+
+def client_max_retries() -> int:
+    return _int("WORKROOM_SYNC_CLIENT_RETRIES", 4)
+
+
+def sync_queue() -> str | None:
+    """The Celery queue of sync tasks (None: the default queue)."""
+    return getattr(settings, "WORKROOM_SYNC_QUEUE", None) or None

@@ -1,0 +1,3 @@
+"""Services of the mirror: the sync algorithm, sync bookkeeping and webhooks."""
+
+from __future__ import annotations

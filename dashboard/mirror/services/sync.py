@@ -1,0 +1,538 @@
+"""The sync algorithm: bring the mirror of one workspace up to date, incrementally.
+
+A full sync, in this order (ARCHITECTURE.md "The local mirror and the sync"):
+
+1. **Processes**: the whole list (it is small); processes no longer listed are marked gone.
+2. **Runs, newest first** (the API lists runs by `created_at` descending): runs that are new,
+   changed, not terminal or not fully read are written with `needs_refresh`; the listing stops
+   at the first page holding a *settled* run (terminal, unchanged, details read) — everything
+   older is settled too. Until one listing has reached the end (`history_complete`), or once
+   per `WORKROOM_SYNC_FULL_LISTING_HOURS`, the listing goes on to the end; a full listing
+   marks runs it did not see as gone (someone deleted them).
+   *Initial load*: while the mirror holds no item of the workspace, all items are paged
+   workspace-wide in large pages (instead of run by run), then terminal runs get their step
+   runs read and are marked read; runs still active stay flagged for step 4.
+3. **Watched states** (`failed`, `new`): the complete list of items in each state. The
+   `failed` list grows with unresolved history, so it is read by manual syncs and at most every
+   `WORKROOM_SYNC_FAILED_SWEEP_SECONDS` (default 300; 0 = every sync); failures of active runs
+   are seen in between through step 4, and webhooks flag runs changed elsewhere. An item
+   the mirror holds in that state that was not listed has changed elsewhere (retried, marked
+   done, deleted, picked up): its run is flagged `needs_refresh`; an item without a run is
+   re-read on its own (404 → gone).
+4. **Flagged runs**: for each, the step runs and all work items of the run are read; rows of
+   the run not listed are marked gone; then `detail_synced_state` records the state at which
+   the run was read completely and the flag is cleared if the run is terminal. Each run is
+   committed on its own, so an interrupted sync resumes with the runs still flagged.
+5. **Payloads** of failed items not read yet (list rows carry no payload), newest first, up
+   to `WORKROOM_SYNC_PAYLOAD_BUDGET` (default 100) GETs per sync; older ones are backfilled
+   by the following syncs.
+
+So a sync where nothing changed costs: 1 (processes) + 1 (first page of runs) + 1 (`new`
+items) + 2 per still-active run — independent of how much history there is — plus, when the
+failed sweep is due, one request per `WORKROOM_SYNC_PAGE_SIZE` failed items, and while
+payloads are being backfilled, up to the payload budget.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import partial
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from dashboard.mirror.models import (
+    RUN_TERMINAL_STATES,
+    Process,
+    ProcessRun,
+    StepRun,
+    WorkItem,
+    WorkspaceSyncState,
+)
+from dashboard.mirror.services import upsert
+from dashboard.mirror.services.upsert import ProcessResolver, WriteCounts
+from dashboard.workspaces.models import Workspace
+from robocorp_api import models as api
+from robocorp_api.client import ControlRoomClient
+from robocorp_api.errors import NotFound
+
+logger = logging.getLogger(__name__)
+
+WATCHED_STATES = ("failed", "new")
+RUN_FLUSH_ITEMS = 5000
+
+
+def page_size() -> int:
+    return int(getattr(settings, "WORKROOM_SYNC_PAGE_SIZE", 1000))
+
+
+def payload_budget() -> int:
+    return int(getattr(settings, "WORKROOM_SYNC_PAYLOAD_BUDGET", 100))
+
+
+def failed_sweep_interval() -> timedelta:
+    return timedelta(
+        seconds=float(getattr(settings, "WORKROOM_SYNC_FAILED_SWEEP_SECONDS", 300))
+    )
+
+
+def full_listing_interval() -> timedelta:
+    return timedelta(
+        hours=float(getattr(settings, "WORKROOM_SYNC_FULL_LISTING_HOURS", 24))
+    )
+
+
+@dataclass
+class _RunData:
+    """What was fetched of one run; `rest` continues the item pages of a very large run."""
+
+    run_ext: str
+    run: api.ProcessRun | None  # None: Control Room no longer has it
+    steps: list[api.StepRun]
+    items: list[api.WorkItem]
+    rest: Iterator[api.Page[api.WorkItem]] | None
+    started: datetime
+
+
+class TimeBudgetExhausted(Exception):
+    """The sync used its time budget; what is done is committed and the rest is flagged."""
+
+
+@dataclass
+class SyncResult:
+    counts: WriteCounts = field(default_factory=WriteCounts)
+    runs_read: int = 0
+    partial: bool = False
+
+
+@dataclass
+class WorkspaceSync:
+    """One sync of one workspace. `checkpoint` is called between units of work (it renews the
+    lease and records progress; it raises to abort); `deadline` is a `time.monotonic()` value
+    after which the sync stops cleanly and leaves the rest for the next one."""
+
+    workspace: Workspace
+    client: ControlRoomClient
+    sync_run_id: int | None = None
+    checkpoint: Callable[[str, SyncResult], None] = lambda phase, result: None
+    deadline: float | None = None
+    deep: bool = False
+    result: SyncResult = field(default_factory=SyncResult)
+
+    def __post_init__(self) -> None:
+        self.now = timezone.now()
+        self.processes = ProcessResolver(self.workspace)
+        self.state, _ = WorkspaceSyncState.objects.get_or_create(
+            workspace=self.workspace
+        )
+        self._listed: dict[str, api.ProcessRun] = {}
+        self._phase = "starting"
+
+    # --- entry points ---------------------------------------------------------------------
+
+    def run_full(self) -> SyncResult:
+        """Sync the whole workspace (steps 1-5 of the module docstring)."""
+        try:
+            self._step("processes", self.sync_processes)
+            self._step("runs", self.sync_run_list)
+            if self._is_initial_load():
+                self._step("initial load", self.initial_load)
+            for state in WATCHED_STATES:
+                if state == "failed" and not self._failed_sweep_due():
+                    continue
+                self._step(f"{state} items", partial(self.sync_watched_state, state))
+            self._step("flagged runs", self.refresh_flagged_runs)
+            self._step("payloads", self.fetch_payloads)
+        except TimeBudgetExhausted:
+            self.result.partial = True
+        self._finish()
+        return self.result
+
+    def run_one(self, run_external_id: str) -> SyncResult:
+        """Sync a single run (a webhook said it changed)."""
+        self.processes.known.update(
+            Process.objects.filter(workspace=self.workspace)
+            .order_by()
+            .values_list("external_id", "pk")
+        )
+        self._step("run", lambda: self.refresh_run(run_external_id))
+        self._finish()
+        return self.result
+
+    # --- steps ----------------------------------------------------------------------------
+
+    def sync_processes(self) -> None:
+        listed = list(self.client.processes.list())
+        self._count(upsert.write_processes(self.workspace, listed, self.now))
+        self.processes.known.update(
+            Process.objects.filter(workspace=self.workspace)
+            .order_by()
+            .values_list("external_id", "pk")
+        )
+
+    def sync_run_list(self) -> None:
+        state = self.state
+        to_the_end = not state.history_complete or (
+            state.last_full_listing_at is None
+            or state.last_full_listing_at < self.now - full_listing_interval()
+        )
+        seen_all: set[str] | None = set() if to_the_end else None
+        reached_end = True
+        for page in self.client.process_runs.list(limit=page_size()).pages():
+            known = upsert.known_runs(self.workspace, (r.id for r in page.data))
+            counts, _ = upsert.write_runs(
+                self.workspace, page.data, self.processes, self.now, known
+            )
+            self._count(counts)
+            self._listed.update(
+                (r.id, r)
+                for r in page.data
+                if not (r.id in known and known[r.id].settled(r.state))
+            )
+            if seen_all is not None:
+                seen_all.update(r.id for r in page.data)
+            settled_here = any(
+                r.id in known and known[r.id].settled(r.state) for r in page.data
+            )
+            if settled_here and not to_the_end and page.has_more:
+                reached_end = False
+                break
+            self.checkpoint(self._phase, self.result)
+            self._check_time()
+        if seen_all is not None and reached_end:
+            self._mark_unlisted_runs_gone(seen_all)
+            WorkspaceSyncState.objects.filter(pk=state.pk).update(
+                history_complete=True, last_full_listing_at=self.now
+            )
+
+    def sync_watched_state(self, state: str) -> None:
+        """Read every item in `state`; flag the runs of items that left it since last time.
+
+        The ids listed are kept in a set (the size of that state's list, not of the
+        workspace) to find the mirror rows still in `state` that were not listed.
+        """
+        listed: set[str] = set()
+        for page in self.client.work_items.list(state=state, limit=page_size()).pages():
+            with transaction.atomic():
+                self._count(
+                    upsert.write_items(
+                        self.workspace,
+                        page.data,
+                        self.processes,
+                        self.now,
+                        sync_run_id=self.sync_run_id,
+                        touch_unchanged=False,
+                    )
+                )
+            listed.update(i.id for i in page.data)
+            self.checkpoint(self._phase, self.result)
+            self._check_time()
+        departed_runs: set[int] = set()
+        unknown_runs: set[str] = set()
+        loose: list[str] = []
+        rows = (
+            WorkItem.objects.filter(
+                workspace=self.workspace, state=state, gone_at__isnull=True
+            )
+            .order_by()
+            .values_list("external_id", "process_run_id", "process_run_external_id")
+        )
+        for ext, run_fk, run_ext in rows.iterator(chunk_size=2000):
+            if ext in listed:
+                continue
+            run_pk: int | None = (
+                run_fk  # nullable FK; the stubs type values_list as int
+            )
+            if run_pk is not None:
+                departed_runs.add(run_pk)
+            elif run_ext:
+                unknown_runs.add(run_ext)
+            else:
+                loose.append(ext)
+        if departed_runs:
+            ProcessRun.objects.filter(pk__in=departed_runs).update(needs_refresh=True)
+        for run_ext in unknown_runs:
+            self.refresh_run(run_ext)
+        for ext in loose:
+            self._reread_item(ext)
+            self.checkpoint(self._phase, self.result)
+            self._check_time()
+        if state == "failed":
+            # From the sweep's end: a first sync longer than the interval must not make the
+            # next one sweep again at once.
+            WorkspaceSyncState.objects.filter(pk=self.state.pk).update(
+                last_failed_sweep_at=timezone.now()
+            )
+
+    def _is_initial_load(self) -> bool:
+        return not WorkItem.objects.filter(workspace=self.workspace).exists()
+
+    def initial_load(self) -> None:
+        """First sync of a workspace: page through all its items at once instead of run by run
+        (a few large pages instead of two requests and a dozen queries per run), then read
+        the step runs of the runs that were terminal when listed and mark them read. Runs
+        still active stay flagged and are read one by one in the next step; if this is
+        interrupted, the next sync finds items and takes the per-run path for what is left.
+        """
+        for page in self.client.work_items.list(limit=page_size()).pages():
+            with transaction.atomic():
+                self._count(
+                    upsert.write_items(
+                        self.workspace,
+                        page.data,
+                        self.processes,
+                        self.now,
+                        sync_run_id=self.sync_run_id,
+                        assume_new=True,
+                    )
+                )
+            self.checkpoint(self._phase, self.result)
+            self._check_time()
+        upsert.analyze_tables()
+        terminal = ProcessRun.objects.filter(
+            workspace=self.workspace,
+            needs_refresh=True,
+            gone_at__isnull=True,
+            state__in=RUN_TERMINAL_STATES,
+        ).order_by("-created_at", "-id")
+        for run_pk, run_ext, state in list(
+            terminal.values_list("pk", "external_id", "state")
+        ):
+            started = timezone.now()
+            steps = list(self.client.step_runs.list(run_ext, limit=page_size()))
+            with transaction.atomic():
+                self._count(
+                    upsert.write_step_runs(self.workspace, run_pk, steps, self.now)
+                )
+                self._mark_run_read(run_pk, state, started)
+            self.result.runs_read += 1
+            self.checkpoint(self._phase, self.result)
+            self._check_time()
+
+    def refresh_flagged_runs(self) -> None:
+        """Re-read every flagged run, newest first.
+
+        The next run is fetched from Control Room in a helper thread while this one is
+        written to the database, so API latency and DB writes overlap. The helper thread only
+        talks HTTP; every DB access stays on this thread (and its connection).
+        """
+        flagged = ProcessRun.objects.filter(
+            workspace=self.workspace, needs_refresh=True, gone_at__isnull=True
+        ).order_by("-created_at", "-id")
+        run_exts = list(flagged.values_list("external_id", flat=True))
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sync-fetch") as pool:
+            pending: Future[_RunData] | None = None
+            for index, run_ext in enumerate(run_exts):
+                data = (
+                    pending.result()
+                    if pending is not None
+                    else self._fetch_run(run_ext)
+                )
+                pending = None
+                if data.rest is None and index + 1 < len(run_exts):
+                    pending = pool.submit(self._fetch_run, run_exts[index + 1])
+                try:
+                    self._store_run(data)
+                    self._check_time()
+                except BaseException:
+                    if pending is not None:
+                        pending.cancel()
+                    raise
+
+    def refresh_run(self, run_ext: str) -> None:
+        """Read one run, its step runs and all its work items; mark what vanished gone."""
+        self._store_run(self._fetch_run(run_ext))
+
+    def _fetch_run(self, run_ext: str) -> _RunData:
+        """Fetch a run, its step runs and its items, up to `RUN_FLUSH_ITEMS` (HTTP only)."""
+        started = timezone.now()
+        run = self._listed.get(run_ext)
+        if run is None:
+            try:
+                run = self.client.process_runs.get(run_ext)
+            except NotFound:
+                return _RunData(run_ext, None, [], [], None, started)
+        steps = list(self.client.step_runs.list(run.id, limit=page_size()))
+        pages = self.client.work_items.list(
+            process_run_id=run.id, limit=page_size()
+        ).pages()
+        items: list[api.WorkItem] = []
+        for page in pages:
+            items.extend(page.data)
+            if len(items) >= RUN_FLUSH_ITEMS and page.has_more:
+                return _RunData(run_ext, run, steps, items, pages, started)
+        return _RunData(run_ext, run, steps, items, None, started)
+
+    def _store_run(self, data: _RunData) -> None:
+        """Write a fetched run: one transaction for the run and its steps, one for its items
+        (no write lock is held while waiting for Control Room); the rest of a very large run
+        is paged and written in chunks of `RUN_FLUSH_ITEMS`."""
+        run = data.run
+        if run is None:
+            self._mark_runs_gone([data.run_ext])
+            return
+        with transaction.atomic():
+            counts, ids = upsert.write_runs(
+                self.workspace, [run], self.processes, self.now
+            )
+            self._count(counts)
+            run_pk = ids[run.id]
+            self._count(
+                upsert.write_step_runs(self.workspace, run_pk, data.steps, self.now)
+            )
+        listed = {i.id for i in data.items}
+        buffer = data.items
+        for page in data.rest or ():
+            with transaction.atomic():
+                self._write_run_items(buffer, run.id, run_pk)
+            buffer = list(page.data)
+            listed.update(i.id for i in page.data)
+        with transaction.atomic():
+            self._write_run_items(buffer, run.id, run_pk)
+            live = WorkItem.objects.filter(
+                workspace=self.workspace, process_run_id=run_pk, gone_at__isnull=True
+            )
+            vanished = [
+                ext
+                for ext in live.order_by()
+                .values_list("external_id", flat=True)
+                .iterator()
+                if ext not in listed
+            ]
+            self.result.counts.gone += upsert.mark_items_gone(
+                self.workspace, vanished, self.now
+            )
+            self._mark_run_read(run_pk, run.state, data.started)
+        self.result.runs_read += 1
+        self.checkpoint("runs", self.result)
+
+    def _write_run_items(
+        self, items: list[api.WorkItem], run_ext: str, run_pk: int
+    ) -> None:
+        size = upsert.batch_size()
+        for start in range(0, len(items), size):
+            self._count(
+                upsert.write_items(
+                    self.workspace,
+                    items[start : start + size],
+                    self.processes,
+                    self.now,
+                    sync_run_id=self.sync_run_id,
+                    run_pks={run_ext: run_pk},
+                )
+            )
+
+    def fetch_payloads(self) -> None:
+        budget = payload_budget()
+        if budget <= 0:
+            return
+        pending = WorkItem.objects.filter(
+            workspace=self.workspace,
+            state="failed",
+            gone_at__isnull=True,
+            payload_synced_at__isnull=True,
+        ).order_by("-created_at", "-id")
+        for ext in list(pending.values_list("external_id", flat=True)[:budget]):
+            self._reread_item(ext)
+            self.checkpoint(self._phase, self.result)
+            self._check_time()
+
+    # --- helpers --------------------------------------------------------------------------
+
+    def _step(self, phase: str, fn: Callable[[], None]) -> None:
+        self._phase = phase
+        self.checkpoint(phase, self.result)
+        fn()
+
+    def _failed_sweep_due(self) -> bool:
+        last = self.state.last_failed_sweep_at
+        return self.deep or last is None or last <= self.now - failed_sweep_interval()
+
+    def _check_time(self) -> None:
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise TimeBudgetExhausted
+
+    def _count(self, counts: WriteCounts) -> None:
+        self.result.counts.add(counts)
+
+    def _reread_item(self, ext: str) -> None:
+        try:
+            item = self.client.work_items.get(ext)
+        except NotFound:
+            self.result.counts.gone += upsert.mark_items_gone(
+                self.workspace, [ext], self.now
+            )
+            return
+        upsert.write_item_detail(self.workspace, item, self.processes, self.now)
+        self.result.counts.touched_processes.add(self.processes.known[item.process.id])
+
+    def _mark_run_read(
+        self, run_pk: int, run_state: str, read_started: datetime
+    ) -> None:
+        ProcessRun.objects.filter(pk=run_pk).update(
+            detail_synced_state=run_state, detail_synced_at=timezone.now()
+        )
+        if run_state in RUN_TERMINAL_STATES:
+            # A webhook may have asked for another read while we were reading: keep its flag.
+            ProcessRun.objects.filter(pk=run_pk).filter(
+                Q(refresh_requested_at__isnull=True)
+                | Q(refresh_requested_at__lte=read_started)
+            ).update(needs_refresh=False)
+
+    def _mark_unlisted_runs_gone(self, listed: set[str]) -> None:
+        live = ProcessRun.objects.filter(workspace=self.workspace, gone_at__isnull=True)
+        vanished = [
+            ext
+            for ext in live.order_by().values_list("external_id", flat=True).iterator()
+            if ext not in listed
+        ]
+        self._mark_runs_gone(vanished)
+
+    def _mark_runs_gone(self, run_exts: list[str]) -> None:
+        if not run_exts:
+            return
+        runs = ProcessRun.objects.filter(
+            workspace=self.workspace, external_id__in=run_exts, gone_at__isnull=True
+        )
+        run_pks = list(runs.order_by().values_list("pk", flat=True))
+        counts = self.result.counts
+        counts.gone += runs.update(gone_at=self.now, needs_refresh=False)
+        counts.gone += StepRun.objects.filter(
+            process_run_id__in=run_pks, gone_at__isnull=True
+        ).update(gone_at=self.now)
+        items = WorkItem.objects.filter(
+            process_run_id__in=run_pks, gone_at__isnull=True
+        )
+        counts.touched_processes.update(
+            items.order_by().values_list("process_id", flat=True).distinct()
+        )
+        counts.gone += items.update(gone_at=self.now)
+
+    def _finish(self) -> None:
+        touched = self.result.counts.touched_processes
+        if touched:
+            refresh_item_counts(self.workspace, touched)
+
+
+def refresh_item_counts(workspace: Workspace, process_pks: set[int]) -> None:
+    """Recompute `Process.item_counts` ({state: n} of live items) for the given processes."""
+    counts: dict[int, dict[str, int]] = {pk: {} for pk in process_pks}
+    rows = (
+        WorkItem.objects.filter(process_id__in=process_pks, gone_at__isnull=True)
+        .values_list("process_id", "state")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    for process_pk, state, n in rows:
+        counts[process_pk][state] = n
+    procs = list(Process.objects.filter(workspace=workspace, pk__in=process_pks))
+    for proc in procs:
+        proc.item_counts = counts.get(proc.pk, {})
+    Process.objects.bulk_update(procs, ["item_counts"])

@@ -1,0 +1,563 @@
+"""Sync bookkeeping: requesting, running, scheduling and sweeping `SyncRun`s.
+
+The database is the source of truth for work to do; the broker only carries wake-ups
+(ARCHITECTURE.md "Reliability rules"): a SyncRun row is created first and its task is
+enqueued after commit; `sweep` re-enqueues rows whose message was lost or whose worker died.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from celery.exceptions import SoftTimeLimitExceeded
+from django.db import DatabaseError, IntegrityError, transaction
+from django.db.models import F, Q
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from dashboard.audit.services import record
+from dashboard.lib.secretbox import SecretUnavailable
+from dashboard.mirror import conf
+from dashboard.mirror.models import SyncRun, WorkspaceSyncState
+from dashboard.mirror.services.sync import SyncResult, WorkspaceSync
+from dashboard.workspaces.models import Workspace
+from dashboard.workspaces.services import build_client
+from robocorp_api.errors import (
+    AuthenticationFailed,
+    ControlRoomError,
+    PermissionDenied,
+    RateLimited,
+    TransientError,
+)
+
+logger = logging.getLogger(__name__)
+
+ATTENTION_PREFIX = "Sync: "
+
+
+class LeaseLost(Exception):
+    """Another sync took the workspace's lease (ours expired): stop writing at once."""
+
+
+# --- the lease ------------------------------------------------------------------------------
+
+
+@dataclass
+class Lease:
+    """An expiring claim on a workspace's sync, taken and renewed by conditional UPDATEs.
+
+    Works the same on SQLite and PostgreSQL (no SELECT … FOR UPDATE); a killed worker's
+    lease simply expires (ECOSYSTEM.md B5).
+    """
+
+    workspace_id: int
+    owner: str
+
+    @classmethod
+    def acquire(cls, workspace_id: int, owner: str) -> Lease | None:
+        WorkspaceSyncState.objects.get_or_create(workspace_id=workspace_id)
+        now = timezone.now()
+        taken = (
+            WorkspaceSyncState.objects.filter(pk=workspace_id)
+            .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+            .update(
+                lease_owner=owner,
+                lease_until=now + timedelta(seconds=conf.lease_seconds()),
+            )
+        )
+        return cls(workspace_id, owner) if taken == 1 else None
+
+    def renew(self) -> None:
+        until = timezone.now() + timedelta(seconds=conf.lease_seconds())
+        if not WorkspaceSyncState.objects.filter(
+            pk=self.workspace_id, lease_owner=self.owner
+        ).update(lease_until=until):
+            raise LeaseLost("the sync lease of this workspace was taken over")
+
+    def release(self) -> None:
+        WorkspaceSyncState.objects.filter(
+            pk=self.workspace_id, lease_owner=self.owner
+        ).update(lease_owner="", lease_until=None)
+
+
+# --- requesting a sync ----------------------------------------------------------------------
+
+
+def sync_request(
+    *,
+    workspace: Workspace,
+    trigger: str,
+    run_external_id: str = "",
+    requested_by: Any = None,
+    enqueue: bool = True,
+) -> SyncRun:
+    """Create a queued SyncRun (or return the one already queued/running) and enqueue it.
+
+    Two triggers at once make one sync: a partial unique constraint allows one active
+    SyncRun per (workspace, target). The task is enqueued after commit; if the broker is
+    down the row stays queued and `sweep` enqueues it later.
+    """
+    WorkspaceSyncState.objects.get_or_create(workspace=workspace)
+    if not run_external_id:
+        _schedule_next(workspace)
+    try:
+        with transaction.atomic():
+            sync_run = SyncRun.objects.create(
+                workspace=workspace,
+                trigger=trigger,
+                target_run_external_id=run_external_id,
+                requested_by=requested_by
+                if getattr(requested_by, "is_authenticated", False)
+                else None,
+            )
+    except IntegrityError:
+        active = _active_sync(workspace, run_external_id)
+        if active is not None:
+            return active
+        sync_run = SyncRun.objects.create(
+            workspace=workspace, trigger=trigger, target_run_external_id=run_external_id
+        )
+    if enqueue:
+        enqueue_on_commit(sync_run.pk)
+    return sync_run
+
+
+def _active_sync(workspace: Workspace, run_external_id: str) -> SyncRun | None:
+    return SyncRun.objects.filter(
+        workspace=workspace,
+        target_run_external_id=run_external_id,
+        status__in=SyncRun.ACTIVE_STATUSES,
+    ).first()
+
+
+def _schedule_next(workspace: Workspace, *, delay: float | None = None) -> None:
+    seconds = workspace.sync_interval_seconds if delay is None else delay
+    WorkspaceSyncState.objects.filter(pk=workspace.pk).update(
+        next_sync_at=timezone.now() + timedelta(seconds=seconds)
+    )
+
+
+def enqueue_on_commit(sync_run_id: int, *, countdown: float = 0) -> None:
+    # robust=True: a broker outage is logged, not raised after the row committed (ECOSYSTEM B9).
+    transaction.on_commit(lambda: _enqueue(sync_run_id, countdown), robust=True)
+
+
+def _enqueue(sync_run_id: int, countdown: float) -> None:
+    from dashboard.mirror.tasks import sync_workspace as sync_workspace_task
+
+    options: dict[str, Any] = {}
+    if queue := conf.sync_queue():
+        options["queue"] = queue
+    if countdown:
+        options["countdown"] = countdown
+    sync_workspace_task.apply_async(args=(sync_run_id,), **options)
+    SyncRun.objects.filter(pk=sync_run_id).update(enqueued_at=timezone.now())
+
+
+def dispatch_due_syncs() -> int:
+    """Request a scheduled sync of every enabled workspace that is due; return how many."""
+    now = timezone.now()
+    due = Workspace.objects.filter(enabled=True, needs_attention=False).filter(
+        Q(sync_state__isnull=True)
+        | Q(sync_state__next_sync_at__isnull=True)
+        | Q(sync_state__next_sync_at__lte=now)
+    )
+    count = 0
+    for workspace in due:
+        sync_request(workspace=workspace, trigger=SyncRun.Trigger.BEAT)
+        count += 1
+    return count
+
+
+def sweep() -> dict[str, int]:
+    """Re-enqueue syncs whose message was lost or whose worker died; clear expired leases."""
+    now = timezone.now()
+    grace = now - timedelta(seconds=conf.sweep_after_seconds())
+    requeued = 0
+    stale = SyncRun.objects.filter(
+        status=SyncRun.Status.QUEUED, due_at__lt=grace
+    ).filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=grace))
+    for sync_run_id in list(stale.values_list("pk", flat=True)):
+        _enqueue_now(sync_run_id)
+        requeued += 1
+    orphaned = 0
+    for sync_run in SyncRun.objects.filter(
+        status=SyncRun.Status.RUNNING
+    ).select_related("workspace__sync_state"):
+        state = getattr(sync_run.workspace, "sync_state", None)
+        holder_alive = (
+            state is not None
+            and state.lease_owner.startswith(f"{sync_run.pk}:")
+            and state.lease_until is not None
+            and state.lease_until > now
+        )
+        if not holder_alive and SyncRun.objects.filter(
+            pk=sync_run.pk, status=SyncRun.Status.RUNNING
+        ).update(
+            status=SyncRun.Status.QUEUED, due_at=now, phase="worker lost; re-queued"
+        ):
+            _enqueue_now(sync_run.pk)
+            orphaned += 1
+    released = WorkspaceSyncState.objects.filter(lease_until__lt=now).update(
+        lease_owner="", lease_until=None
+    )
+    return {"requeued": requeued, "orphaned": orphaned, "leases_released": released}
+
+
+def _enqueue_now(sync_run_id: int) -> None:
+    try:
+        _enqueue(sync_run_id, 0)
+    except Exception:
+        logger.warning(
+            "could not enqueue sync %s; the sweeper will try again",
+            sync_run_id,
+            exc_info=True,
+        )
+
+
+# --- running a sync -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the task should do next: nothing, or retry after `retry_in` seconds."""
+
+    retry_in: float | None = None
+
+
+def retry_countdown(err: ControlRoomError, retries: int) -> float:
+    """Exponential backoff with full jitter, at least Retry-After, capped (ECOSYSTEM.md B9)."""
+    cap = conf.retry_cap_seconds()
+    backoff = random.uniform(0, min(cap, conf.retry_base_seconds() * 2**retries))
+    if isinstance(err, RateLimited) and err.retry_after:
+        backoff = max(backoff, err.retry_after + random.uniform(0, 1))
+    return min(cap, backoff)
+
+
+def sync_run_execute(
+    *, sync_run_id: int, can_retry: bool = False, retries: int = 0
+) -> Outcome:
+    """Run one SyncRun if it is still to do; safe to call twice for the same id (acks_late).
+
+    Returns an Outcome telling the task whether to retry (transient Control Room errors).
+    """
+    sync_run = (
+        SyncRun.objects.select_related("workspace__team").filter(pk=sync_run_id).first()
+    )
+    if sync_run is None or not sync_run.is_active:
+        return Outcome()
+    workspace = sync_run.workspace
+    blocked = _blocked_reason(sync_run)
+    if blocked:
+        _finish(sync_run, SyncRun.Status.SKIPPED, error=blocked)
+        return Outcome()
+    lease = Lease.acquire(workspace.pk, f"{sync_run.pk}:{uuid.uuid4().hex[:16]}")
+    if lease is None:
+        if sync_run.status == SyncRun.Status.QUEUED:
+            _finish(
+                sync_run,
+                SyncRun.Status.SKIPPED,
+                error="Another sync of this workspace was running.",
+            )
+            if sync_run.target_run_external_id:
+                _schedule_next(workspace, delay=0)
+        return Outcome()
+    try:
+        if not _claim(sync_run):
+            return Outcome()
+        if sync_run.attempt > conf.max_attempts():
+            _finish(
+                sync_run,
+                SyncRun.Status.FAILED,
+                error=f"Gave up after {sync_run.attempt - 1} attempts.",
+            )
+            return Outcome()
+        return _run(sync_run, lease, can_retry=can_retry, retries=retries)
+    finally:
+        lease.release()
+
+
+def _blocked_reason(sync_run: SyncRun) -> str:
+    workspace = sync_run.workspace
+    if not workspace.enabled:
+        return "The workspace is disabled."
+    if workspace.needs_attention and sync_run.trigger != SyncRun.Trigger.MANUAL:
+        return "The workspace needs attention: " + (
+            workspace.last_error or "check its API key."
+        )
+    return ""
+
+
+def _claim(sync_run: SyncRun) -> bool:
+    now = timezone.now()
+    claimed = SyncRun.objects.filter(
+        pk=sync_run.pk, status__in=SyncRun.ACTIVE_STATUSES
+    ).update(
+        status=SyncRun.Status.RUNNING,
+        started_at=Coalesce(F("started_at"), now),
+        attempt=F("attempt") + 1,
+        phase="starting",
+    )
+    if claimed:
+        sync_run.refresh_from_db()
+    return bool(claimed)
+
+
+def _run(sync_run: SyncRun, lease: Lease, *, can_retry: bool, retries: int) -> Outcome:
+    workspace = sync_run.workspace
+    try:
+        client = build_client(workspace, max_retries=conf.client_max_retries())
+    except SecretUnavailable:
+        _needs_attention(
+            workspace,
+            "The stored API key cannot be decrypted; an admin must replace it.",
+        )
+        _finish(
+            sync_run,
+            SyncRun.Status.FAILED,
+            error="The stored API key cannot be decrypted.",
+        )
+        return Outcome()
+    progress = _Progress(sync_run, lease, client)
+    sync = WorkspaceSync(
+        workspace,
+        client,
+        sync_run_id=sync_run.pk,
+        checkpoint=progress,
+        deadline=time.monotonic() + conf.time_budget_seconds(),
+        deep=sync_run.trigger == SyncRun.Trigger.MANUAL,
+    )
+    try:
+        with client:
+            result = (
+                sync.run_one(sync_run.target_run_external_id)
+                if sync_run.target_run_external_id
+                else sync.run_full()
+            )
+    except (AuthenticationFailed, PermissionDenied) as err:
+        return _blocked_by_key(sync_run, sync.result, progress, err)
+    except TransientError as err:
+        return _transient(
+            sync_run, sync.result, progress, err, can_retry=can_retry, retries=retries
+        )
+    except ControlRoomError as err:
+        _finish(
+            sync_run,
+            SyncRun.Status.FAILED,
+            error=str(err),
+            result=sync.result,
+            requests=progress.requests(),
+        )
+        _after_failure(workspace)
+        return Outcome()
+    except SoftTimeLimitExceeded:
+        _finish(
+            sync_run,
+            SyncRun.Status.FAILED,
+            error="Stopped at the time limit; the next sync continues where this one stopped.",
+            result=sync.result,
+            requests=progress.requests(),
+        )
+        _schedule_next(workspace, delay=0)
+        return Outcome()
+    except LeaseLost as err:
+        _finish(
+            sync_run,
+            SyncRun.Status.FAILED,
+            error=str(err),
+            result=sync.result,
+            requests=progress.requests(),
+        )
+        return Outcome()
+    except DatabaseError as err:
+        return _transient(
+            sync_run, sync.result, progress, err, can_retry=can_retry, retries=retries
+        )
+    _succeeded(sync_run, result, progress.requests())
+    return Outcome()
+
+
+class _Progress:
+    """Checkpoint callback: renews the lease and records progress, at most once a second."""
+
+    def __init__(self, sync_run: SyncRun, lease: Lease, client: Any) -> None:
+        self.sync_run = sync_run
+        self.lease = lease
+        self.client = client
+        self.start_requests = int(client.requests_made)
+        self._last = 0.0
+
+    def requests(self) -> int:
+        return int(self.client.requests_made) - self.start_requests
+
+    def __call__(self, phase: str, result: SyncResult) -> None:
+        if time.monotonic() - self._last < conf.progress_every_seconds():
+            return
+        self._last = time.monotonic()
+        self.lease.renew()
+        SyncRun.objects.filter(pk=self.sync_run.pk).update(
+            phase=phase, **_count_fields(result, self.requests())
+        )
+
+
+def _count_fields(result: SyncResult, requests: int) -> dict[str, int]:
+    counts = result.counts
+    return {
+        "requests_made": requests,
+        "rows_created": counts.created,
+        "rows_updated": counts.updated,
+        "rows_gone": counts.gone,
+        "runs_read": result.runs_read,
+    }
+
+
+def _finish(
+    sync_run: SyncRun,
+    status: str,
+    *,
+    error: str = "",
+    phase: str = "",
+    result: SyncResult | None = None,
+    requests: int | None = None,
+) -> None:
+    now = timezone.now()
+    fields: dict[str, Any] = {
+        "status": status,
+        "finished_at": now,
+        "error": error[:2000],
+        "phase": phase,
+    }
+    if result is not None:
+        fields.update(_count_fields(result, requests or 0))
+    SyncRun.objects.filter(pk=sync_run.pk).update(**fields)
+    if status != SyncRun.Status.SKIPPED:
+        WorkspaceSyncState.objects.filter(pk=sync_run.workspace_id).update(
+            last_sync_run=sync_run
+        )
+    for name, value in fields.items():
+        setattr(sync_run, name, value)
+
+
+def _succeeded(sync_run: SyncRun, result: SyncResult, requests: int) -> None:
+    workspace = sync_run.workspace
+    phase = "partial: the next sync continues" if result.partial else ""
+    _finish(
+        sync_run,
+        SyncRun.Status.SUCCEEDED,
+        result=result,
+        requests=requests,
+        phase=phase,
+    )
+    state = WorkspaceSyncState.objects.filter(pk=workspace.pk)
+    if not sync_run.target_run_external_id:
+        state.update(last_success_at=sync_run.started_at, consecutive_failures=0)
+    if result.partial:
+        _schedule_next(workspace, delay=0)
+    Workspace.objects.filter(
+        pk=workspace.pk, last_error__startswith=ATTENTION_PREFIX
+    ).update(needs_attention=False, last_error="")
+
+
+def _after_failure(workspace: Workspace) -> None:
+    WorkspaceSyncState.objects.filter(pk=workspace.pk).update(
+        consecutive_failures=F("consecutive_failures") + 1
+    )
+
+
+def _transient(
+    sync_run: SyncRun,
+    result: SyncResult,
+    progress: _Progress,
+    err: Exception,
+    *,
+    can_retry: bool,
+    retries: int,
+) -> Outcome:
+    message = (
+        str(err)
+        if isinstance(err, ControlRoomError)
+        else f"Database error: {type(err).__name__}"
+    )
+    if not can_retry:
+        _finish(
+            sync_run,
+            SyncRun.Status.FAILED,
+            error=f"{message} (gave up after {retries} retries)",
+            result=result,
+            requests=progress.requests(),
+        )
+        _after_failure(sync_run.workspace)
+        return Outcome()
+    countdown = (
+        retry_countdown(err, retries)
+        if isinstance(err, ControlRoomError)
+        else conf.retry_base_seconds()
+    )
+    SyncRun.objects.filter(pk=sync_run.pk).update(
+        status=SyncRun.Status.QUEUED,
+        due_at=timezone.now() + timedelta(seconds=countdown),
+        enqueued_at=timezone.now(),
+        error=message[:2000],
+        phase=f"retrying in {countdown:.0f} s",
+        **_count_fields(result, progress.requests()),
+    )
+    return Outcome(retry_in=countdown)
+
+
+def _blocked_by_key(
+    sync_run: SyncRun, result: SyncResult, progress: _Progress, err: ControlRoomError
+) -> Outcome:
+    if isinstance(err, AuthenticationFailed):
+        reason = "Control Room rejected the API key (401); an admin must replace it."
+    else:
+        reason = f"The API key lacks a permission the sync needs (403): {err.message}"
+    _finish(
+        sync_run,
+        SyncRun.Status.FAILED,
+        error=reason,
+        result=result,
+        requests=progress.requests(),
+    )
+    _after_failure(sync_run.workspace)
+    _needs_attention(sync_run.workspace, reason, status=err.status, code=err.code)
+    return Outcome()
+
+
+def _needs_attention(
+    workspace: Workspace,
+    reason: str,
+    *,
+    status: int | None = None,
+    code: str | None = None,
+) -> None:
+    flipped = Workspace.objects.filter(pk=workspace.pk, needs_attention=False).update(
+        needs_attention=True, last_error=(ATTENTION_PREFIX + reason)[:500]
+    )
+    if flipped:
+        record(
+            None,
+            team=workspace.team,
+            action="workspace.sync_blocked",
+            obj=workspace,
+            summary=f"Syncing {workspace.name} stopped: {reason}"[:500],
+            data={"status": status, "code": code},
+        )
+
+
+def latest_sync_runs(workspace: Workspace, limit: int = 10) -> list[SyncRun]:
+    return list(
+        SyncRun.objects.filter(workspace=workspace).order_by("-created_at", "-id")[
+            :limit
+        ]
+    )
+
+
+def next_sync_at(workspace: Workspace) -> datetime | None:
+    state = WorkspaceSyncState.objects.filter(pk=workspace.pk).first()
+    return state.next_sync_at if state else None

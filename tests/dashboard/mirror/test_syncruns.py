@@ -1,0 +1,220 @@
+"""SyncRun bookkeeping without a worker: dedupe, lease, claim, errors, dispatcher, sweeper."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from dashboard.audit.models import AuditEvent
+from dashboard.mirror.models import SyncRun, WorkspaceSyncState
+from dashboard.mirror.services.syncruns import (
+    Lease,
+    dispatch_due_syncs,
+    retry_countdown,
+    sweep,
+    sync_request,
+    sync_run_execute,
+)
+from robocorp_api.errors import RateLimited, ServerError
+from tests.dashboard.mirror.helpers import (
+    add_runs,
+    assert_converged,
+    make_workspace,
+    queued_messages,
+)
+
+pytestmark = [pytest.mark.django_db, pytest.mark.emulator]
+
+
+def test_two_triggers_make_one_sync(ws):
+    first = sync_request(workspace=ws, trigger=SyncRun.Trigger.BEAT)
+    second = sync_request(workspace=ws, trigger=SyncRun.Trigger.MANUAL)
+    assert first.pk == second.pk
+    assert SyncRun.objects.filter(workspace=ws).count() == 1
+    # A sync of one run is a different target and may be queued beside it.
+    targeted = sync_request(
+        workspace=ws, trigger=SyncRun.Trigger.WEBHOOK, run_external_id="run-1"
+    )
+    assert targeted.pk != first.pk
+
+
+def test_executing_a_sync_records_what_it_did(emu, ws):
+    add_runs(emu, processes=1, runs=2, items=5)
+    sync_run = sync_request(workspace=ws, trigger=SyncRun.Trigger.MANUAL)
+    outcome = sync_run_execute(sync_run_id=sync_run.pk)
+    assert outcome.retry_in is None
+    sync_run.refresh_from_db()
+    assert sync_run.status == SyncRun.Status.SUCCEEDED
+    assert sync_run.attempt == 1
+    assert sync_run.requests_made > 0
+    assert sync_run.rows_created >= 10
+    assert sync_run.runs_read == 2
+    assert sync_run.started_at is not None and sync_run.finished_at is not None
+    state = WorkspaceSyncState.objects.get(workspace=ws)
+    assert state.last_sync_run_id == sync_run.pk
+    assert state.last_success_at == sync_run.started_at
+    assert state.next_sync_at is not None and state.next_sync_at > timezone.now()
+    assert not state.lease_owner  # released
+    assert_converged(emu, ws)
+    # A second delivery of the same message is a no-op.
+    sync_run_execute(sync_run_id=sync_run.pk)
+    sync_run.refresh_from_db()
+    assert sync_run.attempt == 1
+
+
+def test_a_sync_finding_the_lease_held_is_skipped(ws):
+    assert Lease.acquire(ws.pk, "someone-else") is not None
+    sync_run = sync_request(workspace=ws, trigger=SyncRun.Trigger.BEAT)
+    sync_run_execute(sync_run_id=sync_run.pk)
+    sync_run.refresh_from_db()
+    assert sync_run.status == SyncRun.Status.SKIPPED
+    assert "Another sync" in sync_run.error
+
+
+def test_an_expired_lease_can_be_taken_over(ws):
+    assert Lease.acquire(ws.pk, "dead-worker") is not None
+    assert Lease.acquire(ws.pk, "me") is None
+    WorkspaceSyncState.objects.filter(pk=ws.pk).update(
+        lease_until=timezone.now() - timedelta(seconds=1)
+    )
+    lease = Lease.acquire(ws.pk, "me")
+    assert lease is not None
+    lease.release()
+    assert WorkspaceSyncState.objects.get(pk=ws.pk).lease_owner == ""
+
+
+def test_a_rejected_key_marks_the_workspace_and_is_not_retried(team_a, emu):
+    ws = make_workspace(team_a, emu, name="Revoked", api_key="revoked-key-0000")
+    sync_run = sync_request(workspace=ws, trigger=SyncRun.Trigger.BEAT)
+    outcome = sync_run_execute(sync_run_id=sync_run.pk, can_retry=True)
+    assert outcome.retry_in is None
+    sync_run.refresh_from_db()
+    ws.refresh_from_db()
+    assert sync_run.status == SyncRun.Status.FAILED
+    assert "401" in sync_run.error
+    assert ws.needs_attention
+    assert ws.last_error.startswith("Sync: ")
+    assert (
+        AuditEvent.objects.filter(team=team_a, action="workspace.sync_blocked").count()
+        == 1
+    )
+    assert "revoked-key-0000" not in sync_run.error + ws.last_error
+    # Scheduled syncs leave it alone until someone fixes the key.
+    assert dispatch_due_syncs() == 0
+    again = SyncRun.objects.create(workspace=ws, trigger=SyncRun.Trigger.BEAT)
+    sync_run_execute(sync_run_id=again.pk)
+    again.refresh_from_db()
+    assert again.status == SyncRun.Status.SKIPPED
+    assert (
+        AuditEvent.objects.filter(team=team_a, action="workspace.sync_blocked").count()
+        == 1
+    )
+
+
+def test_a_key_missing_a_permission_names_it(team_a, emu):
+    ws = make_workspace(team_a, emu, api_key=emu.create_key(["read_processes"]))
+    add_runs(emu, processes=1, runs=1, items=2)
+    sync_run = sync_request(workspace=ws, trigger=SyncRun.Trigger.MANUAL)
+    sync_run_execute(sync_run_id=sync_run.pk, can_retry=True)
+    ws.refresh_from_db()
+    assert ws.needs_attention
+    assert "403" in ws.last_error and "read_runs" in ws.last_error
+
+
+def test_transient_errors_ask_the_task_to_retry_then_give_up(emu, ws, settings):
+    settings.WORKROOM_SYNC_CLIENT_RETRIES = 1
+    emu.faults.add(kind="error", status=503, path=r"/processes$", method="GET")
+    sync_run = sync_request(workspace=ws, trigger=SyncRun.Trigger.BEAT)
+    outcome = sync_run_execute(sync_run_id=sync_run.pk, can_retry=True, retries=0)
+    assert outcome.retry_in is not None and 0 <= outcome.retry_in <= 300
+    sync_run.refresh_from_db()
+    assert sync_run.status == SyncRun.Status.QUEUED
+    assert "503" in sync_run.error
+    assert sync_run.requests_made == 2  # the first try and the client's one retry
+    sync_run_execute(sync_run_id=sync_run.pk, can_retry=False, retries=5)
+    sync_run.refresh_from_db()
+    assert sync_run.status == SyncRun.Status.FAILED
+    assert sync_run.attempt == 2
+    assert "gave up" in sync_run.error
+    emu.faults.clear()
+    ws.refresh_from_db()
+    assert not ws.needs_attention  # transient trouble is not the key's fault
+
+
+def test_a_long_retry_after_becomes_the_task_countdown(emu, ws):
+    emu.faults.add(
+        kind="rate_limit", retry_after=120, path=r"/processes$", method="GET"
+    )
+    sync_run = sync_request(workspace=ws, trigger=SyncRun.Trigger.BEAT)
+    outcome = sync_run_execute(sync_run_id=sync_run.pk, can_retry=True)
+    assert outcome.retry_in is not None and 120 <= outcome.retry_in <= 121
+
+
+def test_retry_countdown_is_capped():
+    assert (
+        retry_countdown(RateLimited("slow down", status=429, retry_after=10_000), 0)
+        == 300
+    )
+    assert 0 <= retry_countdown(ServerError("boom", status=500), 20) <= 300
+
+
+def test_the_dispatcher_queues_due_workspaces_only(team_a, emu, ws):
+    other = make_workspace(
+        team_a, emu, name="Disabled", cr_workspace_id="other", enabled=False
+    )
+    assert dispatch_due_syncs() == 1
+    assert SyncRun.objects.get().workspace == ws
+    assert not SyncRun.objects.filter(workspace=other).exists()
+    assert dispatch_due_syncs() == 0  # next_sync_at moved one interval ahead
+    WorkspaceSyncState.objects.filter(pk=ws.pk).update(
+        next_sync_at=timezone.now() - timedelta(seconds=1)
+    )
+    assert dispatch_due_syncs() == 1
+    assert SyncRun.objects.count() == 1  # still queued: deduplicated
+
+
+def test_the_sweeper_requeues_lost_and_orphaned_syncs(ws, sync_queue, redis_client):
+    old = timezone.now() - timedelta(minutes=5)
+    lost = SyncRun.objects.create(
+        workspace=ws, trigger=SyncRun.Trigger.BEAT, due_at=old
+    )
+    orphan = SyncRun.objects.create(
+        workspace=ws,
+        trigger=SyncRun.Trigger.WEBHOOK,
+        target_run_external_id="r",
+        status="running",
+        due_at=old,
+    )
+    WorkspaceSyncState.objects.create(
+        workspace=ws,
+        lease_owner=f"{orphan.pk}:dead",
+        lease_until=timezone.now() - timedelta(seconds=1),
+    )
+    fresh = SyncRun.objects.create(
+        workspace=ws, trigger=SyncRun.Trigger.MANUAL, target_run_external_id="s"
+    )
+    assert sweep() == {"requeued": 1, "orphaned": 1, "leases_released": 1}
+    orphan.refresh_from_db()
+    assert orphan.status == SyncRun.Status.QUEUED
+    assert sorted(queued_messages(redis_client, sync_queue)) == sorted(
+        [lost.pk, orphan.pk]
+    )
+    assert fresh.pk not in queued_messages(redis_client, sync_queue)
+    assert sweep()["requeued"] == 0  # enqueued_at is fresh now
+
+
+def test_a_garbled_answer_fails_the_attempt_clearly_and_the_retry_converges(emu, ws):
+    add_runs(emu, processes=1, runs=2, items=4)
+    emu.faults.add(kind="malformed", path=r"/process-runs$", method="GET", times=1)
+    sync_run = sync_request(workspace=ws, trigger=SyncRun.Trigger.BEAT)
+    outcome = sync_run_execute(sync_run_id=sync_run.pk, can_retry=True)
+    assert outcome.retry_in is not None
+    sync_run.refresh_from_db()
+    assert sync_run.status == SyncRun.Status.QUEUED
+    assert "process-runs" in sync_run.error
+    sync_run_execute(sync_run_id=sync_run.pk, can_retry=True, retries=1)
+    sync_run.refresh_from_db()
+    assert sync_run.status == SyncRun.Status.SUCCEEDED
+    assert_converged(emu, ws)
