@@ -16,6 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from dashboard.bulk.schedule import BULK_BEAT_SCHEDULE
 from dashboard.lib.envparse import (
     env_bool,
     env_int,
@@ -130,6 +131,9 @@ INSTALLED_APPS = [
     "dashboard.audit",
     "dashboard.workspaces",
     "dashboard.mirror",
+    "dashboard.operations",
+    "dashboard.processes",
+    "dashboard.bulk",
 ]
 
 MIDDLEWARE = [
@@ -285,7 +289,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "options": {"expires": float(WORKROOM_HEARTBEAT_INTERVAL)},
     },
 }
-CELERY_BEAT_SCHEDULE |= MIRROR_BEAT_SCHEDULE
+CELERY_BEAT_SCHEDULE |= MIRROR_BEAT_SCHEDULE | BULK_BEAT_SCHEDULE
 
 # --- Workroom ------------------------------------------------------------------------------------
 

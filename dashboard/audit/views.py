@@ -15,6 +15,7 @@ from dashboard.accounts.models import Role, Team
 from dashboard.accounts.permissions import require_role
 from dashboard.audit import services
 from dashboard.audit.forms import AuditFilterForm
+from dashboard.audit.links import with_links
 from dashboard.audit.models import AuditEvent
 
 PAGE_SIZE = 50
@@ -53,7 +54,13 @@ def event_list(request: HtmxHttpRequest, team_slug: str) -> HttpResponse:
     page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
-    context = {"team": team, "form": form, "page": page, "query": query.urlencode()}
+    context = {
+        "team": team,
+        "form": form,
+        "page": page,
+        "rows": with_links(page.object_list),
+        "query": query.urlencode(),
+    }
     template = "audit/event_list.html"
     if request.htmx and not request.htmx.boosted:
         template += "#results"

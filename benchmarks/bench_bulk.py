@@ -1,0 +1,168 @@
+# ruff: noqa: T201, S603 - a command-line benchmark: it prints and runs a worker subprocess.
+"""Benchmark: bulk-retry 10,000 failed work items against the emulator with a real worker.
+
+    .venv/bin/python benchmarks/bench_bulk.py [--items 10000] [--concurrency 2]
+        [--database-url postgres://postgres@127.0.0.1:5432/bench_bulk]
+
+Seeds the items failed in an in-process emulator, mirrors them with the real sync into a fresh
+database (a temp SQLite file by default), freezes "all failed" as a preview, confirms it, and
+lets a real `celery worker` subprocess (prefork, `--concurrency`) run the chunks from a private
+queue on the local Redis. Prints wall time, Control Room calls (emulator stats), and how often
+the progress counters moved. Targets: <= 100 calls, <= 60 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--items", type=int, default=10_000)
+    parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("--database-url", default="")
+    args = parser.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-bulk-"))
+    queue = f"bench-bulk-{uuid.uuid4().hex[:8]}"
+    os.environ.update(
+        {
+            "WORKROOM_DEV": "1",
+            "DJANGO_SETTINGS_MODULE": "dashboard.settings",
+            "DATABASE_URL": args.database_url or f"sqlite:///{tmp / 'bench.sqlite3'}",
+            "WORKROOM_BULK_QUEUE": queue,
+            "WORKROOM_LOG_LEVEL": "WARNING",
+        }
+    )
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0, interactive=False)
+    return run(args, queue, tmp)
+
+
+def run(args: argparse.Namespace, queue: str, tmp: Path) -> int:
+    from dashboard.accounts.models import Role
+    from dashboard.bulk import selection
+    from dashboard.bulk.models import BulkChunk, BulkOperation
+    from robocorp_api.emulator import EmulatorServer
+    from tests.dashboard.bulk.helpers import mirror, seed_failed
+    from tests.dashboard.factories import (
+        add_member,
+        make_team,
+        make_user,
+        make_workspace_row,
+    )
+
+    emu = EmulatorServer(host="127.0.0.1", port=0, seed="empty")
+    emu.start()
+    emu.pause_robots()
+    try:
+        t0 = time.perf_counter()
+        seed_failed(emu, args.items, name="Bench invoices")
+        user = make_user(f"bench-{uuid.uuid4().hex[:6]}")
+        team = make_team("Bench team")
+        add_member(team, user, Role.OPERATOR)
+        ws = make_workspace_row(
+            team,
+            name="Bench WS",
+            api_key=emu.api_key,
+            base_url=emu.api_base_url,
+            cr_workspace_id=emu.workspace_id,
+            permissions={"write_work_items": True, "read_work_items": True},
+        )
+        mirror(ws)
+        print(
+            f"seeded + mirrored {args.items} failed items in {time.perf_counter() - t0:.1f} s"
+        )
+
+        t1 = time.perf_counter()
+        op = selection.create_draft(user, action="retry", filter_query="state=failed")
+        preview_s = time.perf_counter() - t1
+        print(f"preview (freeze {op.total} items): {preview_s:.2f} s")
+
+        log = (tmp / "worker.log").open("wb")
+        worker = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "dashboard",
+                "worker",
+                "-Q",
+                queue,
+                "-c",
+                str(args.concurrency),
+                "--without-heartbeat",
+                "--without-gossip",
+                "--without-mingle",
+                "-l",
+                "warning",
+                "-n",
+                f"bench-{queue}@%h",
+            ],
+            env=os.environ.copy(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        time.sleep(3)  # worker boot; not part of the measured time
+        emu.stats.reset()
+        t2 = time.perf_counter()
+        selection.confirm(None, op, user, reason="benchmark")
+        confirm_s = time.perf_counter() - t2
+        changes, last, samples = 0, -1, 0
+        while True:
+            op.refresh_from_db()
+            samples += 1
+            if op.processed != last:
+                changes, last = changes + 1, op.processed
+            if op.is_terminal or time.perf_counter() - t2 > 300:
+                break
+            time.sleep(0.1)
+        wall = time.perf_counter() - t2
+        worker.terminate()
+        worker.wait(timeout=30)
+        stats = emu.stats.snapshot()
+        batch_calls = sum(v for k, v in stats["by_route"].items() if "batch" in k)
+        gets = sum(v for k, v in stats["by_route"].items() if k.startswith("GET"))
+        chunks = BulkChunk.objects.filter(operation=op).count()
+        print(f"confirm (claim + {chunks} chunks + enqueue): {confirm_s:.2f} s")
+        print(
+            f"state: {op.state}; done {op.done_count}, skipped {op.skipped_count}, failed {op.failed_count}"
+        )
+        print(
+            f"wall time confirm -> finished: {wall:.1f} s ({op.done_count / wall:,.0f} items/s)"
+        )
+        print(
+            f"Control Room calls: {stats['total']} (batch POSTs {batch_calls}, GETs {gets})"
+        )
+        print(
+            f"progress updates seen: {changes} in {wall:.1f} s ({changes / wall:.1f}/s, polled every 0.1 s)"
+        )
+        ok = (
+            op.state == BulkOperation.State.SUCCEEDED
+            and stats["total"] <= 100
+            and wall <= 60
+        )
+        print("targets (<= 100 calls, <= 60 s):", "met" if ok else "NOT met")
+        return 0 if ok else 1
+    finally:
+        emu.stop()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

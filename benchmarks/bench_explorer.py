@@ -1,0 +1,408 @@
+"""Benchmark the work item explorer and failure triage on 1M mirrored items (not a test).
+
+Creates its own PostgreSQL database, migrates it, seeds N work items (default 1,000,000)
+with COPY — 3 workspaces x 4 processes, ~8% failed with business / application /
+orchestrator exceptions over ~60 codes and templated messages, a JSON payload on every
+item — then times the real views through Django's test Client (server time: URL routing,
+middleware, queries, template rendering) and prints p50 / p95 per scenario plus the number
+of queries each page ran.
+
+    .venv/bin/python benchmarks/bench_explorer.py [--items 1000000] [--runs 40] [--keep]
+
+Targets (issue 5): p95 <= 100 ms for the list, <= 300 ms for triage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+PG_ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
+PG_DB = "workroom_bench_explorer"
+
+EXCEPTIONS = {
+    "business": [
+        ("INVALID_IBAN", "IBAN {iban} of customer {email} is invalid"),
+        ("MISSING_PO", "Purchase order {n6} not found for invoice INV-{n5}"),
+        ("DUPLICATE_INVOICE", "Invoice INV-{n5} was already booked on {date}"),
+        (
+            "AMOUNT_MISMATCH",
+            "Invoice total {amount} does not match order total {amount2}",
+        ),
+        ("UNKNOWN_VENDOR", "Vendor {n6} is not in the vendor master"),
+        ("BLOCKED_CUSTOMER", "Customer {email} is blocked for delivery"),
+    ],
+    "application": [
+        ("TIMEOUT", "Timed out after {ms} ms waiting for SAP GUI element {n2}"),
+        ("BROWSER_CRASH", "Chrome exited unexpectedly (pid {n5})"),
+        ("SELECTOR_NOT_FOUND", "Element not found: css=#row-{n5} > td:nth-child({n1})"),
+        ("HTTP_502", "HTTP 502 from https://erp.example.com/api/orders/{n6}"),
+        ("LOGIN_FAILED", "Login to portal failed for bot{n2}@example.com"),
+    ],
+    "orchestrator": [
+        ("WORKER_LOST", "Worker {hex} stopped responding"),
+        ("STEP_TIMEOUT", "Step exceeded the time limit of {mins} minutes"),
+    ],
+}
+# Extra codes so the code filter has a long tail (~60 codes in total).
+for k in range(47):
+    EXCEPTIONS["application" if k % 2 else "business"].append(
+        (f"E{k:03d}", f"Rule {k} failed for record {{n6}} on {{date}}")
+    )
+
+
+def _message(rnd: random.Random, template: str) -> str:
+    return template.format(
+        iban=f"DE{rnd.randint(10, 99)} {rnd.randint(1000, 9999)} {rnd.randint(1000, 9999)}",
+        email=f"user{rnd.randint(1, 5000)}@example.com",
+        n1=rnd.randint(1, 9),
+        n2=rnd.randint(10, 99),
+        n5=rnd.randint(10000, 99999),
+        n6=rnd.randint(100000, 999999),
+        date=f"2026-{rnd.randint(1, 12):02d}-{rnd.randint(1, 28):02d}",
+        amount=f"{rnd.uniform(50, 9000):.2f}",
+        amount2=f"{rnd.uniform(50, 9000):.2f}",
+        ms=rnd.choice((10000, 30000, 60000)),
+        mins=rnd.choice((30, 60, 120)),
+        hex=f"{rnd.getrandbits(48):012x}",
+    )
+
+
+def say(text: str) -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def _create_database() -> None:
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {PG_DB}")
+
+
+def _drop_database() -> None:
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)")
+
+
+def _setup_django() -> None:
+    os.environ["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/{PG_DB}"
+    os.environ.setdefault("WORKROOM_DEV", "1")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
+    sys.path.insert(0, str(REPO))
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def _world() -> tuple[Any, list[Any], list[Any]]:
+    from django.contrib.auth import get_user_model
+
+    from dashboard.accounts.models import Membership, Role, Team
+    from dashboard.lib import secretbox
+    from dashboard.mirror.models import Process, WorkspaceSyncState
+    from dashboard.workspaces.models import Workspace
+
+    # A throwaway database; the client logs in with force_login, the password is never used.
+    user = get_user_model().objects.create_user("bench", password=None)
+    team = Team.objects.create(name="Bench", slug="bench")
+    Membership.objects.create(team=team, user=user, role=Role.OPERATOR)
+    workspaces, processes = [], []
+    for w in range(3):
+        ws = Workspace(
+            team=team,
+            name=f"Production {w}",
+            base_url="https://cloud.robocorp.com/api/v1",
+            cr_workspace_id=f"ws-{w}",
+        )
+        ws.api_key_ciphertext = secretbox.encrypt(
+            "bench-key-not-real", context=str(ws.uid)
+        )
+        ws.api_key_key_id = secretbox.key_id_of(ws.api_key_ciphertext)
+        ws.api_key_hint = "real"
+        ws.permissions = {"read_work_items": True, "write_work_items": True}
+        ws.save()
+        WorkspaceSyncState.objects.create(
+            workspace=ws, last_success_at=datetime.now(tz=UTC)
+        )
+        workspaces.append(ws)
+        for p in range(4):
+            processes.append(
+                Process.objects.create(
+                    workspace=ws,
+                    external_id=f"proc-{w}-{p}",
+                    name=f"{['Invoices', 'Orders', 'Payroll', 'Claims'][p]} {w}",
+                )
+            )
+    return user, workspaces, processes
+
+
+COLUMNS = (
+    "workspace_id",
+    "external_id",
+    "first_seen_at",
+    "last_seen_at",
+    "process_id",
+    "process_external_id",
+    "process_run_external_id",
+    "step_external_id",
+    "step_run_external_id",
+    "state",
+    "state_updated_at",
+    "created_at",
+    "exception_type",
+    "exception_code",
+    "exception_message",
+    "message_signature",
+    "payload",
+    "files",
+    "payload_synced_at",
+    "row_hash",
+)
+
+
+def _seed(processes: list[Any], n: int, seed: int = 7) -> float:
+    """COPY n items in; indexes are dropped for the load and rebuilt after (as a restore would)."""
+    from django.db import connection
+
+    from dashboard.mirror.normalise import message_signature
+
+    rnd = random.Random(seed)
+    start = time.perf_counter()
+    now = datetime.now(tz=UTC)
+    base = now - timedelta(days=365)
+    weights = [5, 3, 1, 1] * 3  # a few processes carry most items
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'mirror_workitem' "
+            "AND indexname NOT IN (SELECT conname FROM pg_constraint)"
+        )
+        indexes = cursor.fetchall()
+        for name, _ in indexes:
+            cursor.execute(f'DROP INDEX "{name}"')
+    with (
+        connection.cursor() as cur,
+        cur.copy(f"COPY mirror_workitem ({', '.join(COLUMNS)}) FROM STDIN") as copy,
+    ):
+        for k in range(n):
+            proc = rnd.choices(processes, weights=weights)[0]
+            created = base + timedelta(seconds=k * 31_536_000 / n)
+            r = rnd.random()
+            state = (
+                "failed"
+                if r < 0.08
+                else "pending"
+                if r < 0.11
+                else "in_progress"
+                if r < 0.13
+                else "new"
+                if r < 0.15
+                else "done"
+            )
+            etype = code = message = ""
+            if state == "failed":
+                etype = rnd.choices(
+                    ("business", "application", "orchestrator"), weights=(45, 40, 15)
+                )[0]
+                code, template = rnd.choice(EXCEPTIONS[etype])
+                message = _message(rnd, template)
+            run = f"run-{proc.pk}-{k // 500}"
+            payload = {
+                "invoice": f"INV-{rnd.randint(10000, 99999)}",
+                "order": k,
+                "customer": {
+                    "name": f"Customer {rnd.randint(1, 20000)}",
+                    "email": f"c{rnd.randint(1, 20000)}@example.com",
+                },
+                "amount": round(rnd.uniform(10, 10000), 2),
+            }
+            copy.write_row(
+                (
+                    proc.workspace_id,
+                    f"item-{k:08d}",
+                    created,
+                    now,
+                    proc.pk,
+                    proc.external_id,
+                    run,
+                    "step-1",
+                    f"sr-{run}",
+                    state,
+                    created + timedelta(minutes=rnd.randint(1, 600)),
+                    created,
+                    etype,
+                    code,
+                    message,
+                    message_signature(message),
+                    json.dumps(payload),
+                    "[]",
+                    created,
+                    "",
+                )
+            )
+    with connection.cursor() as cursor:
+        cursor.execute("SET maintenance_work_mem = '1GB'")
+        for _, definition in indexes:
+            cursor.execute(definition)
+    from dashboard.mirror.services.sync import refresh_item_counts
+
+    for ws_id in {p.workspace_id for p in processes}:
+        refresh_item_counts(
+            processes[0].workspace.__class__.objects.get(pk=ws_id),
+            {p.pk for p in processes if p.workspace_id == ws_id},
+        )
+    with connection.cursor() as cursor:  # Django runs in autocommit: VACUUM is allowed
+        cursor.execute("VACUUM ANALYZE mirror_workitem")
+    return time.perf_counter() - start
+
+
+def _measure(
+    client: Any, urls: list[str], runs: int, **headers: str
+) -> tuple[float, float, int, float]:
+    from django.db import connection, reset_queries
+
+    timings = []
+    db_times: list[float] = []
+    queries = 0
+    for i in range(runs + 3):
+        url = urls[i % len(urls)]
+        reset_queries()
+        t0 = time.perf_counter()
+        response = client.get(url, **headers)
+        if getattr(response, "streaming", False):
+            for _ in response.streaming_content:
+                pass
+        elapsed = (time.perf_counter() - t0) * 1000
+        if response.status_code != 200:
+            raise SystemExit(f"{url}: HTTP {response.status_code}")
+        if i >= 3:  # warm-up excluded
+            timings.append(elapsed)
+            queries = max(queries, len(connection.queries))
+            db_times.append(sum(float(q["time"]) for q in connection.queries) * 1000)
+    timings.sort()
+    p95 = timings[min(len(timings) - 1, round(0.95 * (len(timings) - 1)))]
+    return statistics.median(timings), p95, queries, statistics.median(db_times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--items", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=40)
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the database afterwards"
+    )
+    args = parser.parse_args()
+
+    _create_database()
+    try:
+        _setup_django()
+        from django.conf import settings
+        from django.test import Client
+
+        from dashboard.mirror.models import WorkItem
+
+        # No setup_test_environment(): its template instrumentation copies every context
+        # and would be measured as page time.
+        settings.DEBUG = (
+            True  # counts queries (connection.queries); templates stay cached
+        )
+        settings.ALLOWED_HOSTS = ["*"]
+        user, workspaces, processes = _world()
+        seconds = _seed(processes, args.items)
+        say(f"seeded {args.items:,} work items in {seconds:.1f} s")
+        client = Client()
+        client.force_login(user)
+        failed = WorkItem.objects.filter(state="failed")
+        codes = list(failed.values_list("exception_code", flat=True).distinct()[:20])
+        invoices = [f"INV-{n}" for n in (12345, 54321, 77777, 31415, 27182)]
+        sig = (
+            failed.filter(exception_code="TIMEOUT")
+            .values_list("message_signature", flat=True)
+            .first()
+        )
+        last = WorkItem.objects.order_by("-created_at", "-id")[1000]
+        from dashboard.operations.selectors import encode_cursor
+
+        deep = encode_cursor(last.created_at, last.pk)
+        scenarios: list[tuple[str, list[str], str]] = [
+            ("list: no filter (page 1)", ["/items/"], "list"),
+            (
+                "list: failed in one process",
+                [f"/items/?process={p.pk}&state=failed" for p in processes],
+                "list",
+            ),
+            (
+                "list: exception code",
+                [f"/items/?exception_code={c}" for c in codes],
+                "list",
+            ),
+            (
+                "list: message text",
+                [
+                    f"/items/?message={t}"
+                    for t in ("timed out", "SAP GUI", "vendor master", "blocked", "pid")
+                ],
+                "list",
+            ),
+            ("list: payload text", [f"/items/?payload={t}" for t in invoices], "list"),
+            (
+                "list: triage group (type+code+signature)",
+                [
+                    f"/items/?state=failed&exception_type=application&exception_code=TIMEOUT&signature={sig}"
+                ],
+                "list",
+            ),
+            ("list: page 21 via cursor", [f"/items/?after={deep}"], "list"),
+            ("list: htmx partial, failed", ["/items/?state=failed"], "list-htmx"),
+            ("triage: all workspaces", ["/items/triage/"], "triage"),
+            (
+                "triage: one workspace",
+                [f"/items/triage/?workspace={w.pk}" for w in workspaces],
+                "triage",
+            ),
+        ]
+        say(
+            f"{'scenario':45} {'p50 ms':>8} {'p95 ms':>8} {'db p50':>8} {'queries':>8}  target"
+        )
+        worst = {"list": 0.0, "triage": 0.0}
+        for name, urls, kind in scenarios:
+            headers = {"HTTP_HX_REQUEST": "true"} if kind == "list-htmx" else {}
+            p50, p95, queries, db = _measure(client, urls, args.runs, **headers)
+            target = 300 if kind == "triage" else 100
+            key = "triage" if kind == "triage" else "list"
+            worst[key] = max(worst[key], p95)
+            say(
+                f"{name:45} {p50:8.1f} {p95:8.1f} {db:8.1f} {queries:8d}  {'ok' if p95 <= target else 'MISSED'} (<= {target})"
+            )
+        p50, _, _, _ = _measure(client, ["/items/export.csv?state=failed"], 1)
+        say(
+            f"{'csv export of all failed items (streamed)':45} {p50:8.1f} ms for {failed.count():,} rows"
+        )
+        say(f"worst p95: list {worst['list']:.1f} ms, triage {worst['triage']:.1f} ms")
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        if not args.keep:
+            _drop_database()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,727 @@
+"""Running a confirmed bulk operation: enqueueing chunks, executing one chunk, cancelling,
+finishing, and the sweeper that re-enqueues chunks whose message was lost.
+
+Every transition is a conditional UPDATE whose row count decides who won, so a duplicated or
+redelivered task, a sweeper racing a worker, or two operators never apply an action twice:
+- a chunk is claimed (queued and due, or running with an expired lease) before any work;
+- items go queued → in_flight just before the batch call, under a renewed lease;
+- an item found in_flight by a later delivery is re-read from Control Room, never re-sent blindly;
+- operation counters move by the row counts of those UPDATEs (F() expressions).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from celery.exceptions import SoftTimeLimitExceeded
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from dashboard.accounts.models import Team
+from dashboard.audit import services as audit
+from dashboard.bulk import conf
+from dashboard.bulk.models import Action, BulkChunk, BulkItem, BulkOperation
+from dashboard.lib.secretbox import SecretUnavailable
+from dashboard.mirror.models import WorkItem
+from dashboard.mirror.services.sync import refresh_item_counts
+from dashboard.mirror.services.upsert import ProcessResolver, write_item_detail
+from dashboard.operations.services import describe
+from dashboard.workspaces.models import PERMISSION_NAMES, Workspace
+from dashboard.workspaces.services import build_client
+from robocorp_api import errors as cr
+from robocorp_api.client import ControlRoomClient
+from robocorp_api.models import WorkItem as ApiWorkItem
+
+logger = logging.getLogger(__name__)
+
+# What the mirror row becomes once Control Room accepted the action.
+_AFTER = {Action.RETRY: "pending", Action.MARK_AS_DONE: "done"}
+_COUNTER: dict[str, str] = {
+    BulkItem.State.DONE: "done_count",
+    BulkItem.State.SKIPPED: "skipped_count",
+    BulkItem.State.FAILED: "failed_count",
+    BulkItem.State.CANCELLED: "cancelled_count",
+}
+
+
+class LeaseLost(Exception):
+    """The chunk's lease expired and may be someone else's now: stop before sending."""
+
+
+class Release(Exception):
+    """Stop this delivery; the chunk goes back to queued and is retried in `delay` seconds."""
+
+    def __init__(self, delay: float, note: str, *, transient: bool) -> None:
+        super().__init__(note)
+        self.delay = delay
+        self.note = note
+        self.transient = transient
+
+
+@dataclass(frozen=True)
+class ChunkOutcome:
+    status: str  # noop | done | released | failed | cancelled
+    retry_in: float | None = None
+
+
+# --- enqueueing --------------------------------------------------------------------------------
+
+
+def enqueue_on_commit(chunk_ids: Sequence[int]) -> None:
+    """Enqueue the chunks' tasks once the transaction commits.
+
+    Not `delay_on_commit`: its callback is not robust, so a broker outage would turn into a 500
+    AFTER the operation was saved (ECOSYSTEM.md B9). Here a failed publish is logged; the chunks
+    stay queued with no `enqueued_at`, the page says "waiting for a worker", and the sweeper
+    enqueues them when the broker is back.
+    """
+    ids = list(chunk_ids)
+    transaction.on_commit(lambda: enqueue_due(ids), robust=True)
+
+
+def enqueue_due(chunk_ids: Iterable[int]) -> int:
+    """Publish the tasks of those chunks that are due within the countdown cap; return how many."""
+    from kombu.exceptions import OperationalError
+
+    from dashboard.bulk.tasks import run_chunk as run_chunk_task
+
+    now = timezone.now()
+    horizon = now + timedelta(seconds=conf.retry_cap_seconds())
+    chunks = BulkChunk.objects.filter(
+        pk__in=list(chunk_ids), state=BulkChunk.State.QUEUED, not_before__lte=horizon
+    ).values_list("pk", "not_before")
+    options: dict[str, Any] = {"retry_policy": {"max_retries": 1, "interval_start": 0}}
+    if queue := conf.bulk_queue():
+        options["queue"] = queue
+    sent: list[int] = []
+    try:
+        for pk, not_before in chunks:
+            countdown = max(0.0, (not_before - now).total_seconds())
+            if countdown:
+                options["countdown"] = countdown
+            else:
+                options.pop("countdown", None)
+            run_chunk_task.apply_async(args=(pk,), **options)
+            sent.append(pk)
+    except (OperationalError, ConnectionError, OSError) as err:
+        logger.warning(
+            "bulk: broker unavailable, %d chunk(s) left for the sweeper (%s)",
+            len(list(chunk_ids)) - len(sent),
+            type(err).__name__,
+        )
+    if sent:
+        BulkChunk.objects.filter(pk__in=sent).update(enqueued_at=now)
+    return len(sent)
+
+
+# --- claiming ----------------------------------------------------------------------------------
+
+
+def claim_chunk(chunk_id: int, owner: str) -> BulkChunk | None:
+    """Take the chunk for this delivery, or return None (done, someone else's, not yet due)."""
+    now = timezone.now()
+    claimable = Q(state=BulkChunk.State.QUEUED, not_before__lte=now) | Q(
+        state=BulkChunk.State.RUNNING, lease_until__lt=now
+    )
+    taken = (
+        BulkChunk.objects.filter(pk=chunk_id, attempts__lt=conf.max_attempts())
+        .filter(claimable)
+        .update(
+            state=BulkChunk.State.RUNNING,
+            lease_owner=owner,
+            lease_until=now + timedelta(seconds=conf.lease_seconds()),
+            attempts=F("attempts") + 1,
+            started_at=now,
+        )
+    )
+    if taken != 1:
+        return None
+    chunk = BulkChunk.objects.select_related(
+        "operation", "workspace", "workspace__team"
+    ).get(pk=chunk_id)
+    BulkOperation.objects.filter(
+        pk=chunk.operation_id, state=BulkOperation.State.QUEUED
+    ).update(state=BulkOperation.State.RUNNING, started_at=now)
+    return chunk
+
+
+def _renew(chunk: BulkChunk, owner: str) -> None:
+    until = timezone.now() + timedelta(seconds=conf.lease_seconds())
+    if not BulkChunk.objects.filter(
+        pk=chunk.pk, lease_owner=owner, state=BulkChunk.State.RUNNING
+    ).update(lease_until=until):
+        raise LeaseLost(f"lease of chunk {chunk.pk} lost")
+
+
+def _release(chunk: BulkChunk, owner: str, release: Release) -> None:
+    """Give the chunk back (queued, due after the delay); a rate limit is not an attempt."""
+    now = timezone.now()
+    fields: dict[str, Any] = {
+        "state": BulkChunk.State.QUEUED,
+        "lease_owner": "",
+        "lease_until": None,
+        "not_before": now + timedelta(seconds=release.delay),
+        "enqueued_at": now,
+        "attempts": F("attempts") - 1,
+        "last_error": release.note[:500],
+    }
+    if release.transient:
+        fields["transient_retries"] = F("transient_retries") + 1
+    else:
+        fields["rate_limited"] = F("rate_limited") + 1
+    BulkChunk.objects.filter(pk=chunk.pk, lease_owner=owner).update(**fields)
+
+
+# --- item transitions --------------------------------------------------------------------------
+
+
+def finish_items(
+    operation_id: int,
+    pks: Iterable[int],
+    state: str,
+    reason: str = "",
+    *,
+    from_states: Sequence[str] = BulkItem.CLAIM_STATES,
+) -> int:
+    """Move items to a final state exactly once and count them on the operation."""
+    pks = list(pks)
+    if not pks:
+        return 0
+    n = BulkItem.objects.filter(pk__in=pks, state__in=from_states).update(
+        state=state, reason=reason[:300], finished_at=timezone.now()
+    )
+    if n:
+        BulkOperation.objects.filter(pk=operation_id).update(
+            **{_COUNTER[state]: F(_COUNTER[state]) + n}
+        )
+    return n
+
+
+def _finish_grouped(operation_id: int, verdicts: dict[int, tuple[str, str]]) -> None:
+    groups: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for pk, verdict in verdicts.items():
+        groups[verdict].append(pk)
+    for (state, reason), pks in groups.items():
+        finish_items(operation_id, pks, state, reason)
+
+
+# --- running a chunk ---------------------------------------------------------------------------
+
+
+def run_chunk(chunk_id: int, *, owner: str | None = None) -> ChunkOutcome:
+    """Execute one chunk; return what the task should do next.
+
+    A chunk that cannot be claimed is a no-op (duplicate or redelivered message). Rate limits
+    and unreachable Control Room release the chunk with a countdown; everything else finishes
+    its items (done / skipped / failed, each with a reason).
+    """
+    owner = owner or uuid.uuid4().hex
+    chunk = claim_chunk(chunk_id, owner)
+    if chunk is None:
+        return ChunkOutcome("noop")
+    op = chunk.operation
+    try:
+        if op.cancel_requested_at is not None:
+            _cancel_chunk_items(chunk)
+            BulkChunk.objects.filter(pk=chunk.pk, lease_owner=owner).update(
+                state=BulkChunk.State.CANCELLED, finished_at=timezone.now()
+            )
+            return ChunkOutcome("cancelled")
+        _work(chunk, op, owner)
+        _complete(chunk, owner)
+        return ChunkOutcome("done")
+    except Release as release:
+        if (
+            release.transient
+            and chunk.transient_retries >= conf.max_transient_retries()
+        ):
+            _give_up(chunk, owner, f"Control Room kept failing: {release.note}")
+            return ChunkOutcome("failed")
+        _release(chunk, owner, release)
+        return ChunkOutcome("released", retry_in=release.delay)
+    except LeaseLost:
+        return ChunkOutcome("noop")
+    except SoftTimeLimitExceeded:
+        _release(chunk, owner, Release(1.0, "time limit reached", transient=True))
+        return ChunkOutcome("released", retry_in=1.0)
+    finally:
+        maybe_finish(op.pk)
+
+
+def _complete(chunk: BulkChunk, owner: str) -> None:
+    left = BulkItem.objects.filter(chunk=chunk, state__in=BulkItem.CLAIM_STATES)
+    if left.exists():
+        raise Release(_backoff(chunk), "items left to send", transient=True)
+    BulkChunk.objects.filter(pk=chunk.pk, lease_owner=owner).update(
+        state=BulkChunk.State.DONE,
+        finished_at=timezone.now(),
+        lease_owner="",
+        lease_until=None,
+    )
+
+
+def _give_up(chunk: BulkChunk, owner: str, note: str) -> None:
+    items = BulkItem.objects.filter(chunk=chunk)
+    finish_items(
+        chunk.operation_id,
+        items.filter(state=BulkItem.State.QUEUED).values_list("pk", flat=True),
+        BulkItem.State.FAILED,
+        note,
+    )
+    finish_items(
+        chunk.operation_id,
+        items.filter(state=BulkItem.State.IN_FLIGHT).values_list("pk", flat=True),
+        BulkItem.State.FAILED,
+        f"{note} (the last attempt's outcome is unknown)",
+    )
+    BulkChunk.objects.filter(pk=chunk.pk).filter(
+        Q(lease_owner=owner) | Q(lease_owner="")
+    ).update(
+        state=BulkChunk.State.FAILED,
+        finished_at=timezone.now(),
+        last_error=note[:500],
+        lease_owner="",
+        lease_until=None,
+    )
+
+
+def _backoff(chunk: BulkChunk) -> float:
+    base = conf.retry_base_seconds() * (2 ** min(chunk.transient_retries, 8))
+    return min(float(conf.retry_cap_seconds()), random.uniform(base / 2, base) + 0.1)
+
+
+def _work(chunk: BulkChunk, op: BulkOperation, owner: str) -> None:
+    workspace = chunk.workspace
+    items = list(BulkItem.objects.filter(chunk=chunk, state__in=BulkItem.CLAIM_STATES))
+    if not items:
+        return
+    blocked = _workspace_blocked(workspace)
+    if blocked:
+        _finish_grouped(
+            op.pk,
+            {i.pk: (BulkItem.State.SKIPPED, blocked) for i in items},
+        )
+        return
+    try:
+        client = build_client(workspace, max_retries=2, backoff_base=0.2, backoff_max=2)
+    except SecretUnavailable:
+        _finish_grouped(
+            op.pk,
+            {
+                i.pk: (
+                    BulkItem.State.FAILED,
+                    "The workspace's stored API key cannot be decrypted.",
+                )
+                for i in items
+            },
+        )
+        return
+    with client:
+        _run_items(client, chunk, op, owner, items)
+
+
+def _workspace_blocked(workspace: Workspace) -> str:
+    if not workspace.enabled:
+        return "The workspace was disabled before this item was sent."
+    if workspace.permissions.get("write_work_items") is False:
+        return (
+            "The workspace's API key lacks "
+            f"{PERMISSION_NAMES['write_work_items']}; nothing was sent."
+        )
+    return ""
+
+
+def _run_items(
+    client: ControlRoomClient,
+    chunk: BulkChunk,
+    op: BulkOperation,
+    owner: str,
+    items: list[BulkItem],
+) -> None:
+    in_flight = [i for i in items if i.state == BulkItem.State.IN_FLIGHT]
+    if in_flight:
+        # A previous delivery died after marking these: they may have been sent. Re-read.
+        _reconcile(client, chunk, op, in_flight)
+    queued = list(BulkItem.objects.filter(chunk=chunk, state=BulkItem.State.QUEUED))
+    to_send = _recheck(client, chunk, op, queued)
+    if not to_send:
+        return
+    with transaction.atomic():
+        _renew(chunk, owner)
+        marked = BulkItem.objects.filter(
+            pk__in=[i.pk for i in to_send], state=BulkItem.State.QUEUED
+        ).update(state=BulkItem.State.IN_FLIGHT)
+    if marked != len(to_send):
+        raise LeaseLost("items changed under this delivery")
+    _send(client, chunk, op, to_send)
+
+
+def _recheck(
+    client: ControlRoomClient,
+    chunk: BulkChunk,
+    op: BulkOperation,
+    queued: list[BulkItem],
+) -> list[BulkItem]:
+    """Return the items still as they were at preview; skip (with the reason) the others.
+
+    Mirror rows not seen by a sync for `WORKROOM_BULK_STALE_SECONDS` are re-read first.
+    """
+    if not queued:
+        return []
+    rows = _mirror_rows([i.work_item_id for i in queued])
+    stale_before = timezone.now() - timedelta(seconds=conf.stale_after_seconds())
+    stale = [
+        i
+        for i in queued
+        if i.work_item_id in rows
+        and rows[i.work_item_id]["gone_at"] is None
+        and rows[i.work_item_id]["last_seen_at"] < stale_before
+    ]
+    if stale:
+        rows.update(_refresh(client, chunk.workspace, stale))
+    verdicts: dict[int, tuple[str, str]] = {}
+    keep: list[BulkItem] = []
+    for item in queued:
+        why = _changed(item, rows.get(item.work_item_id))
+        if why:
+            verdicts[item.pk] = (BulkItem.State.SKIPPED, why)
+        else:
+            keep.append(item)
+    _finish_grouped(op.pk, verdicts)
+    return keep
+
+
+def _changed(item: BulkItem, row: dict[str, Any] | None) -> str:
+    if row is None or row["gone_at"] is not None:
+        return "Skipped: the item no longer exists in Control Room."
+    if row["state"] != item.preview_state:
+        return (
+            "Skipped: changed since the preview "
+            f"(now {row['state'].replace('_', ' ')})."
+        )
+    if row["state_updated_at"] != item.preview_state_updated_at:
+        return "Skipped: changed since the preview (it failed again or was updated)."
+    return ""
+
+
+def _refresh(
+    client: ControlRoomClient, workspace: Workspace, items: list[BulkItem]
+) -> dict[int, dict[str, Any]]:
+    """Re-read items from Control Room into the mirror; return their fresh mirror values."""
+    resolver = ProcessResolver(workspace)
+    now = timezone.now()
+    for item in items:
+        try:
+            write_item_detail(
+                workspace, client.work_items.get(item.external_id), resolver, now
+            )
+        except cr.NotFound:
+            WorkItem.objects.filter(pk=item.work_item_id, gone_at__isnull=True).update(
+                gone_at=now
+            )
+        except cr.RateLimited as err:
+            raise Release(_rate_delay(err), describe(err), transient=False) from None
+        except cr.TransientError as err:
+            raise Release(
+                conf.retry_base_seconds(), describe(err), transient=True
+            ) from None
+        except cr.ControlRoomError as err:
+            # Cannot re-read (e.g. no read permission): judge by the mirror as it is.
+            logger.info("bulk: could not refresh %s: %s", item.external_id, err)
+    return _mirror_rows([i.work_item_id for i in items])
+
+
+def _mirror_rows(pks: list[int]) -> dict[int, dict[str, Any]]:
+    fields = ("pk", "state", "state_updated_at", "gone_at", "last_seen_at")
+    return {
+        r[0]: dict(zip(fields, r, strict=True))
+        for r in WorkItem.objects.filter(pk__in=pks).values_list(*fields)
+    }
+
+
+def _rate_delay(err: cr.ControlRoomError) -> float:
+    wait = err.retry_after if err.retry_after else 5.0
+    return min(float(conf.retry_cap_seconds()), wait + random.uniform(0, 1))
+
+
+def _send(
+    client: ControlRoomClient,
+    chunk: BulkChunk,
+    op: BulkOperation,
+    items: list[BulkItem],
+) -> None:
+    ids = [i.external_id for i in items]
+    BulkChunk.objects.filter(pk=chunk.pk).update(batch_calls=F("batch_calls") + 1)
+    try:
+        client.work_items.batch(op.action, ids)  # type: ignore[arg-type]
+    except cr.RateLimited as err:
+        _requeue(items)  # a 429 means Control Room did nothing
+        raise Release(_rate_delay(err), describe(err), transient=False) from None
+    except cr.ConnectionFailed as err:
+        _requeue(items)  # the connection failed before the request was sent
+        raise Release(_backoff(chunk), describe(err), transient=True) from None
+    except (cr.AmbiguousResult, cr.ServerError, cr.InvalidResponse) as err:
+        # The batch may or may not have been applied: re-read, never re-send blindly.
+        logger.warning("bulk: chunk %s outcome unknown (%s); re-reading", chunk.pk, err)
+        _reconcile(client, chunk, op, items)
+        if BulkItem.objects.filter(chunk=chunk, state=BulkItem.State.QUEUED).exists():
+            raise Release(_backoff(chunk), describe(err), transient=True) from None
+        return
+    except cr.ControlRoomError as err:
+        _finish_grouped(
+            op.pk, {i.pk: (BulkItem.State.FAILED, describe(err)) for i in items}
+        )
+        return
+    _applied(chunk, op, items)
+
+
+def _requeue(items: list[BulkItem]) -> None:
+    BulkItem.objects.filter(
+        pk__in=[i.pk for i in items], state=BulkItem.State.IN_FLIGHT
+    ).update(state=BulkItem.State.QUEUED)
+
+
+def _applied(chunk: BulkChunk, op: BulkOperation, items: list[BulkItem]) -> None:
+    """Record an accepted batch: items done, mirror rows moved to the state CR gives them."""
+    now = timezone.now()
+    work_ids = [i.work_item_id for i in items]
+    with transaction.atomic():
+        finish_items(op.pk, [i.pk for i in items], BulkItem.State.DONE)
+        rows = WorkItem.objects.filter(pk__in=work_ids, state="failed")
+        if op.action == Action.DELETE:
+            rows.update(gone_at=now)
+        else:
+            rows.update(state=_AFTER[Action(op.action)], state_updated_at=now)
+    refresh_item_counts(chunk.workspace, {i.process_id for i in items if i.process_id})
+
+
+def _reconcile(
+    client: ControlRoomClient,
+    chunk: BulkChunk,
+    op: BulkOperation,
+    items: list[BulkItem],
+) -> None:
+    """Decide from Control Room's current state whether in-flight items were applied.
+
+    Unchanged (still failed, same state_updated_at) → not applied → back to queued (sent again
+    by this or a later delivery). Changed → applied (done) when the change is the action's.
+    """
+    resolver = ProcessResolver(chunk.workspace)
+    now = timezone.now()
+    verdicts: dict[int, tuple[str, str]] = {}
+    unsent: list[int] = []
+    for item in items:
+        try:
+            api = client.work_items.get(item.external_id)
+        except cr.NotFound:
+            WorkItem.objects.filter(pk=item.work_item_id, gone_at__isnull=True).update(
+                gone_at=now
+            )
+            verdicts[item.pk] = _verdict_gone(op.action)
+            continue
+        except cr.RateLimited as err:
+            _finish_grouped(op.pk, verdicts)
+            raise Release(_rate_delay(err), describe(err), transient=False) from None
+        except cr.TransientError as err:
+            _finish_grouped(op.pk, verdicts)
+            raise Release(_backoff(chunk), describe(err), transient=True) from None
+        except cr.ControlRoomError as err:
+            verdicts[item.pk] = (
+                BulkItem.State.FAILED,
+                f"Outcome unknown and the item could not be re-read: {describe(err)}",
+            )
+            continue
+        write_item_detail(chunk.workspace, api, resolver, now)
+        verdict = _verdict(op.action, item, api)
+        if verdict is None:
+            unsent.append(item.pk)
+        else:
+            verdicts[item.pk] = verdict
+    _finish_grouped(op.pk, verdicts)
+    BulkItem.objects.filter(pk__in=unsent, state=BulkItem.State.IN_FLIGHT).update(
+        state=BulkItem.State.QUEUED
+    )
+    refresh_item_counts(chunk.workspace, {i.process_id for i in items if i.process_id})
+
+
+def _verdict_gone(action: str) -> tuple[str, str]:
+    if action == Action.DELETE:
+        return BulkItem.State.DONE, "Deleted (confirmed by re-reading Control Room)."
+    return BulkItem.State.SKIPPED, "Skipped: the item no longer exists in Control Room."
+
+
+def _verdict(action: str, item: BulkItem, api: ApiWorkItem) -> tuple[str, str] | None:
+    unchanged = (
+        api.state == "failed" and api.state_updated_at == item.preview_state_updated_at
+    )
+    if unchanged:
+        return None
+    confirmed = "Applied (confirmed by re-reading Control Room)."
+    if action == Action.RETRY:
+        return BulkItem.State.DONE, confirmed
+    if action == Action.MARK_AS_DONE and api.state == "done":
+        return BulkItem.State.DONE, confirmed
+    return (
+        BulkItem.State.SKIPPED,
+        f"Skipped: changed outside this operation (now {api.state}).",
+    )
+
+
+# --- cancel and finish ---------------------------------------------------------------------------
+
+
+def _cancel_chunk_items(chunk: BulkChunk) -> None:
+    finish_items(
+        chunk.operation_id,
+        BulkItem.objects.filter(chunk=chunk, state=BulkItem.State.QUEUED).values_list(
+            "pk", flat=True
+        ),
+        BulkItem.State.CANCELLED,
+        "Cancelled before it was sent.",
+        from_states=(BulkItem.State.QUEUED,),
+    )
+
+
+def cancel(op: BulkOperation, user: Any) -> int:
+    """Ask an operation to stop: chunks not started are cancelled, a running one finishes.
+
+    Returns the number of chunks cancelled now.
+    """
+    now = timezone.now()
+    BulkOperation.objects.filter(
+        pk=op.pk,
+        state__in=BulkOperation.ACTIVE_STATES,
+        cancel_requested_at__isnull=True,
+    ).update(cancel_requested_at=now, cancelled_by_label=user.get_username())
+    cancelled = 0
+    waiting = BulkChunk.objects.filter(
+        operation=op, state=BulkChunk.State.QUEUED
+    ).exclude(items__state=BulkItem.State.IN_FLIGHT)
+    for chunk in list(waiting):
+        if BulkChunk.objects.filter(pk=chunk.pk, state=BulkChunk.State.QUEUED).update(
+            state=BulkChunk.State.CANCELLED, finished_at=now
+        ):
+            _cancel_chunk_items(chunk)
+            cancelled += 1
+    maybe_finish(op.pk)
+    return cancelled
+
+
+def maybe_finish(operation_id: int) -> bool:
+    """Finish the operation if no chunk is left to run; exactly one caller wins and audits."""
+    if BulkChunk.objects.filter(
+        operation_id=operation_id,
+        state__in=(BulkChunk.State.QUEUED, BulkChunk.State.RUNNING),
+    ).exists():
+        return False
+    op = BulkOperation.objects.filter(pk=operation_id).first()
+    if op is None or not op.is_active:
+        return False
+    final = _final_state(op)
+    won = BulkOperation.objects.filter(
+        pk=operation_id, state__in=BulkOperation.ACTIVE_STATES
+    ).update(state=final, finished_at=timezone.now())
+    if won:
+        op.refresh_from_db()
+        _audit_finished(op)
+    return bool(won)
+
+
+def _final_state(op: BulkOperation) -> str:
+    if op.cancel_requested_at is not None:
+        return BulkOperation.State.CANCELLED
+    if op.failed_count and op.done_count:
+        return BulkOperation.State.PARTIALLY_FAILED
+    if op.failed_count:
+        return BulkOperation.State.FAILED
+    return BulkOperation.State.SUCCEEDED
+
+
+def summary(op: BulkOperation) -> str:
+    verb = op.get_action_display().lower()
+    parts = [f"{op.done_count} done", f"{op.skipped_count} skipped"]
+    parts.append(f"{op.failed_count} failed")
+    if op.cancelled_count:
+        parts.append(f"{op.cancelled_count} cancelled")
+    return (
+        f"Bulk {verb} #{op.pk} {op.get_state_display().lower()}: "
+        f"{', '.join(parts)} of {op.total} items"
+    )
+
+
+def _audit_finished(op: BulkOperation) -> None:
+    for team in Team.objects.filter(pk__in=op.team_ids):
+        audit.record(
+            None,
+            team=team,
+            action=f"bulk.{op.action}.finished",
+            obj=op,
+            summary=f"{summary(op)} — reason: {op.reason}",
+            data={
+                "operation_id": op.pk,
+                "state": op.state,
+                "done": op.done_count,
+                "skipped": op.skipped_count,
+                "failed": op.failed_count,
+                "cancelled": op.cancelled_count,
+            },
+            actor=op.created_by,
+        )
+
+
+# --- the sweeper ---------------------------------------------------------------------------------
+
+
+def sweep(now: datetime | None = None) -> dict[str, int]:
+    """Recover from lost messages and dead workers; the database says what is left to do.
+
+    - running chunks whose lease expired go back to queued (or fail after max attempts);
+    - queued chunks never enqueued (broker down at confirm) or enqueued long ago and still not
+      started (message lost in a Redis restart) are enqueued again;
+    - operations whose chunks all ended are finished.
+    """
+    now = now or timezone.now()
+    stats = {"orphaned": 0, "given_up": 0, "enqueued": 0, "finished": 0}
+    for chunk in BulkChunk.objects.filter(
+        state=BulkChunk.State.RUNNING, lease_until__lt=now
+    ):
+        if chunk.attempts >= conf.max_attempts():
+            _give_up(
+                chunk,
+                chunk.lease_owner,
+                f"Gave up after {chunk.attempts} attempts: the chunk's worker kept dying.",
+            )
+            stats["given_up"] += 1
+        elif BulkChunk.objects.filter(
+            pk=chunk.pk, state=BulkChunk.State.RUNNING, lease_until__lt=now
+        ).update(
+            state=BulkChunk.State.QUEUED,
+            lease_owner="",
+            lease_until=None,
+            enqueued_at=None,
+            not_before=now,
+        ):
+            stats["orphaned"] += 1
+    after = now - timedelta(seconds=conf.sweep_after_seconds())
+    horizon = now + timedelta(seconds=conf.retry_cap_seconds())
+    lost = BulkChunk.objects.filter(
+        state=BulkChunk.State.QUEUED,
+        operation__state__in=BulkOperation.ACTIVE_STATES,
+    ).filter(
+        Q(enqueued_at__isnull=True, not_before__lte=horizon)
+        | Q(enqueued_at__lt=after, not_before__lt=after)
+    )
+    stats["enqueued"] = enqueue_due(list(lost.values_list("pk", flat=True)))
+    for op_id in BulkOperation.objects.filter(
+        state__in=BulkOperation.ACTIVE_STATES, confirmed_at__lt=after
+    ).values_list("pk", flat=True):
+        stats["finished"] += int(maybe_finish(op_id))
+    return stats

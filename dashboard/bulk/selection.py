@@ -1,0 +1,505 @@
+"""Resolving a selection, freezing it as a draft (the preview), and confirming it.
+
+"All matching" selections carry the explorer's query string, never ids: the set is recomputed
+here with the explorer's own filter code (`operations.selectors.filtered_items`), scoped to the
+user's teams. Confirming claims every item with a conditional UPDATE guarded by a partial unique
+index, so an item is never queued in two operations at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import Count, F, Q, QuerySet
+from django.http import HttpRequest, QueryDict
+from django.utils import timezone
+
+from dashboard.accounts.models import Role, Team
+from dashboard.audit import services as audit
+from dashboard.bulk import conf
+from dashboard.bulk.models import (
+    Action,
+    BulkChunk,
+    BulkItem,
+    BulkOperation,
+    BulkThrottle,
+)
+from dashboard.mirror.models import Process, WorkItem
+from dashboard.operations.forms import WorkItemFilterForm
+from dashboard.operations.selectors import Scope, filtered_items
+from dashboard.workspaces.models import PERMISSION_NAMES, Workspace
+
+logger = logging.getLogger(__name__)
+
+# Query-string keys that page or sort the explorer; they never change which items match.
+_NON_FILTER_KEYS = ("after", "before", "sort", "page_size", "page", "action")
+MAX_EXPLICIT_IDS = 500
+_WRITE = "write_work_items"
+
+
+class SelectionError(Exception):
+    """The selection cannot become an operation; `message` is shown to the operator."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+# --- resolving a selection -------------------------------------------------------------------
+
+
+def clean_filter_query(query: str) -> str:
+    """Return the query string without paging / sorting keys (what identifies the set)."""
+    data = QueryDict(query or "", mutable=True)
+    for key in _NON_FILTER_KEYS:
+        data.pop(key, None)
+    return data.urlencode()
+
+
+def filter_form(scope: Scope, query: str) -> WorkItemFilterForm:
+    """Return the explorer's filter form bound to `query`, with this user's choices."""
+    ws_choices = [(w.pk, w.name) for w in scope.workspaces.values()]
+    proc_choices = [(p.pk, p.name) for p in scope.processes()]
+    return WorkItemFilterForm(
+        QueryDict(query or ""), workspaces=ws_choices, processes=proc_choices
+    )
+
+
+def selected_items(
+    scope: Scope,
+    *,
+    filter_query: str = "",
+    ids: Sequence[int] | None = None,
+) -> QuerySet[WorkItem]:
+    """Return the mirror rows of a selection, limited to the user's workspaces.
+
+    Raises:
+        SelectionError: the filter is invalid (an invalid filter is never widened to "all").
+    """
+    if ids is not None:
+        return WorkItem.objects.filter(
+            pk__in=list(ids), workspace_id__in=list(scope.workspaces)
+        )
+    form = filter_form(scope, filter_query)
+    if not form.is_valid():
+        problems = "; ".join(
+            f"{name}: {' '.join(str(e) for e in errs)}"
+            for name, errs in form.errors.items()
+        )
+        raise SelectionError(f"The filter is not valid ({problems}).")
+    return filtered_items(scope, form.cleaned_data)
+
+
+def parse_ids(values: Iterable[str]) -> list[int]:
+    """Return the distinct integer ids posted by the explorer's checkboxes.
+
+    Raises:
+        SelectionError: a value is not an id, or there are too many to post explicitly.
+    """
+    ids: set[int] = set()
+    for value in values:
+        try:
+            ids.add(int(value))
+        except (TypeError, ValueError):
+            raise SelectionError(f"{value!r} is not a work item id.") from None
+    if len(ids) > MAX_EXPLICIT_IDS:
+        raise SelectionError(
+            f"{len(ids)} items were ticked; at most {MAX_EXPLICIT_IDS} can be posted. "
+            "Use “select all matching this filter” instead."
+        )
+    return sorted(ids)
+
+
+# --- eligibility -----------------------------------------------------------------------------
+
+
+def workspace_reason(scope: Scope, workspace: Workspace) -> str:
+    """Return why no item of this workspace may be acted on by this user ("" = allowed)."""
+    if scope.roles.get(workspace.team_id, 0) < Role.OPERATOR:
+        return f"You are only a viewer in {workspace.team.name}."
+    if not workspace.enabled:
+        return f"The workspace {workspace.name} is disabled."
+    if workspace.permissions.get(_WRITE) is False:
+        return f"The API key of {workspace.name} lacks {PERMISSION_NAMES[_WRITE]}."
+    return ""
+
+
+def item_reason(state: str, gone_at: datetime | None) -> str:
+    if gone_at is not None:
+        return "No longer exists in Control Room."
+    if state != "failed":
+        return f"Not failed (it is {state.replace('_', ' ')})."
+    return ""
+
+
+# --- the draft (preview) ---------------------------------------------------------------------
+
+_ROW = (
+    "pk",
+    "workspace_id",
+    "external_id",
+    "process_id",
+    "state",
+    "state_updated_at",
+    "exception_type",
+    "exception_code",
+    "gone_at",
+)
+
+
+def create_draft(
+    user: Any,
+    *,
+    action: str,
+    filter_query: str = "",
+    ids: Sequence[int] | None = None,
+) -> BulkOperation:
+    """Freeze a selection as a draft operation (its preview) and return it.
+
+    Raises:
+        SelectionError: unknown action, invalid filter, nothing selected, or too many items.
+    """
+    if action not in Action.values:
+        raise SelectionError(f"Unknown action {action!r}.")
+    scope = Scope.for_user(user)
+    query = clean_filter_query(filter_query) if ids is None else ""
+    items = selected_items(scope, filter_query=query, ids=ids)
+    rows = list(items.order_by("workspace_id", "pk").values_list(*_ROW))
+    if not rows:
+        raise SelectionError("No work item matches this selection.")
+    if len(rows) > conf.max_items():
+        raise SelectionError(
+            f"{len(rows)} items match; one operation may hold at most {conf.max_items()}. "
+            "Narrow the filter."
+        )
+    claimed = dict(
+        BulkItem.objects.filter(
+            state__in=BulkItem.CLAIM_STATES, work_item_id__in=items.values("pk")
+        ).values_list("work_item_id", "operation_id")
+    )
+    names = dict(
+        Process.objects.filter(pk__in={r[3] for r in rows}).values_list("pk", "name")
+    )
+    ws_reasons = {
+        pk: workspace_reason(scope, ws) for pk, ws in scope.workspaces.items()
+    }
+    with transaction.atomic():
+        op = BulkOperation.objects.create(
+            action=action,
+            selection=BulkOperation.Selection.IDS
+            if ids is not None
+            else BulkOperation.Selection.FILTER,
+            filter_query=query,
+            selected_ids=list(ids) if ids is not None else [],
+            team_ids=sorted({scope.workspaces[r[1]].team_id for r in rows}),
+            created_by=user,
+            created_by_label=user.get_username(),
+        )
+        bulk_items = [_frozen_item(op, row, names, ws_reasons, claimed) for row in rows]
+        BulkItem.objects.bulk_create(bulk_items, batch_size=1000)
+        eligible = sum(1 for b in bulk_items if b.state == BulkItem.State.PENDING)
+        op.total, op.ineligible = eligible, len(bulk_items) - eligible
+        op.save(update_fields=["total", "ineligible"])
+    return op
+
+
+def _frozen_item(
+    op: BulkOperation,
+    row: tuple[Any, ...],
+    names: dict[int, str],
+    ws_reasons: dict[int, str],
+    claimed: dict[int, int],
+) -> BulkItem:
+    pk, ws_id, ext, proc, state, updated, etype, ecode, gone = row
+    reason = ws_reasons.get(ws_id, "") or item_reason(state, gone)
+    if not reason and pk in claimed:
+        reason = f"Already in bulk operation #{claimed[pk]}, which has not finished."
+    return BulkItem(
+        operation=op,
+        work_item_id=pk,
+        workspace_id=ws_id,
+        external_id=ext,
+        process_id=proc,
+        process_name=names.get(proc, "")[:300],
+        preview_state=state,
+        preview_state_updated_at=updated,
+        exception_type=etype,
+        exception_code=ecode,
+        state=BulkItem.State.INELIGIBLE if reason else BulkItem.State.PENDING,
+        reason=reason,
+    )
+
+
+@dataclass(frozen=True)
+class Breakdown:
+    by_workspace: list[tuple[str, int]]
+    by_process: list[tuple[str, str, int]]
+    by_state: list[tuple[str, int]]
+    by_exception: list[tuple[str, str, int]]
+    ineligible: list[tuple[str, int]]
+
+
+def breakdown(op: BulkOperation) -> Breakdown:
+    """Return the preview's counts (eligible items) and the ineligible items grouped by reason."""
+    eligible = BulkItem.objects.filter(operation=op).exclude(
+        state=BulkItem.State.INELIGIBLE
+    )
+    ws_names = dict(
+        Workspace.objects.filter(pk__in=eligible.values("workspace_id")).values_list(
+            "pk", "name"
+        )
+    )
+
+    def grouped(qs: QuerySet[BulkItem], *fields: str) -> list[tuple[Any, ...]]:
+        return [
+            (*r[:-1], r[-1])
+            for r in qs.values_list(*fields)
+            .annotate(n=Count("id"))
+            .order_by("-n", *fields)
+        ]
+
+    return Breakdown(
+        by_workspace=[
+            (ws_names.get(w, str(w)), n) for w, n in grouped(eligible, "workspace_id")
+        ],
+        by_process=[
+            (name, ws_names.get(w, ""), n)
+            for w, name, n in grouped(eligible, "workspace_id", "process_name")
+        ],
+        by_state=grouped(eligible, "preview_state"),
+        by_exception=grouped(eligible, "exception_type", "exception_code"),
+        ineligible=grouped(
+            BulkItem.objects.filter(operation=op, state=BulkItem.State.INELIGIBLE),
+            "reason",
+        ),
+    )
+
+
+# --- confirming --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Drift:
+    added: int
+    removed: int
+    changed: int
+
+    @property
+    def any(self) -> bool:
+        return bool(self.added or self.removed or self.changed)
+
+
+def drift(op: BulkOperation, user: Any) -> Drift:
+    """Compare the frozen preview with the selection recomputed now."""
+    scope = Scope.for_user(user)
+    try:
+        current = selected_items(
+            scope,
+            filter_query=op.filter_query,
+            ids=op.selected_ids
+            if op.selection == BulkOperation.Selection.IDS
+            else None,
+        )
+    except SelectionError:
+        current = WorkItem.objects.none()
+    now_ids = set(
+        current.filter(state="failed", gone_at__isnull=True).values_list(
+            "pk", flat=True
+        )
+    )
+    frozen = BulkItem.objects.filter(operation=op, state=BulkItem.State.PENDING)
+    frozen_ids = set(frozen.values_list("work_item_id", flat=True))
+    changed = frozen.filter(
+        ~Q(work_item__state=F("preview_state"))
+        | ~Q(work_item__state_updated_at=F("preview_state_updated_at"))
+        | Q(work_item__gone_at__isnull=False)
+    ).count()
+    return Drift(
+        added=len(now_ids - frozen_ids),
+        removed=len(frozen_ids - now_ids),
+        changed=changed,
+    )
+
+
+def confirm(
+    request: HttpRequest | None, op: BulkOperation, user: Any, *, reason: str
+) -> BulkOperation:
+    """Confirm a draft: claim its items, write its chunks, enqueue them after commit.
+
+    Items another unfinished operation holds are skipped. Drift from the preview is recorded on
+    the operation (the frozen set is what runs; items that changed are skipped at execution).
+
+    Raises:
+        SelectionError: not a draft, not the creator's, no reason given, nothing left to run.
+    """
+    reason = (reason or "").strip()
+    if not reason:
+        raise SelectionError("Give a reason: it is recorded in the audit log.")
+    if op.created_by_id != getattr(user, "pk", None):
+        raise SelectionError("Only the operator who made this preview can confirm it.")
+    found = drift(op, user)
+    for attempt in range(5):
+        try:
+            chunk_ids = _claim_and_chunk(op, reason, found)
+            break
+        except IntegrityError:
+            # PostgreSQL: another operation claimed one of our items concurrently; the next
+            # attempt sees its committed claim and skips that item.
+            if attempt == 4:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+    op.refresh_from_db()
+    _audit_confirmed(request, op, user)
+    from dashboard.bulk.execution import enqueue_on_commit
+
+    enqueue_on_commit(chunk_ids)
+    return op
+
+
+def _claim_and_chunk(op: BulkOperation, reason: str, found: Drift) -> list[int]:
+    now = timezone.now()
+    with transaction.atomic():
+        if not BulkOperation.objects.filter(
+            pk=op.pk, state=BulkOperation.State.DRAFT
+        ).update(
+            state=BulkOperation.State.QUEUED,
+            reason=reason,
+            confirmed_at=now,
+            drift_added=found.added,
+            drift_removed=found.removed,
+            drift_changed=found.changed,
+        ):
+            raise SelectionError("This operation was already confirmed.")
+        pending = BulkItem.objects.filter(operation=op, state=BulkItem.State.PENDING)
+        taken = dict(
+            BulkItem.objects.filter(
+                state__in=BulkItem.CLAIM_STATES,
+                work_item_id__in=pending.values("work_item_id"),
+            )
+            .exclude(operation=op)
+            .values_list("work_item_id", "operation_id")
+        )
+        for other in set(taken.values()):
+            ids = [w for w, o in taken.items() if o == other]
+            pending.filter(work_item_id__in=ids).update(
+                state=BulkItem.State.SKIPPED,
+                reason=f"Already being processed by bulk operation #{other}.",
+                finished_at=now,
+            )
+        queued = pending.exclude(work_item_id__in=list(taken)).update(
+            state=BulkItem.State.QUEUED
+        )
+        if not queued:
+            raise SelectionError(
+                "Every item of this preview is already being processed by another "
+                "operation; nothing to do."
+            )
+        BulkOperation.objects.filter(pk=op.pk).update(
+            queued_count=queued, skipped_count=len(taken)
+        )
+        return _write_chunks(op, now)
+
+
+def _write_chunks(op: BulkOperation, now: datetime) -> list[int]:
+    """Split the queued items into chunks per workspace and schedule them (throttle)."""
+    size = conf.chunk_size()
+    rows = list(
+        BulkItem.objects.filter(operation=op, state=BulkItem.State.QUEUED)
+        .order_by("workspace_id", "pk")
+        .values_list("pk", "workspace_id")
+    )
+    spans: list[tuple[int, int, int, int]] = []  # (workspace, first pk, last pk, n)
+    by_ws: dict[int, list[int]] = {}
+    for pk, ws in rows:
+        by_ws.setdefault(ws, []).append(pk)
+    for ws, pks in by_ws.items():
+        for start in range(0, len(pks), size):
+            part = pks[start : start + size]
+            spans.append((ws, part[0], part[-1], len(part)))
+    due = _schedule(spans, now)
+    chunks = BulkChunk.objects.bulk_create(
+        [
+            BulkChunk(operation=op, workspace_id=ws, seq=i, size=n, not_before=due[i])
+            for i, (ws, _a, _b, n) in enumerate(spans)
+        ]
+    )
+    for chunk, (ws, first, last, _n) in zip(chunks, spans, strict=True):
+        BulkItem.objects.filter(
+            operation=op,
+            workspace_id=ws,
+            state=BulkItem.State.QUEUED,
+            pk__gte=first,
+            pk__lte=last,
+        ).update(chunk=chunk)
+    return [c.pk for c in chunks]
+
+
+def _schedule(spans: list[tuple[int, int, int, int]], now: datetime) -> list[datetime]:
+    """Return each chunk's earliest send time under the per-workspace items-per-minute cap."""
+    rate = conf.max_items_per_minute()
+    if not rate:
+        return [now] * len(spans)
+    due: list[datetime] = []
+    sizes: dict[int, int] = {}
+    starts: dict[int, datetime] = {}
+    for ws in {s[0] for s in spans}:
+        total = sum(s[3] for s in spans if s[0] == ws)
+        starts[ws] = _reserve(ws, timedelta(seconds=60.0 * total / rate), now)
+        sizes[ws] = 0
+    for ws, _a, _b, n in spans:
+        due.append(starts[ws] + timedelta(seconds=60.0 * sizes[ws] / rate))
+        sizes[ws] += n
+    return due
+
+
+def _reserve(workspace_id: int, span: timedelta, now: datetime) -> datetime:
+    """Reserve `span` of the workspace's send schedule; return when our window starts.
+
+    Optimistic concurrency (compare-and-set on `next_free_at`), so two confirms at once get
+    consecutive windows on SQLite and PostgreSQL alike.
+    """
+    BulkThrottle.objects.get_or_create(workspace_id=workspace_id)
+    while True:
+        current = BulkThrottle.objects.get(pk=workspace_id).next_free_at
+        start = max(current, now)
+        if BulkThrottle.objects.filter(pk=workspace_id, next_free_at=current).update(
+            next_free_at=start + span
+        ):
+            return start
+
+
+def _audit_confirmed(request: HttpRequest | None, op: BulkOperation, user: Any) -> None:
+    verb = op.get_action_display().lower()
+    for team_id in op.team_ids:
+        n = BulkItem.objects.filter(
+            operation=op, state=BulkItem.State.QUEUED, workspace__team_id=team_id
+        ).count()
+        if not n:
+            continue
+        audit.record(
+            request,
+            team=Team.objects.get(pk=team_id),
+            action=f"bulk.{op.action}.confirmed",
+            obj=op,
+            summary=f"Bulk {verb} of {n} work items started: {op.reason}",
+            data={
+                "operation_id": op.pk,
+                "action": op.action,
+                "items": n,
+                "reason": op.reason,
+                "selection": op.selection,
+                "filter": op.filter_query,
+                "drift": {
+                    "added": op.drift_added,
+                    "removed": op.drift_removed,
+                    "changed": op.drift_changed,
+                },
+            },
+            actor=user,
+        )

@@ -1,0 +1,16 @@
+# No app_name: url names carry the "bulk-" prefix.
+from __future__ import annotations
+
+from django.urls import path
+
+from dashboard.bulk import views
+
+urlpatterns = [
+    path("bulk/", views.operation_list, name="bulk-list"),
+    path("bulk/new/", views.operation_new, name="bulk-new"),
+    path("bulk/<int:op_id>/", views.operation_detail, name="bulk-detail"),
+    path("bulk/<int:op_id>/confirm/", views.operation_confirm, name="bulk-confirm"),
+    path("bulk/<int:op_id>/progress/", views.operation_progress, name="bulk-progress"),
+    path("bulk/<int:op_id>/items/", views.operation_items, name="bulk-items"),
+    path("bulk/<int:op_id>/cancel/", views.operation_cancel, name="bulk-cancel"),
+]

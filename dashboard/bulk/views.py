@@ -1,0 +1,201 @@
+"""Pages of bulk operations: start (from a filter or ticked rows), preview, confirm, progress,
+results, cancel, and the list of operations.
+
+Access: an operation is visible to its creator and to members of the teams whose workspaces it
+touches (another team's operation is a 404); confirming is the creator's; cancelling needs the
+operator role. Every POST also works without JavaScript (it redirects).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db.models import Count
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import (
+    HttpResponseClientRedirect,
+    HttpResponseStopPolling,
+    trigger_client_event,
+)
+
+from dashboard.accounts.http import HtmxHttpRequest
+from dashboard.bulk import execution, selection, selectors
+from dashboard.bulk.forms import ConfirmForm, StartForm
+from dashboard.bulk.models import Action, BulkOperation
+from dashboard.operations.selectors import Scope
+
+RESULTS_PAGE_SIZE = 100
+
+
+def _redirect(request: HtmxHttpRequest, url: str) -> HttpResponse:
+    if request.htmx:
+        return HttpResponseClientRedirect(url)
+    return redirect(url)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def operation_new(request: HtmxHttpRequest) -> HttpResponse:
+    """GET: what "all matching this filter" would select; POST: freeze it as a preview."""
+    if request.method == "POST":
+        form = StartForm(request.POST)
+        if form.is_valid():
+            try:
+                op = selection.create_draft(
+                    request.user,
+                    action=form.cleaned_data["action"],
+                    filter_query=form.cleaned_data["filter"],
+                    ids=selection.parse_ids(request.POST.getlist("ids"))
+                    if form.cleaned_data["selection"] == "ids"
+                    else None,
+                )
+            except selection.SelectionError as err:
+                form.add_error(None, err.message)
+            else:
+                return _redirect(request, reverse("bulk-detail", args=[op.pk]))
+        return _new_page(request, form, form.data.get("filter", ""), status=400)
+    query = selection.clean_filter_query(request.GET.urlencode())
+    action = request.GET.get("action", Action.RETRY)
+    form = StartForm(
+        initial={
+            "action": action if action in Action.values else Action.RETRY,
+            "filter": query,
+            "selection": "filter",
+        }
+    )
+    return _new_page(request, form, query)
+
+
+def _new_page(
+    request: HttpRequest, form: StartForm, query: str, *, status: int = 200
+) -> HttpResponse:
+    scope = Scope.for_user(request.user)
+    counts: dict[str, int] = {}
+    problem = ""
+    try:
+        items = selection.selected_items(scope, filter_query=query)
+        counts = dict(items.values_list("state").annotate(n=Count("id")).order_by())
+    except selection.SelectionError as err:
+        problem = err.message
+    ctx = {
+        "form": form,
+        "query": query,
+        "counts": sorted(counts.items()),
+        "total": sum(counts.values()),
+        "failed": counts.get("failed", 0),
+        "problem": problem,
+    }
+    return render(request, "bulk/operation_new.html", ctx, status=status)
+
+
+@login_required
+@require_GET
+def operation_detail(request: HtmxHttpRequest, op_id: int) -> HttpResponse:
+    op = selectors.operation_for(request.user, op_id)
+    if op.state == BulkOperation.State.DRAFT:
+        return render(
+            request,
+            "bulk/operation_preview.html",
+            {
+                "op": op,
+                "breakdown": selection.breakdown(op),
+                "form": ConfirmForm(),
+                "drift": selection.drift(op, request.user),
+            },
+        )
+    return render(request, "bulk/operation_detail.html", _detail_context(request, op))
+
+
+def _detail_context(request: HttpRequest, op: BulkOperation) -> dict[str, Any]:
+    state = request.GET.get("state", "")
+    page = Paginator(selectors.results(op, state), RESULTS_PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    return {
+        "op": op,
+        "note": selectors.status_note(op),
+        "page": page,
+        "result_state": state if state in selectors.RESULT_STATES else "",
+        "result_states": selectors.RESULT_STATES,
+        "can_cancel": op.is_active and op.cancel_requested_at is None,
+    }
+
+
+@login_required
+@require_POST
+def operation_confirm(request: HtmxHttpRequest, op_id: int) -> HttpResponse:
+    op = selectors.operation_for(request.user, op_id, act=True)
+    form = ConfirmForm(request.POST)
+    if form.is_valid():
+        try:
+            selection.confirm(
+                request, op, request.user, reason=form.cleaned_data["reason"]
+            )
+        except selection.SelectionError as err:
+            form.add_error(None, err.message)
+        else:
+            return _redirect(request, reverse("bulk-detail", args=[op.pk]))
+    return render(
+        request,
+        "bulk/operation_preview.html",
+        {
+            "op": op,
+            "breakdown": selection.breakdown(op),
+            "form": form,
+            "drift": selection.drift(op, request.user),
+        },
+        status=400,
+    )
+
+
+@login_required
+@require_GET
+def operation_progress(request: HtmxHttpRequest, op_id: int) -> HttpResponse:
+    """The #progress partial, polled every second; 286 stops the polling once it ended."""
+    op = selectors.operation_for(request.user, op_id)
+    ctx = _detail_context(request, op)
+    response = render(request, "bulk/operation_detail.html#progress", ctx)
+    if op.is_terminal or op.state == BulkOperation.State.DRAFT:
+        stop = HttpResponseStopPolling(response.content)
+        return trigger_client_event(stop, "bulkFinished")
+    return response
+
+
+@login_required
+@require_GET
+def operation_items(request: HtmxHttpRequest, op_id: int) -> HttpResponse:
+    op = selectors.operation_for(request.user, op_id)
+    ctx = _detail_context(request, op)
+    template = "bulk/operation_detail.html"
+    if request.htmx and not request.htmx.boosted:
+        template += "#results"
+    return render(request, template, ctx)
+
+
+@login_required
+@require_POST
+def operation_cancel(request: HtmxHttpRequest, op_id: int) -> HttpResponse:
+    op = selectors.operation_for(request.user, op_id, act=True)
+    if not op.is_active:
+        messages.info(request, "This operation has already ended.")
+    else:
+        n = execution.cancel(op, request.user)
+        messages.success(
+            request,
+            f"Cancel requested: {n} chunk{'s' if n != 1 else ''} not started will not run.",
+        )
+    return _redirect(request, reverse("bulk-detail", args=[op.pk]))
+
+
+@login_required
+@require_GET
+def operation_list(request: HttpRequest) -> HttpResponse:
+    ops = selectors.operations_for(request.user).order_by("-created_at", "-id")
+    page = Paginator(ops, 50).get_page(request.GET.get("page"))
+    return render(request, "bulk/operation_list.html", {"page": page})

@@ -1,0 +1,32 @@
+# No app_name: url names carry the "processes-" prefix.
+from __future__ import annotations
+
+from django.urls import path
+
+from dashboard.processes import views
+
+_RUN = "workspaces/<int:workspace_id>/runs/<str:run_id>/"
+_STEP = _RUN + "steps/<str:step_run_id>/"
+
+urlpatterns = [
+    path("processes/", views.overview, name="processes-overview"),
+    path(
+        "workspaces/<int:workspace_id>/processes/",
+        views.workspace_overview,
+        name="processes-workspace",
+    ),
+    path(
+        "workspaces/<int:workspace_id>/processes/<str:process_id>/start/",
+        views.run_start,
+        name="processes-start",
+    ),
+    path("runs/", views.run_list, name="processes-run-list"),
+    path(_RUN, views.run_detail, name="processes-run-detail"),
+    path(_RUN + "stop/", views.run_stop, name="processes-run-stop"),
+    path(_STEP, views.steprun_detail, name="processes-steprun-detail"),
+    path(
+        _STEP + "artifacts/<str:artifact_id>/",
+        views.artifact_download,
+        name="processes-artifact-download",
+    ),
+]

@@ -1,0 +1,144 @@
+"""Fixtures of the bulk tests: a private emulator (robots paused) with a workspace of team A,
+a spy on its batch endpoint, and a Celery queue of the test's own."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dashboard.workspaces.models import Workspace
+from robocorp_api.emulator import EmulatorServer
+from tests.dashboard.bulk.helpers import BatchSpy, wait_until
+from tests.dashboard.factories import make_workspace_row
+
+ALL_PERMISSIONS = {
+    "read_processes": True,
+    "read_runs": True,
+    "read_work_items": True,
+    "write_work_items": True,
+}
+
+
+@pytest.fixture
+def emu(fresh_emulator: EmulatorServer) -> EmulatorServer:
+    return fresh_emulator
+
+
+@pytest.fixture
+def ws(team_a: Any, emu: EmulatorServer) -> Workspace:
+    return make_workspace_row(
+        team_a,
+        name="Bulk WS",
+        api_key=emu.api_key,
+        base_url=emu.api_base_url,
+        cr_workspace_id=emu.workspace_id,
+        permissions=dict(ALL_PERMISSIONS),
+    )
+
+
+@pytest.fixture
+def spy(emu: EmulatorServer) -> Iterator[BatchSpy]:
+    recorder = BatchSpy(emu)
+    yield recorder
+    recorder.restore()
+
+
+@pytest.fixture
+def bulk_queue(settings: Any, redis_client: Any) -> Iterator[str]:
+    """Route chunk tasks to a queue of this test's own (a dev worker never sees them)."""
+    name = f"bulk-test-{uuid.uuid4().hex[:10]}"
+    settings.WORKROOM_BULK_QUEUE = name
+    yield name
+    redis_client.delete(name)
+
+
+TUNING = {
+    "WORKROOM_BULK_LEASE_SECONDS": "3",
+    "WORKROOM_BULK_SWEEP_AFTER": "1",
+    "WORKROOM_BULK_RETRY_BASE": "0",
+    "WORKROOM_BULK_RETRY_CAP": "2",
+    "WORKROOM_BULK_CHUNK_SIZE": "10",
+}
+
+
+class Worker:
+    def __init__(self, proc: subprocess.Popen[bytes], log: Path) -> None:
+        self.proc = proc
+        self.log = log
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def kill(self) -> None:
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@pytest.fixture
+def tuned(monkeypatch: pytest.MonkeyPatch, bulk_queue: str) -> dict[str, str]:
+    for name, value in TUNING.items():
+        monkeypatch.setenv(name, value)
+    return {**TUNING, "WORKROOM_BULK_QUEUE": bulk_queue}
+
+
+@pytest.fixture
+def start_worker(
+    subprocess_env: dict[str, str], tuned: dict[str, str], tmp_path: Path
+) -> Iterator[Callable[..., Worker]]:
+    started: list[Worker] = []
+
+    def start(**env: str) -> Worker:
+        log = tmp_path / f"worker-{len(started)}.log"
+        argv = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "dashboard",
+            "worker",
+            "-P",
+            "solo",
+            "-Q",
+            tuned["WORKROOM_BULK_QUEUE"],
+            "--without-heartbeat",
+            "--without-gossip",
+            "--without-mingle",
+            "-l",
+            "info",
+            "-n",
+            f"bulk{len(started)}-{uuid.uuid4().hex[:6]}@%h",
+        ]
+        proc = subprocess.Popen(
+            argv,
+            env={**subprocess_env, **tuned, **env},
+            stdout=log.open("wb"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        worker = Worker(proc, log)
+        started.append(worker)
+        wait_until(
+            lambda: "ready." in worker.output() or proc.poll() is not None, timeout=30
+        )
+        assert proc.poll() is None, worker.output()
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
