@@ -9,35 +9,26 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseStopPolling
 
 from dashboard.accounts.http import HtmxHttpRequest
-from dashboard.accounts.models import Membership, Role
-from dashboard.accounts.permissions import require_role
+from dashboard.accounts.models import Role
 from dashboard.mirror import selectors
 from dashboard.mirror.models import SyncRun
 from dashboard.mirror.services import webhooks
 from dashboard.mirror.services.syncruns import sync_request
+from dashboard.workspaces.access import workspace_for_user
 from dashboard.workspaces.models import Workspace
-
-
-def _workspace(
-    user: object, workspace_id: int, role: Role
-) -> tuple[Workspace, Membership]:
-    workspace = get_object_or_404(
-        Workspace.objects.select_related("team"), pk=workspace_id
-    )
-    return workspace, require_role(user, workspace.team, role)
 
 
 @login_required
 @require_GET
 def workspace_overview(request: HtmxHttpRequest, workspace_id: int) -> HttpResponse:
-    workspace, membership = _workspace(request.user, workspace_id, Role.VIEWER)
+    workspace, membership = workspace_for_user(request.user, workspace_id, Role.VIEWER)
     overview = selectors.workspace_overview(workspace)
     context = {
         "workspace": workspace,
@@ -61,7 +52,7 @@ def workspace_overview(request: HtmxHttpRequest, workspace_id: int) -> HttpRespo
 @login_required
 @require_POST
 def sync_now(request: HtmxHttpRequest, workspace_id: int) -> HttpResponse:
-    workspace, _ = _workspace(request.user, workspace_id, Role.OPERATOR)
+    workspace, _ = workspace_for_user(request.user, workspace_id, Role.OPERATOR)
     if not workspace.enabled:
         messages.error(request, "This workspace is disabled; enable it before syncing.")
     else:
@@ -91,7 +82,7 @@ def _receiver_url(request: HttpRequest, workspace: Workspace) -> str:
 @login_required
 @require_POST
 def webhooks_register(request: HtmxHttpRequest, workspace_id: int) -> HttpResponse:
-    workspace, _ = _workspace(request.user, workspace_id, Role.ADMIN)
+    workspace, _ = workspace_for_user(request.user, workspace_id, Role.ADMIN)
     try:
         created = webhooks.webhooks_register(
             workspace,
@@ -114,7 +105,7 @@ def webhooks_register(request: HtmxHttpRequest, workspace_id: int) -> HttpRespon
 @login_required
 @require_POST
 def webhooks_unregister(request: HtmxHttpRequest, workspace_id: int) -> HttpResponse:
-    workspace, _ = _workspace(request.user, workspace_id, Role.ADMIN)
+    workspace, _ = workspace_for_user(request.user, workspace_id, Role.ADMIN)
     try:
         removed = webhooks.webhooks_unregister(workspace, request.user, request=request)
     except webhooks.WebhookError as err:

@@ -20,24 +20,15 @@ from django_htmx.http import HttpResponseStopPolling
 
 from dashboard.accounts.http import HtmxHttpRequest
 from dashboard.accounts.models import Membership, Role
-from dashboard.accounts.permissions import require_role
 from dashboard.lib import secretbox
 from dashboard.mirror.models import Process, ProcessRun, StepRun
 from dashboard.processes import charts, inputs, selectors, services
 from dashboard.processes.forms import RunFilterForm, StopForm
+from dashboard.workspaces.access import workspace_for_user
 from dashboard.workspaces.models import Workspace
 from dashboard.workspaces.services import build_client
 
 RUNS_PER_PAGE = 50
-
-
-def _workspace(
-    user: object, workspace_id: int, role: Role
-) -> tuple[Workspace, Membership]:
-    workspace = get_object_or_404(
-        Workspace.objects.select_related("team"), pk=workspace_id
-    )
-    return workspace, require_role(user, workspace.team, role)
 
 
 def _blocked(workspace: Workspace, feature: str) -> str:
@@ -98,7 +89,7 @@ def overview(request: HtmxHttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def workspace_overview(request: HtmxHttpRequest, workspace_id: int) -> HttpResponse:
-    workspace, _ = _workspace(request.user, workspace_id, Role.VIEWER)
+    workspace, _ = workspace_for_user(request.user, workspace_id, Role.VIEWER)
     return _overview(request, [workspace], workspace)
 
 
@@ -162,7 +153,7 @@ def _run_context(
 def run_detail(
     request: HtmxHttpRequest, workspace_id: int, run_id: str
 ) -> HttpResponse:
-    workspace, membership = _workspace(request.user, workspace_id, Role.VIEWER)
+    workspace, membership = workspace_for_user(request.user, workspace_id, Role.VIEWER)
     run = _load_run(workspace, run_id)
     refresh = services.Refresh()
     if services.run_needs_refresh(run):
@@ -190,7 +181,7 @@ def run_detail(
 @login_required
 @require_http_methods(["GET", "POST"])
 def run_stop(request: HtmxHttpRequest, workspace_id: int, run_id: str) -> HttpResponse:
-    workspace, _ = _workspace(request.user, workspace_id, Role.OPERATOR)
+    workspace, _ = workspace_for_user(request.user, workspace_id, Role.OPERATOR)
     run = _load_run(workspace, run_id)
     if run is None:
         raise Http404("No such process run.")
@@ -265,7 +256,7 @@ def _start_input(
 def run_start(
     request: HtmxHttpRequest, workspace_id: int, process_id: str
 ) -> HttpResponse:
-    workspace, _ = _workspace(request.user, workspace_id, Role.OPERATOR)
+    workspace, _ = workspace_for_user(request.user, workspace_id, Role.OPERATOR)
     process = get_object_or_404(
         Process, workspace=workspace, external_id=process_id, gone_at__isnull=True
     )
@@ -336,7 +327,7 @@ def _step_run(workspace: Workspace, run_id: str, step_run_id: str) -> StepRun:
 def steprun_detail(
     request: HtmxHttpRequest, workspace_id: int, run_id: str, step_run_id: str
 ) -> HttpResponse:
-    workspace, membership = _workspace(request.user, workspace_id, Role.VIEWER)
+    workspace, membership = workspace_for_user(request.user, workspace_id, Role.VIEWER)
     step = _step_run(workspace, run_id, step_run_id)
     newest_first = request.GET.get("order") == "newest"
     page = _page_number(request)
@@ -379,7 +370,7 @@ def artifact_download(
     step_run_id: str,
     artifact_id: str,
 ) -> HttpResponseBase:
-    workspace, _ = _workspace(request.user, workspace_id, Role.VIEWER)
+    workspace, _ = workspace_for_user(request.user, workspace_id, Role.VIEWER)
     step = _step_run(workspace, run_id, step_run_id)
     try:
         download = services.open_artifact(workspace, step.external_id, artifact_id)

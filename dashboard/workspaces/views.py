@@ -10,20 +10,11 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from dashboard.accounts.http import HtmxHttpRequest
-from dashboard.accounts.models import Membership, Role, Team
+from dashboard.accounts.models import Role, Team
 from dashboard.accounts.permissions import require_role
 from dashboard.workspaces import services
+from dashboard.workspaces.access import workspace_for_user
 from dashboard.workspaces.forms import ReplaceKeyForm, WorkspaceAddForm
-from dashboard.workspaces.models import Workspace
-
-
-def _workspace(
-    user: object, workspace_id: int, role: Role
-) -> tuple[Workspace, Membership]:
-    workspace = get_object_or_404(
-        Workspace.objects.select_related("team"), pk=workspace_id
-    )
-    return workspace, require_role(user, workspace.team, role)
 
 
 @login_required
@@ -75,7 +66,7 @@ def workspace_add(request: HtmxHttpRequest, team_slug: str) -> HttpResponse:
 @login_required
 @require_GET
 def workspace_detail(request: HtmxHttpRequest, workspace_id: int) -> HttpResponse:
-    workspace, membership = _workspace(request.user, workspace_id, Role.VIEWER)
+    workspace, membership = workspace_for_user(request.user, workspace_id, Role.VIEWER)
     context = {
         "team": workspace.team,
         "workspace": workspace,
@@ -89,7 +80,7 @@ def workspace_detail(request: HtmxHttpRequest, workspace_id: int) -> HttpRespons
 @login_required
 @require_http_methods(["GET", "POST"])
 def workspace_replace_key(request: HtmxHttpRequest, workspace_id: int) -> HttpResponse:
-    workspace, _ = _workspace(request.user, workspace_id, Role.ADMIN)
+    workspace, _ = workspace_for_user(request.user, workspace_id, Role.ADMIN)
     form = ReplaceKeyForm(request.POST or None, user=request.user)
     if request.method == "POST" and form.is_valid():
         try:
@@ -116,7 +107,7 @@ def workspace_replace_key(request: HtmxHttpRequest, workspace_id: int) -> HttpRe
 @login_required
 @require_POST
 def workspace_set_enabled(request: HtmxHttpRequest, workspace_id: int) -> HttpResponse:
-    workspace, _ = _workspace(request.user, workspace_id, Role.ADMIN)
+    workspace, _ = workspace_for_user(request.user, workspace_id, Role.ADMIN)
     enabled = request.POST.get("enabled") == "1"
     services.set_enabled(workspace, request.user, enabled=enabled, request=request)
     messages.success(
@@ -128,7 +119,7 @@ def workspace_set_enabled(request: HtmxHttpRequest, workspace_id: int) -> HttpRe
 @login_required
 @require_POST
 def workspace_reprobe(request: HtmxHttpRequest, workspace_id: int) -> HttpResponse:
-    workspace, _ = _workspace(request.user, workspace_id, Role.ADMIN)
+    workspace, _ = workspace_for_user(request.user, workspace_id, Role.ADMIN)
     services.reprobe(workspace, request.user, request=request)
     if workspace.last_error:
         messages.error(request, workspace.last_error)
@@ -140,7 +131,7 @@ def workspace_reprobe(request: HtmxHttpRequest, workspace_id: int) -> HttpRespon
 @login_required
 @require_http_methods(["GET", "POST"])
 def workspace_delete(request: HtmxHttpRequest, workspace_id: int) -> HttpResponse:
-    workspace, _ = _workspace(request.user, workspace_id, Role.ADMIN)
+    workspace, _ = workspace_for_user(request.user, workspace_id, Role.ADMIN)
     team = workspace.team
     if request.method == "POST":
         name = workspace.name
