@@ -13,6 +13,7 @@ from typing import NoReturn
 
 from .seeds import SeedError, parse_seed
 from .server import EmulatorServer
+from .store import MIN_SCHEDULE_EVERY, check_schedule_every
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -56,6 +57,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--paused", action="store_true", help="start with the robots paused"
     )
+    parser.add_argument(
+        "--schedule-every",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="start one run (round-robin over processes) every SECONDS of simulated time; "
+        "0 = off (default: 300 for --seed demo, off otherwise; a loaded --state keeps its own)",
+    )
     return parser
 
 
@@ -71,6 +80,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.speed <= 0:
             raise _CliError(f"--speed must be positive, got {args.speed}")
         parse_seed(args.seed)
+        if args.schedule_every is not None:
+            try:
+                check_schedule_every(args.schedule_every)
+            except ValueError:
+                raise _CliError(
+                    f"--schedule-every must be 0 (off) or at least {MIN_SCHEDULE_EVERY:g} simulated seconds, "
+                    f"got {args.schedule_every:g}"
+                ) from None
         emu = EmulatorServer(
             host=args.host,
             port=args.port,
@@ -81,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
             state_file=args.state,
             rng_seed=args.rng_seed,
             faults=args.fault,
+            schedule_every=args.schedule_every,
         )
         emu.start()
     except (SeedError, _CliError, ValueError) as exc:
@@ -101,16 +119,18 @@ def main(argv: list[str] | None = None) -> int:
         f"built in {emu.seed_seconds:.2f} s, peak RSS {rss_mb:.0f} MB\n"
         f"  v1 API:     {emu.api_base_url}/workspaces/{emu.workspace_id}\n"
         f"  legacy API: {emu.legacy_base_url}/workspaces/{emu.workspace_id}\n"
-        f"  API key:    {emu.api_key}   (Authorization: RC-WSKEY <key>)"
+        f"  API key:    {emu.api_key}   (Authorization: RC-WSKEY <key>)\n"
+        f"  schedule:   {emu.schedule_description()}"
     )
-    print(json.dumps(emu.info()), flush=True)
     done = threading.Event()
 
     def _stop(signum: int, frame: FrameType | None) -> None:
         done.set()
 
+    # before the JSON line: a script may send SIGTERM as soon as it has read it
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
+    print(json.dumps(emu.info()), flush=True)
     while not done.wait(0.5):
         pass
     try:

@@ -6,7 +6,7 @@ from typing import Any
 
 from .faults import parse_rule
 from .routing import Request, Response, Router, json_response
-from .store import EmulatorError, bad_request, not_found
+from .store import EmulatorError, Store, bad_request, check_schedule_every, not_found
 
 A = "/__emulator__"
 
@@ -22,8 +22,17 @@ def info(req: Request) -> Response:
             "api_key": app.api_key,
             "speed": app.store.clock.speed,
             "robots_paused": not app.store.clock.running,
+            **_schedule(app.store),
         }
     )
+
+
+def _schedule(store: Store) -> dict[str, Any]:
+    with store.lock:
+        return {
+            "schedule_every": store.schedule_every,
+            "schedule_next_at": store.schedule_next,
+        }
 
 
 def create_key(req: Request) -> Response:
@@ -88,6 +97,14 @@ def reset_stats(req: Request) -> Response:
 def robots(req: Request) -> Response:
     body = req.json_object()
     paused, speed = body.get("paused"), body.get("speed")
+    every = body.get("schedule_every")
+    if every is not None:
+        if isinstance(every, bool) or not isinstance(every, int | float):
+            raise bad_request("schedule_every must be a number of simulated seconds")
+        try:
+            check_schedule_every(every)
+        except ValueError as exc:
+            raise bad_request(str(exc)) from None
     if speed is not None:
         if isinstance(speed, bool) or not isinstance(speed, int | float) or speed <= 0:
             raise bad_request("speed must be a positive number")
@@ -96,8 +113,14 @@ def robots(req: Request) -> Response:
         if not isinstance(paused, bool):
             raise bad_request("paused must be a boolean")
         (req.app.robots.pause if paused else req.app.robots.resume)()
+    if every is not None:
+        req.app.store.set_schedule(every)
     return json_response(
-        {"paused": not req.app.store.clock.running, "speed": req.app.store.clock.speed}
+        {
+            "paused": not req.app.store.clock.running,
+            "speed": req.app.store.clock.speed,
+            **_schedule(req.app.store),
+        }
     )
 
 

@@ -1,5 +1,8 @@
 """Simulated robots: a scheduler that advances process runs and step runs in simulated time.
 
+Simulated schedules (`store.schedule_every`) start one run of the next process, round-robin, every interval;
+they fire in time order with the timers, so `advance()` drives them deterministically too.
+
 Each active run / step run has a timer in `store.timers` (a heap). Handling a timer performs one transition
 (e.g. a step run picks its next item, or an item finishes) and schedules the next one. Failure decisions come
 from an RNG seeded with (rng_seed, item row, attempt, step), so a given seed always fails the same items,
@@ -62,24 +65,67 @@ class Robots:
 
 
 def run_until(store: Store, target: float, budget: float = 0.05) -> None:
-    """Process due timers in time order up to `target` (yielding the lock after `budget` real seconds)."""
+    """Process due timers and schedules in time order up to `target` (yielding the lock after `budget` real s)."""
     deadline = time.monotonic() + budget
     with store.lock:
         timers = store.timers
-        while timers and timers[0][0] <= target:
-            when, _, kind, idx = heapq.heappop(timers)
-            entity: Run | StepRun = (
-                store.runs[idx] if kind == "run" else store.step_runs[idx]
-            )
-            if entity.deleted or entity.next_at != when:
-                continue
-            entity.next_at = None
-            if kind == "run":
-                _on_run_timer(store, store.runs[idx], when)
+        while True:
+            due = store.schedule_next
+            if (
+                due is not None
+                and due <= target
+                and (not timers or due <= timers[0][0])
+            ):
+                start_scheduled_run(store, due)
+            elif timers and timers[0][0] <= target:
+                if not _fire_timer(store, *heapq.heappop(timers)):
+                    continue
             else:
-                _on_step_timer(store, store.step_runs[idx], when)
+                break
             if time.monotonic() > deadline and store.clock.running:
                 break
+
+
+def _fire_timer(store: Store, when: float, seq: int, kind: str, idx: int) -> bool:
+    """Handle one popped timer; False when it was stale (its entity was deleted or rescheduled)."""
+    entity: Run | StepRun = store.runs[idx] if kind == "run" else store.step_runs[idx]
+    if entity.deleted or entity.next_at != when:
+        return False
+    entity.next_at = None
+    if kind == "run":
+        _on_run_timer(store, store.runs[idx], when)
+    else:
+        _on_step_timer(store, store.step_runs[idx], when)
+    return True
+
+
+# ------------------------------------------------------------------------------------------- schedules
+# Payload indexes of scheduled items, apart from the seeds' (row numbers, the 10M and 20M ranges).
+SCHEDULE_PAYLOAD_BASE = 30_000_000
+SCHEDULE_ITEMS = (20, 80)
+
+
+def start_scheduled_run(store: Store, when: float) -> Run | None:
+    """The schedule due at `when`: one run of the next live process (round-robin by creation order)."""
+    store.schedule_next = when + store.schedule_every
+    processes = store.live_processes()
+    if not processes:
+        return None
+    process = next(
+        (p for p in processes if p.idx > store.schedule_last_process), processes[0]
+    )
+    store.schedule_last_process = process.idx
+    tick = store.schedule_fired
+    store.schedule_fired += 1
+    rnd = random.Random(f"{store.rng_seed}:schedule:{tick}")
+    base = SCHEDULE_PAYLOAD_BASE + tick * 100
+    payloads: list[Any] = [
+        synth.payload(process.kind, store.rng_seed, base + j)
+        for j in range(rnd.randint(*SCHEDULE_ITEMS))
+    ]
+    return store.create_run(
+        process.id, payloads=payloads, started_by="schedule", created_at=when
+    )
 
 
 # ------------------------------------------------------------------------------------------- runs

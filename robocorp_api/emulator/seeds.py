@@ -74,6 +74,14 @@ def parse_seed(seed: str) -> tuple[str, int]:
     raise SeedError(f"invalid seed {seed!r}: expected empty, demo or large:N")
 
 
+DEMO_SCHEDULE_EVERY = 300.0
+
+
+def default_schedule_every(seed: str) -> float:
+    """Simulated seconds between scheduled runs for a seed: every 5 minutes for `demo`, off (0) otherwise."""
+    return DEMO_SCHEDULE_EVERY if parse_seed(seed)[0] == "demo" else 0.0
+
+
 def default_workspace_id(rng_seed: int) -> str:
     return str(
         uuid.UUID(
@@ -87,8 +95,14 @@ def default_api_key(rng_seed: int) -> str:
 
 
 def build_store(
-    seed: str, *, clock: SimClock, workspace_id: str | None = None, rng_seed: int = 0
+    seed: str,
+    *,
+    clock: SimClock,
+    workspace_id: str | None = None,
+    rng_seed: int = 0,
+    schedule_every: float | None = None,
 ) -> Store:
+    """A seeded store; `schedule_every` None = the seed's default (see `default_schedule_every`)."""
     kind, count = parse_seed(seed)
     store = Store(
         workspace_id=workspace_id or default_workspace_id(rng_seed),
@@ -96,6 +110,9 @@ def build_store(
         clock=clock,
     )
     store.add_key(ALL_PERMISSIONS, default_api_key(rng_seed))
+    store.set_schedule(
+        default_schedule_every(seed) if schedule_every is None else schedule_every
+    )
     if kind == "empty":
         return store
     now = clock.now()

@@ -19,8 +19,8 @@ from .clock import SimClock
 from .faults import FaultRule, Faults
 from .robots import Robots
 from .routing import Request, Response, Router, error_response
-from .seeds import build_store
-from .store import ALL_PERMISSIONS, EmulatorError, Store
+from .seeds import SeedError, build_store, default_schedule_every
+from .store import ALL_PERMISSIONS, EmulatorError, Store, check_schedule_every
 from .webhooks import WebhookDispatcher
 
 MAX_BODY = 80 * 1024 * 1024
@@ -299,9 +299,12 @@ class EmulatorServer:
         faults: Iterable[str | dict[str, Any]] = (),
         webhook_backoff: float = 0.5,
         webhook_attempts: int = 5,
+        schedule_every: float | None = None,
     ) -> None:
         if speed <= 0:
             raise ValueError("speed must be positive")
+        if schedule_every is not None:
+            check_schedule_every(schedule_every)
         self.host = host
         self._port = port
         self.clock = SimClock(speed)
@@ -310,9 +313,14 @@ class EmulatorServer:
         if self.state_file is not None and self.state_file.exists():
             self.store = Store.load(self.state_file, self.clock)
             self.seed_description = f"state loaded from {self.state_file}"
+            self._loaded_schedule(seed, schedule_every)
         else:
             self.store = build_store(
-                seed, clock=self.clock, workspace_id=workspace_id, rng_seed=rng_seed
+                seed,
+                clock=self.clock,
+                workspace_id=workspace_id,
+                rng_seed=rng_seed,
+                schedule_every=schedule_every,
             )
             self.seed_description = f"seed {seed}"
         self.seed_seconds = time.perf_counter() - started
@@ -338,6 +346,19 @@ class EmulatorServer:
         self._threads: list[threading.Thread] = []
         self._saver_stop = threading.Event()
         self._stopped = False
+
+    def _loaded_schedule(self, seed: str, every: float | None) -> None:
+        """A loaded state keeps its schedule unless `every` is given; states saved before schedules get the seed's."""
+        store = self.store
+        if every is None and not store.schedule_configured:
+            try:
+                every = default_schedule_every(seed)
+            except SeedError:
+                every = 0.0
+        if every is not None and (
+            every != store.schedule_every or not store.schedule_configured
+        ):
+            store.set_schedule(every)
 
     # ----------------------------------------------------------------- attributes
     @property
@@ -443,6 +464,20 @@ class EmulatorServer:
 
     def advance(self, seconds: float) -> None:
         self.robots.advance(seconds)
+
+    def set_schedule(self, every: float) -> None:
+        """One scheduled run every `every` simulated seconds (0 = off); the next is due an interval from now."""
+        self.store.set_schedule(every)
+
+    def schedule_description(self) -> str:
+        store = self.store
+        with store.lock:
+            if not store.schedule_every or store.schedule_next is None:
+                return "off"
+            return (
+                f"one run every {store.schedule_every:g} simulated s, round-robin over "
+                f"{len(store.live_processes())} processes, next in {max(0.0, store.schedule_next - store.now()):.0f} s"
+            )
 
     def deliveries(self) -> list[dict[str, Any]]:
         return self.dispatcher.deliveries()

@@ -56,6 +56,17 @@ ACTIVE_RUN_STATES = ("new", "in_progress", "stopping")
 STEP_RUN_STATES = ("new", "awaiting_worker", "in_progress", "completed", "failed")
 ACTIVE_STEP_STATES = ("new", "awaiting_worker", "in_progress")
 MAX_UPLOAD_BYTES = 64 * 1024 * 1024
+MIN_SCHEDULE_EVERY = 1.0
+
+
+def check_schedule_every(every: float) -> float:
+    """`every` as a float: 0 (schedule off) or at least MIN_SCHEDULE_EVERY simulated seconds; ValueError otherwise."""
+    value = float(every)
+    if not (value == 0 or MIN_SCHEDULE_EVERY <= value < float("inf")):
+        raise ValueError(
+            f"schedule_every must be 0 (off) or at least {MIN_SCHEDULE_EVERY:g} simulated seconds, got {every}"
+        )
+    return value
 
 
 def normalize_permission(name: str) -> str:
@@ -211,6 +222,13 @@ class Store:
         self.timers: list[tuple[float, int, str, int]] = []
         self._seq = itertools.count()
         self.listeners: list[RunListener] = []
+        # Simulated schedules (see robots.run_until): one run every `schedule_every` s, round-robin over processes.
+        self.schedule_every = 0.0
+        self.schedule_next: float | None = None
+        self.schedule_last_process = -1
+        self.schedule_fired = 0
+        # Stays False in state files saved before schedules existed (they get the seed's default).
+        self.schedule_configured = False
 
     # ----------------------------------------------------------------- ids, keys, catalog
     def _uuid(self) -> str:
@@ -328,6 +346,14 @@ class Store:
     def schedule(self, kind: str, entity: Run | StepRun, when: float) -> None:
         entity.next_at = when
         heapq.heappush(self.timers, (when, next(self._seq), kind, entity.idx))
+
+    def set_schedule(self, every: float) -> None:
+        """Start one scheduled run every `every` simulated seconds (0 = off); the next is due an interval from now."""
+        value = check_schedule_every(every)
+        with self.lock:
+            self.schedule_every = value
+            self.schedule_configured = True
+            self.schedule_next = self.now() + value if value else None
 
     def emit(self, run: Run, event: str, when: float) -> None:
         for listener in list(self.listeners):
@@ -457,11 +483,15 @@ class Store:
         with_inputs: bool = False,
         callback: dict[str, Any] | None = None,
         started_by: str = "api",
+        created_at: float | None = None,
     ) -> Run | None:
-        """Start a run (v1 variants). Returns None for `with_inputs` when the queue is empty."""
+        """Start a run (v1 variants). Returns None for `with_inputs` when the queue is empty.
+
+        `created_at` backdates the run to a simulated instant (the scheduler starts runs when they were due).
+        """
         with self.lock:
             process = self.get_process(process_id)
-            now = self.now()
+            now = self.now() if created_at is None else created_at
             rows: list[int]
             if item_ids is not None:
                 rows = []
@@ -619,6 +649,8 @@ class Store:
         "rng_seed", "workspace_id", "workspace_name", "organization", "keys", "processes", "process_by_id",
         "runs", "run_by_id", "step_runs", "step_run_by_id", "items", "exceptions", "_exception_ids",
         "webhooks", "uploads", "blobs", "timers", "_rnd",
+        "schedule_every", "schedule_next", "schedule_last_process", "schedule_fired",
+        "schedule_configured",
     )  # fmt: skip
 
     def save(self, path: Path) -> None:
@@ -640,10 +672,22 @@ class Store:
             workspace_id=state["workspace_id"], rng_seed=state["rng_seed"], clock=clock
         )
         for name in cls._PERSISTED:
-            setattr(store, name, state[name])
+            if (
+                name in state
+            ):  # state files written before a field existed keep its default
+                setattr(store, name, state[name])
         store._seq = itertools.count(state["seq"] + 1)
         clock.set_now(max(state["now"], clock.now()))
+        store._skip_missed_schedules()
         return store
+
+    def _skip_missed_schedules(self) -> None:
+        """After downtime, fire a missed schedule once (not once per missed interval), keeping its phase."""
+        if self.schedule_next is None or not self.schedule_every:
+            return
+        missed = int((self.now() - self.schedule_next) // self.schedule_every)
+        if missed > 0:
+            self.schedule_next += missed * self.schedule_every
 
 
 _MISSING = object()
