@@ -58,6 +58,9 @@ from robocorp_api.models import WORK_ITEM_STATES
 # --- rows ---------------------------------------------------------------------------------
 
 
+_ROW_DATE = "%d %b %H:%M"
+
+
 @dataclass
 class Row:
     """One explorer row with what its template needs (no queries in templates)."""
@@ -70,13 +73,14 @@ class Row:
     reasons: dict[str, str]
 
     # Dates are formatted here: Django's `date` filter costs ~10 ms on a 50-row page.
+    # Compact ("22 Nov 19:30") to keep rows on one line; the template puts the ISO time in a title.
     @property
     def created(self) -> tuple[str, str]:
-        return _when(self.item.created_at, "%Y-%m-%d %H:%M")
+        return _when(self.item.created_at, _ROW_DATE)
 
     @property
     def changed(self) -> tuple[str, str]:
-        return _when(self.item.state_updated_at, "%Y-%m-%d %H:%M")
+        return _when(self.item.state_updated_at, _ROW_DATE)
 
     @property
     def as_of(self) -> tuple[str, str]:

@@ -35,4 +35,21 @@
   document.addEventListener("htmx:sendError", function () {
     flash("Workroom could not be reached. Check your connection and try again.");
   });
+
+  // The explorer's filter panel is open in the HTML (usable without JavaScript). On a small screen it
+  // sits above the table: fold it there so the results come first, and unfold it on a wide screen,
+  // where its summary is hidden and the panel is a sidebar.
+  function fitFilterPanel() {
+    var panel = document.getElementById("filters-panel");
+    if (!panel || !window.matchMedia) return;
+    var narrow = window.matchMedia("(max-width: 1023px)");
+    var apply = function () { panel.open = !narrow.matches; };
+    apply();
+    if (narrow.addEventListener) narrow.addEventListener("change", apply);
+  }
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", fitFilterPanel);
+  } else {
+    fitFilterPanel();
+  }
 })();
