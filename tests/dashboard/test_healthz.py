@@ -18,6 +18,7 @@ from django.urls import reverse
 
 from dashboard.lib import heartbeat as hb
 from dashboard.tasks import heartbeat
+from tests.dashboard.support.workers import celery_worker_argv
 
 pytestmark = pytest.mark.django_db
 
@@ -113,13 +114,7 @@ def test_a_real_worker_with_beat_keeps_the_heartbeat_fresh(
         "WORKROOM_HEARTBEAT_INTERVAL": "1",
     }
     worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "dashboard",
-            "worker",
+        celery_worker_argv(
             "-B",
             "-l",
             "info",
@@ -129,7 +124,7 @@ def test_a_real_worker_with_beat_keeps_the_heartbeat_fresh(
             str(tmp_path / "beat-schedule"),
             "-n",
             f"test-{os.getpid()}@%h",
-        ],
+        ),
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -9,6 +9,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from playwright.sync_api import Page, expect
 
+from tests.dashboard.support.browser import log_in
+
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 PASSWORD = "browser-csp-passphrase-1"
@@ -22,11 +24,13 @@ document.addEventListener("securitypolicyviolation", (e) => {
 
 
 def _log_in(page: Page, base: str) -> None:
-    page.goto(f"{base}/login/")
-    page.get_by_label("Username").fill("csp-user")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name=re.compile("log in", re.IGNORECASE)).click()
-    page.wait_for_url(re.compile(r"/$"))
+    log_in(
+        page,
+        base,
+        "csp-user",
+        PASSWORD,
+        then=lambda p: p.wait_for_url(re.compile(r"/$")),
+    )
 
 
 def test_pages_run_under_the_policy_without_violations(

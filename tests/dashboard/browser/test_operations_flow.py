@@ -11,26 +11,19 @@ from playwright.sync_api import Page, expect
 
 from dashboard.accounts.models import Role
 from dashboard.mirror.models import WorkItem
-from tests.dashboard.factories import PASSWORD, add_member, make_team, make_user
+from tests.dashboard.factories import add_member, make_team, make_user
 from tests.dashboard.operations.conftest import (
     emulated_workspace,
     failing_run,
     mirror_sync,
 )
+from tests.dashboard.support.browser import left_the_login_page, log_in
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.emulator,
     pytest.mark.django_db(transaction=True),
 ]
-
-
-def _log_in(page: Page, base: str, username: str) -> None:
-    page.goto(f"{base}/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name=re.compile("log in", re.IGNORECASE)).click()
-    page.wait_for_url(re.compile(r"/(?!login)"))
 
 
 def test_triage_to_fixed_and_retried_item(
@@ -45,7 +38,7 @@ def test_triage_to_fixed_and_retried_item(
     mirror_sync(workspace)
     base = live_server.url
 
-    _log_in(page, base, "otto")
+    log_in(page, base, "otto", then=left_the_login_page)
     page.goto(f"{base}/items/triage/")
     expect(page.locator("#triage-table")).to_contain_text("usually transient — retry")
     page.locator("#triage-table a.group-link").first.click()
@@ -117,7 +110,7 @@ def test_row_retry_updates_row_and_counts_and_filters_push_the_url(
     failing_run(fresh_emulator, items=5, mix=(0.5, 0.4, 0.1), name="Invoices")
     mirror_sync(workspace)
 
-    _log_in(page, live_server.url, "ada")
+    log_in(page, live_server.url, "ada", then=left_the_login_page)
     page.goto(f"{live_server.url}/items/?state=failed")
     first = page.locator("#items-table tr.item-row").first
     first.get_by_role("button", name="Retry").click()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import pytest
@@ -11,6 +10,7 @@ from playwright.sync_api import Browser, Page, expect
 from dashboard.accounts.models import Membership, Role
 from dashboard.accounts.services import create_team
 from tests.dashboard.factories import PASSWORD, make_user
+from tests.dashboard.support.browser import log_in
 
 pytestmark = [
     pytest.mark.browser,
@@ -19,11 +19,7 @@ pytestmark = [
 ]
 
 
-def _log_in(page: Page, base: str, username: str) -> None:
-    page.goto(f"{base}/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name=re.compile("log in", re.IGNORECASE)).click()
+def _sees_your_teams(page: Page) -> None:
     expect(
         page.get_by_role("heading", name="Your teams").or_(
             page.get_by_text("Your teams")
@@ -38,7 +34,7 @@ def test_admin_adds_workspace_and_invites_a_viewer(
     admin = make_user("ada")
     team = create_team(admin, "Browser team")
 
-    _log_in(page, base, "ada")
+    log_in(page, base, "ada", then=_sees_your_teams)
     page.get_by_role("link", name="Browser team").click()
     page.get_by_role("link", name="Workspaces").click()
     page.get_by_role("button", name="Add workspace").click()  # an <a role=button>

@@ -3,10 +3,6 @@ a spy on its batch endpoint, and a Celery queue of the test's own."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,8 +12,9 @@ import pytest
 
 from dashboard.workspaces.models import Workspace
 from robocorp_api.emulator import EmulatorServer
-from tests.dashboard.bulk.helpers import BatchSpy, wait_until
+from tests.dashboard.bulk.helpers import BatchSpy
 from tests.dashboard.factories import make_workspace_row
+from tests.dashboard.support.workers import Worker, Workers
 
 ALL_PERMISSIONS = {
     "read_processes": True,
@@ -69,27 +66,6 @@ TUNING = {
 }
 
 
-class Worker:
-    def __init__(self, proc: subprocess.Popen[bytes], log: Path) -> None:
-        self.proc = proc
-        self.log = log
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def kill(self) -> None:
-        os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-
 @pytest.fixture
 def tuned(monkeypatch: pytest.MonkeyPatch, bulk_queue: str) -> dict[str, str]:
     for name, value in TUNING.items():
@@ -101,44 +77,11 @@ def tuned(monkeypatch: pytest.MonkeyPatch, bulk_queue: str) -> dict[str, str]:
 def start_worker(
     subprocess_env: dict[str, str], tuned: dict[str, str], tmp_path: Path
 ) -> Iterator[Callable[..., Worker]]:
-    started: list[Worker] = []
-
-    def start(**env: str) -> Worker:
-        log = tmp_path / f"worker-{len(started)}.log"
-        argv = [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "dashboard",
-            "worker",
-            "-P",
-            "solo",
-            "-Q",
-            tuned["WORKROOM_BULK_QUEUE"],
-            "--without-heartbeat",
-            "--without-gossip",
-            "--without-mingle",
-            "-l",
-            "info",
-            "-n",
-            f"bulk{len(started)}-{uuid.uuid4().hex[:6]}@%h",
-        ]
-        proc = subprocess.Popen(
-            argv,
-            env={**subprocess_env, **tuned, **env},
-            stdout=log.open("wb"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        worker = Worker(proc, log)
-        started.append(worker)
-        wait_until(
-            lambda: "ready." in worker.output() or proc.poll() is not None, timeout=30
-        )
-        assert proc.poll() is None, worker.output()
-        return worker
-
-    yield start
-    for worker in started:
-        worker.stop()
+    """Start a real worker on the test's bulk queue (`start_worker(REDIS_URL=...)` adds env)."""
+    with Workers(
+        queue=tuned["WORKROOM_BULK_QUEUE"],
+        env={**subprocess_env, **tuned},
+        log_dir=tmp_path,
+        name="bulk",
+    ) as workers:
+        yield workers.start

@@ -4,9 +4,7 @@ spy on the emulator's batch endpoint that records every id Control Room received
 from __future__ import annotations
 
 import threading
-import time
 from collections import Counter
-from collections.abc import Callable
 from typing import Any
 
 from dashboard.mirror.models import WorkItem
@@ -65,18 +63,6 @@ class BatchSpy:
 
     def restore(self) -> None:
         self.emu.store.batch = self._original  # type: ignore[method-assign]
-
-
-def wait_until(
-    condition: Callable[[], Any], *, timeout: float, interval: float = 0.05
-) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout} s")
 
 
 def reread(workspace: Workspace, external_ids: list[str]) -> None:

@@ -21,7 +21,8 @@ import redis
 from dashboard.bulk import execution, selection
 from dashboard.bulk.models import BulkChunk, BulkOperation
 from dashboard.celery import app as celery_app
-from tests.dashboard.bulk.helpers import mirror, seed_failed, wait_until
+from tests.dashboard.bulk.helpers import mirror, seed_failed
+from tests.dashboard.support.workers import wait_until
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),

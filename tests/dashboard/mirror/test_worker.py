@@ -6,21 +6,17 @@ The workers use this test's database (file SQLite or PostgreSQL) and a queue of 
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from dashboard.mirror.models import SyncRun, WorkItem
 from dashboard.mirror.services.syncruns import sweep, sync_request
 from tests.dashboard.mirror.helpers import add_runs, assert_converged, truth_items
+from tests.dashboard.support.workers import Worker, Workers, wait_until
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -32,31 +28,10 @@ pytestmark = [
 LEASE_SECONDS = 3
 
 
-class Worker:
-    def __init__(self, proc: subprocess.Popen[bytes], log: Path) -> None:
-        self.proc = proc
-        self.log = log
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def kill(self) -> None:
-        os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-
 @pytest.fixture
 def start_worker(
     subprocess_env: dict[str, str], sync_queue: str, tmp_path: Path
-) -> Iterator[Callable[[], Worker]]:
+) -> Iterator[Callable[..., Worker]]:
     env = {
         **subprocess_env,
         "DJANGO_SETTINGS_MODULE": "tests.dashboard.mirror.mirror_settings",
@@ -66,63 +41,8 @@ def start_worker(
         "WORKROOM_SYNC_PAGE_SIZE": "5",
         "WORKROOM_SYNC_PROGRESS_EVERY": "0.1",
     }
-    started: list[Worker] = []
-
-    def start() -> Worker:
-        log = tmp_path / f"worker-{len(started)}.log"
-        handle = log.open("wb")
-        # Solo pool: the task runs in this very process, so SIGKILL kills the sync mid-flight.
-        argv = [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "dashboard",
-            "worker",
-            "-P",
-            "solo",
-            "-Q",
-            sync_queue,
-        ]
-        argv += [
-            "--without-heartbeat",
-            "--without-gossip",
-            "--without-mingle",
-            "-l",
-            "info",
-            "-n",
-            f"mirror{len(started)}@%h",
-        ]
-        proc = subprocess.Popen(
-            argv,
-            env=env,
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        worker = Worker(proc, log)
-        started.append(worker)
-        wait_until(
-            lambda: "ready." in worker.output() or proc.poll() is not None, timeout=30
-        )
-        assert proc.poll() is None, worker.output()
-        return worker
-
-    yield start
-    for worker in started:
-        worker.stop()
-
-
-def wait_until(
-    condition: Callable[[], Any], *, timeout: float, interval: float = 0.05
-) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout} s")
+    with Workers(queue=sync_queue, env=env, log_dir=tmp_path, name="mirror") as workers:
+        yield workers.start
 
 
 def status_of(sync_run: SyncRun) -> str:

@@ -4,8 +4,6 @@ opens a failed step run's console and downloads an artifact (Playwright + system
 from __future__ import annotations
 
 import json
-import os
-import re
 from pathlib import Path
 from typing import Any
 
@@ -14,46 +12,19 @@ from playwright.sync_api import Page, expect
 
 from dashboard.accounts.models import Role
 from dashboard.accounts.services import create_team
-from tests.dashboard.factories import PASSWORD, add_member, make_user
+from tests.dashboard.factories import add_member, make_user
 from tests.dashboard.processes.conftest import add_workspace, sync
-
-# Playwright's sync API runs an event loop in the test thread; Django would otherwise refuse
-# ORM calls from it (SynchronousOnlyOperation). Set here, for this browser module only.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+from tests.dashboard.support.browser import (  # noqa: F401 (the fixture)
+    browser_type_launch_args,
+    log_in,
+    sees_your_teams,
+)
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.emulator,
     pytest.mark.django_db(transaction=True),
 ]
-
-CHROMIUM = Path("/usr/bin/chromium")
-
-
-@pytest.fixture(scope="session")
-def browser_type_launch_args(
-    browser_type_launch_args: dict[str, Any],
-) -> dict[str, Any]:
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package.")
-    return {
-        **browser_type_launch_args,
-        "executable_path": str(CHROMIUM),
-        "args": [
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-        ],
-    }
-
-
-def _log_in(page: Page, base: str, username: str) -> None:
-    page.goto(f"{base}/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name=re.compile("log in", re.IGNORECASE)).click()
-    expect(page.get_by_text("Your teams")).to_be_visible()
 
 
 def test_start_watch_console_and_download(
@@ -70,7 +41,7 @@ def test_start_watch_console_and_download(
     sync(ws)
     base = live_server.url
 
-    _log_in(page, base, "otto")
+    log_in(page, base, "otto", then=sees_your_teams)
     page.goto(f"{base}/workspaces/{ws.pk}/processes/")
     page.locator(f'tr[data-process="{proc.id}"]').get_by_role(
         "button", name="Start…"

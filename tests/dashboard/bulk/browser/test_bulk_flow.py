@@ -12,7 +12,7 @@ from playwright.sync_api import Page, expect
 from dashboard.audit.models import AuditEvent
 from dashboard.bulk.models import BulkOperation
 from tests.dashboard.bulk.helpers import mirror, seed_failed
-from tests.dashboard.factories import PASSWORD
+from tests.dashboard.support.browser import loaded, log_in
 
 pytestmark = [
     pytest.mark.browser,
@@ -20,14 +20,6 @@ pytestmark = [
     pytest.mark.worker,
     pytest.mark.django_db(transaction=True),
 ]
-
-
-def _log_in(page: Page, base: str, username: str) -> None:
-    page.goto(f"{base}/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name=re.compile("log in", re.IGNORECASE)).click()
-    page.wait_for_load_state()
 
 
 def test_operator_retries_all_matching_and_watches_it_finish(
@@ -44,7 +36,7 @@ def test_operator_retries_all_matching_and_watches_it_finish(
     emu.faults.add(kind="latency", latency_ms=300, path=r"/work-items/batch$")
     start_worker()
     base = live_server.url
-    _log_in(page, base, "bob")
+    log_in(page, base, "bob", then=loaded)
 
     page.goto(f"{base}/items/?state=failed")
     select_all = page.locator("#bulk-select-all-matching")
