@@ -98,6 +98,30 @@ class QueryCounter:
         return execute(sql, params, many, context)
 
 
+class PhaseClock:
+    """Checkpoint callback of the sync: wall-clock seconds spent in each phase."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._phase, self._since = "", time.perf_counter()
+
+    def __call__(self, phase: str, result: Any) -> None:
+        if phase != self._phase:
+            self.stop()
+            self._phase = phase
+
+    def stop(self) -> None:
+        now = time.perf_counter()
+        if self._phase:
+            self.seconds[self._phase] = (
+                self.seconds.get(self._phase, 0.0) + now - self._since
+            )
+        self._since = now
+
+    def __str__(self) -> str:
+        return ", ".join(f"{name} {sec:.1f} s" for name, sec in self.seconds.items())
+
+
 def _workspace(info: dict[str, str], name: str) -> Any:
     from dashboard.accounts.models import Team
     from dashboard.lib import secretbox
@@ -127,10 +151,15 @@ def _sync(workspace: Any, **kwargs: Any) -> tuple[Any, int, int, float, float]:
     from dashboard.workspaces.services import build_client
 
     counter = QueryCounter()
+    phases = PhaseClock()
     with build_client(workspace) as client, connection.execute_wrapper(counter):
         started, cpu = time.perf_counter(), time.process_time()
-        result = WorkspaceSync(workspace, client, **kwargs).run_full()
+        result = WorkspaceSync(
+            workspace, client, checkpoint=phases, **kwargs
+        ).run_full()
         seconds = time.perf_counter() - started
+        phases.stop()
+        print(f"  phases: {phases}", flush=True)
         return (
             result,
             client.requests_made,

@@ -42,6 +42,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
+from itertools import islice
+from typing import TypeVar
 
 from django.conf import settings
 from django.db import transaction
@@ -64,6 +66,7 @@ from robocorp_api.client import ControlRoomClient
 from robocorp_api.errors import NotFound
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 WATCHED_STATES = ("failed", "new")
 RUN_FLUSH_ITEMS = 5000
@@ -139,6 +142,10 @@ class WorkspaceSync:
 
     def run_full(self) -> SyncResult:
         """Sync the whole workspace (steps 1-5 of the module docstring)."""
+        with upsert.relaxed_commits():
+            return self._run_full()
+
+    def _run_full(self) -> SyncResult:
         try:
             self._step("processes", self.sync_processes)
             self._step("runs", self.sync_run_list)
@@ -157,6 +164,10 @@ class WorkspaceSync:
 
     def run_one(self, run_external_id: str) -> SyncResult:
         """Sync a single run (a webhook said it changed)."""
+        with upsert.relaxed_commits():
+            return self._run_one(run_external_id)
+
+    def _run_one(self, run_external_id: str) -> SyncResult:
         self.processes.known.update(
             Process.objects.filter(workspace=self.workspace)
             .order_by()
@@ -281,7 +292,8 @@ class WorkspaceSync:
         still active stay flagged and are read one by one in the next step; if this is
         interrupted, the next sync finds items and takes the per-run path for what is left.
         """
-        for page in self.client.work_items.list(limit=page_size()).pages():
+        pages = self.client.work_items.list(limit=page_size()).pages()
+        for page in prefetched(pages):
             with transaction.atomic():
                 self._count(
                     upsert.write_items(
@@ -302,11 +314,12 @@ class WorkspaceSync:
             gone_at__isnull=True,
             state__in=RUN_TERMINAL_STATES,
         ).order_by("-created_at", "-id")
-        for run_pk, run_ext, state in list(
-            terminal.values_list("pk", "external_id", "state")
-        ):
-            started = timezone.now()
-            steps = list(self.client.step_runs.list(run_ext, limit=page_size()))
+        runs = list(terminal.values_list("pk", "external_id", "state"))
+        fetched = (
+            (run_pk, state, *self._fetch_steps(run_ext))
+            for run_pk, run_ext, state in runs
+        )
+        for run_pk, state, started, steps in prefetched(fetched):
             with transaction.atomic():
                 self._count(
                     upsert.write_step_runs(self.workspace, run_pk, steps, self.now)
@@ -315,6 +328,11 @@ class WorkspaceSync:
             self.result.runs_read += 1
             self.checkpoint(self._phase, self.result)
             self._check_time()
+
+    def _fetch_steps(self, run_ext: str) -> tuple[datetime, list[api.StepRun]]:
+        """Return when the read started and the run's step runs (HTTP only)."""
+        started = timezone.now()
+        return started, list(self.client.step_runs.list(run_ext, limit=page_size()))
 
     def refresh_flagged_runs(self) -> None:
         """Re-read every flagged run, newest first.
@@ -519,6 +537,28 @@ class WorkspaceSync:
         touched = self.result.counts.touched_processes
         if touched:
             refresh_item_counts(self.workspace, touched)
+
+
+def prefetched(source: Iterator[T]) -> Iterator[T]:
+    """Yield from `source`, fetching the next element in a helper thread meanwhile.
+
+    For API pages: the next page is requested (and the emulator or Control Room produces
+    it) while this thread writes the current one to the database. Only the helper thread
+    advances `source`; the consumer must not touch the database from it.
+    """
+
+    def take() -> list[T]:
+        return list(islice(source, 1))
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sync-fetch") as pool:
+        pending = pool.submit(take)
+        while values := pending.result():
+            pending = pool.submit(take)
+            try:
+                yield values[0]
+            except BaseException:
+                pending.cancel()
+                raise
 
 
 def refresh_item_counts(workspace: Workspace, process_pks: set[int]) -> None:
