@@ -111,6 +111,8 @@ if not DEBUG:
     CSRF_COOKIE_NAME = "__Host-csrftoken"
 SESSION_COOKIE_AGE = env_int(E, "WORKROOM_SESSION_IDLE_HOURS", 12, minimum=1) * 3600
 SESSION_SAVE_EVERY_REQUEST = True  # makes SESSION_COOKIE_AGE an idle timeout
+# Absolute lifetime: a session ends this long after its log-in, however active (core/sessions.py).
+WORKROOM_SESSION_MAX_HOURS = env_int(E, "WORKROOM_SESSION_MAX_HOURS", 24, minimum=1)
 CSRF_FAILURE_VIEW = "dashboard.views.csrf_failure"
 
 # --- Applications --------------------------------------------------------------------------------
@@ -144,6 +146,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "dashboard.core.sessions.AbsoluteSessionLifetimeMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",

@@ -189,3 +189,19 @@ def test_a_post_with_the_token_from_the_page_works(dora):
         reverse("logout"), HTTP_HX_REQUEST="true", HTTP_X_CSRFTOKEN=str(token)
     )
     assert response.status_code == 302
+
+
+def test_a_session_ends_a_fixed_time_after_log_in_however_active(client, dora):
+    import time_machine
+
+    with time_machine.travel("2026-01-01 08:00:00Z", tick=False) as clock:
+        assert login(client, "dora", PASSWORD).status_code == 302
+        for _ in range(23):  # active every hour: the idle timeout never fires
+            clock.shift(3600)
+            assert client.get(reverse("home")).status_code == 200
+        clock.shift(3600 + 60)  # 24 h and a minute after the log-in
+        response = client.get(reverse("home"))
+        assert response.status_code == 302
+        assert reverse("login") in response["Location"]
+        follow = client.get(response["Location"])
+        assert "Your session has expired" in follow.content.decode()
