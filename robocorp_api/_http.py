@@ -32,6 +32,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase
 
+from robocorp_api._multipart import MultipartStream
 from robocorp_api.errors import (
     AmbiguousResult,
     ConnectionFailed,
@@ -237,12 +238,14 @@ class Transport:
         *,
         params: Mapping[str, Any] | None = None,
         json: Any = None,
-        data: Mapping[str, str] | None = None,
-        files: Mapping[str, tuple[str, bytes]] | None = None,
+        upload: MultipartStream | None = None,
         authenticated: bool = True,
         stream: bool = False,
     ) -> requests.Response:
         """Send one logical request (with retries) and return its 2xx/3xx-free response.
+
+        ``upload`` is a streamed multipart body; it is rewound for a retry, and a
+        failure is not retried when the body cannot be sent again.
 
         Raises:
             ControlRoomError: a subclass matching the failure (see module docstring).
@@ -261,15 +264,18 @@ class Transport:
                 path,
                 clean_params,
                 json,
-                data,
-                files,
+                upload,
                 authenticated,
                 stream,
                 attempt,
             )
             if isinstance(error, requests.Response):
                 return error
-            if wait is None or attempt >= self.max_retries:
+            if (
+                wait is None
+                or attempt >= self.max_retries
+                or (upload is not None and not upload.rewindable)
+            ):
                 raise error
             logger.warning(
                 "Control Room %s %s failed (%s); retry %d/%d in %.2fs",
@@ -290,22 +296,25 @@ class Transport:
         path: str,
         params: Mapping[str, Any],
         json: Any,
-        data: Mapping[str, str] | None,
-        files: Mapping[str, tuple[str, bytes]] | None,
+        upload: MultipartStream | None,
         authenticated: bool,
         stream: bool,
         attempt: int,
     ) -> tuple[requests.Response | ControlRoomError, float | None]:
         """Send once. Return (response, None) on success, else (error, wait-or-None)."""
         self.requests_made += 1
+        headers = None
+        if upload is not None:
+            upload.rewind()
+            headers = {"Content-Type": upload.content_type}
         try:
             response = self.session.request(
                 method,
                 url,
                 params=params or None,
                 json=json,
-                data=data,
-                files=files,
+                data=upload,
+                headers=headers,
                 auth=self._auth if authenticated else self._no_auth,
                 timeout=self.timeout,
                 allow_redirects=False,

@@ -339,7 +339,12 @@ def work_item_upload_file(
     data: BinaryIO,
     size: int,
 ) -> ActionResult:
-    """Attach a file to the item in Control Room (the bytes go to its upload URL)."""
+    """Attach a file to the item in Control Room (the bytes go to its upload URL).
+
+    ``data`` (e.g. Django's ``TemporaryUploadedFile``) is streamed from its start in
+    chunks by the client, never read into memory; ``size`` must be its full length.
+    """
+    data.seek(0)  # form validation may have read from it
     return _run(
         request,
         item,

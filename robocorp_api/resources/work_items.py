@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, BinaryIO, Literal, get_args
 
+from robocorp_api._multipart import FileSource, MultipartStream
 from robocorp_api.models import Model, UploadTarget, WorkItem
 from robocorp_api.pagination import Paginator
 from robocorp_api.resources._base import Resource, require_id, seg
@@ -100,19 +101,28 @@ class WorkItemsResource(Resource):
         data: bytes | BinaryIO,
         file_size: int | None = None,
     ) -> None:
-        """Attach a file to a work item: register it, then POST the bytes to the returned URL.
+        """Attach a file to a work item: register it, then stream the bytes to the returned URL.
 
         The second request goes to the absolute URL Control Room returns, as
         ``multipart/form-data`` with its ``form_data`` fields first and the bytes in part
-        ``file``, and without the API key (API.md §2.2, §4.2). ``data`` is read into memory.
+        ``file``, and without the API key (API.md §2.2, §4.2). The body is streamed in
+        64 KiB chunks with its ``Content-Length`` computed up front, so a file object
+        (e.g. Django's ``TemporaryUploadedFile``) is never read into memory. Like every
+        POST, the upload is not re-sent after a lost answer or a 5xx; after a 429 or a
+        failed connect it is re-sent only if ``data`` can seek back.
 
         Args:
             file_name: name the file gets on the item.
-            data: the bytes, or a binary file object read from its current position.
-            file_size: size to register; defaults to the length of ``data``.
+            data: the bytes, or a binary file object read from its current position
+                (left open; its position afterwards is unspecified).
+            file_size: size to register; defaults to the bytes left in ``data``.
+                Required when ``data`` cannot seek.
 
         Raises:
-            ValueError: empty file name or a ``file_size`` that does not match the data.
+            ValueError: empty file name; a ``file_size`` that does not match the data
+                (or is missing for a stream that cannot seek); a non-seekable stream
+                that ends early or runs past ``file_size`` while uploading.
+            TypeError: ``data`` is neither bytes nor a binary file object.
             NotFound: no such item.
             PermissionDenied: the key lacks ``Processes.write_work_items``.
             AmbiguousResult: a request was sent but no answer came.
@@ -120,23 +130,20 @@ class WorkItemsResource(Resource):
         """
         if not file_name:
             raise ValueError("file_name must not be empty")
-        content = data if isinstance(data, bytes) else _read_all(data)
-        if file_size is not None and file_size != len(content):
-            raise ValueError(
-                f"file_size {file_size} does not match the {len(content)} bytes given"
-            )
-        body = {"file_name": file_name, "file_size": len(content)}
+        source = FileSource(data, file_size)  # checked before anything is sent
         target = self._call(
             "POST",
             f"/work-items/{seg(work_item_id)}/files/upload",
             UploadTarget,
-            json=body,
+            json={"file_name": file_name, "file_size": source.size},
+        )
+        body = MultipartStream(
+            target.form_data, file_field="file", file_name=file_name, source=source
         )
         self._transport.request(
             "POST",
             self._transport.resolve(target.url, relative_to=self._transport.base_url),
-            data=target.form_data,
-            files={"file": (file_name, content)},
+            upload=body,
             authenticated=False,
         ).close()
 
@@ -178,10 +185,3 @@ class WorkItemsResource(Resource):
     def delete(self, ids: Sequence[str]) -> bool:
         """Delete work items (see ``batch``)."""
         return self.batch("delete", ids)
-
-
-def _read_all(stream: BinaryIO) -> bytes:
-    content: object = stream.read()
-    if not isinstance(content, bytes):
-        raise TypeError("data must be bytes or a binary file object")
-    return content
