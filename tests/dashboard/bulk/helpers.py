@@ -4,6 +4,7 @@ spy on the emulator's batch endpoint that records every id Control Room received
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from typing import Any
 
@@ -39,11 +40,13 @@ def failed_ids(workspace: Workspace) -> list[int]:
 
 
 class BatchSpy:
-    """Wraps `emu.store.batch`: every work item id Control Room received, per operation."""
+    """Wraps `emu.store.batch`: every work item id Control Room received, per operation, and
+    when each batch call arrived (`times`, monotonic seconds)."""
 
     def __init__(self, emu: EmulatorServer) -> None:
         self.emu = emu
         self.calls: list[tuple[str, list[int]]] = []
+        self.times: list[float] = []
         self._lock = threading.Lock()
         self._original = emu.store.batch
 
@@ -51,6 +54,7 @@ class BatchSpy:
             rows = list(rows)
             with self._lock:
                 self.calls.append((operation, rows))
+                self.times.append(time.monotonic())
             return self._original(operation, rows)
 
         emu.store.batch = recording  # type: ignore[method-assign]
