@@ -61,3 +61,12 @@ def client_max_retries() -> int:
 def sync_queue() -> str | None:
     """The Celery queue of sync tasks (None: the default queue)."""
     return getattr(settings, "WORKROOM_SYNC_QUEUE", None) or None
+
+
+def client_timeout() -> tuple[float, float]:
+    """(connect, read) seconds per Control Room request of a sync. A hung call must time out
+    (with the client's retries) well inside the task's soft time limit (ECOSYSTEM.md F20)."""
+    return (
+        float(getattr(settings, "WORKROOM_SYNC_CONNECT_TIMEOUT", 5.0)),
+        float(getattr(settings, "WORKROOM_SYNC_READ_TIMEOUT", 30.0)),
+    )

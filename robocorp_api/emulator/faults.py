@@ -2,7 +2,9 @@
 
 Kinds: `latency` (ms, added before answering), `error` (status 500/502/503…), `rate_limit` (429 with
 `Retry-After` seconds or an HTTP-date), `malformed` (200 with an invalid JSON body), `drop` (close the socket
-without answering), `reset_mid_body` (send the headers and half of the body, then close). `error` and `drop`
+without answering), `reset_mid_body` (send the headers and half of the body, then close), `repeat_next` (a
+list page whose `next` points back at the page just served: a server repeating its pagination token; pages
+without a `next` are answered unchanged). `error` and `drop`
 may be `after_apply`: the request is processed (e.g. a POST applied) and only then fails. A rule fires with
 probability `rate` (seeded RNG → repeatable) and at most `times` times (None = forever). Never applied to
 `/__emulator__/`.
@@ -18,7 +20,17 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-KINDS = ("latency", "error", "rate_limit", "malformed", "drop", "reset_mid_body")
+KINDS = (
+    "latency",
+    "error",
+    "rate_limit",
+    "malformed",
+    "drop",
+    "reset_mid_body",
+    "repeat_next",
+)
+# Kinds that alter the real answer: the request is handled first, then its response is changed.
+RESPONSE_KINDS = frozenset({"reset_mid_body", "repeat_next"})
 
 
 @dataclass

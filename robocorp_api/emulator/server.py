@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -16,7 +17,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from . import admin, legacy, v1
 from .clock import SimClock
-from .faults import FaultRule, Faults
+from .faults import RESPONSE_KINDS, FaultRule, Faults
 from .robots import Robots
 from .routing import Request, Response, Router, error_response
 from .seeds import SeedError, build_store, default_schedule_every
@@ -190,7 +191,7 @@ class _Handler(BaseHTTPRequestHandler):
             if (
                 rule is not None
                 and not rule.after_apply
-                and rule.kind != "reset_mid_body"
+                and rule.kind not in RESPONSE_KINDS
             ):
                 self._record(app, req, rule)
                 self._apply_fault(rule, method, None)
@@ -198,6 +199,9 @@ class _Handler(BaseHTTPRequestHandler):
         response = app.handle(req)
         if not internal:
             app.stats.record(method, req.route or "<unmatched>", response.status)
+        if rule is not None and rule.kind == "repeat_next":
+            self._send(_repeat_next(response, f"{req.base_url}{self.path}"), method)
+            return
         if rule is not None:
             self._apply_fault(rule, method, response)
             return
@@ -281,6 +285,23 @@ class _Handler(BaseHTTPRequestHandler):
             b"" if method == "HEAD" else body
         )
         self.wfile.write(payload)  # headers and body in one send
+
+
+def _repeat_next(response: Response, own_url: str) -> Response:
+    """The page with its `next` pointing back at itself (`own_url`); other answers unchanged."""
+    try:
+        page = json.loads(response.body)
+    except ValueError:
+        return response
+    if not isinstance(page, dict) or not page.get("next"):
+        return response
+    page["next"] = own_url
+    return Response(
+        response.status,
+        json.dumps(page, separators=(",", ":")).encode(),
+        response.content_type,
+        response.headers,
+    )
 
 
 class EmulatorServer:

@@ -183,3 +183,25 @@ def test_drop_closes_socket_without_answer(fresh_emulator):
         )
         with contextlib.suppress(ConnectionResetError):
             assert sock.recv(100) == b""
+
+
+def test_repeat_next_points_a_page_back_at_itself(fresh_emulator):
+    emu = fresh_emulator
+    api = Api(emu)
+    proc = emu.store.add_process("P", steps=["Read"])
+    emu.store.create_run(proc.id, payloads=[{"n": n} for n in range(3)])
+    first = api.get("work-items", limit=1).json()
+    assert first["has_more"] and first["next"]
+    emu.faults.add(kind="repeat_next", path="/work-items$", method="GET", times=2)
+    second = api.session.get(first["next"], timeout=10)
+    assert second.status_code == 200
+    page = second.json()
+    assert page["next"] == first["next"]  # the token just followed, handed back again
+    assert page["has_more"] and len(page["data"]) == 1
+    # The page itself is the real one: the same rows as without the fault.
+    emu.faults.clear()
+    assert api.session.get(first["next"], timeout=10).json()["data"] == page["data"]
+    # A page without `next` is answered unchanged (nothing to repeat).
+    emu.faults.add(kind="repeat_next", path="/work-items$", method="GET", times=1)
+    whole = api.get("work-items", limit=10).json()
+    assert whole["next"] is None and len(whole["data"]) == 3

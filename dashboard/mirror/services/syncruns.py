@@ -312,7 +312,11 @@ def _claim(sync_run: SyncRun) -> bool:
 def _run(sync_run: SyncRun, lease: Lease, *, can_retry: bool, retries: int) -> Outcome:
     workspace = sync_run.workspace
     try:
-        client = build_client(workspace, max_retries=conf.client_max_retries())
+        client = build_client(
+            workspace,
+            max_retries=conf.client_max_retries(),
+            timeout=conf.client_timeout(),
+        )
     except SecretUnavailable:
         _needs_attention(
             workspace,
