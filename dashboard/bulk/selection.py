@@ -170,12 +170,14 @@ def create_draft(
     scope = Scope.for_user(user)
     query = clean_filter_query(filter_query) if ids is None else ""
     items = selected_items(scope, filter_query=query, ids=ids)
-    rows = list(items.order_by("workspace_id", "pk").values_list(*_ROW))
+    cap = conf.max_items()
+    # One row past the cap is enough to refuse: a filter matching millions is never loaded.
+    rows = list(items.order_by("workspace_id", "pk").values_list(*_ROW)[: cap + 1])
     if not rows:
         raise SelectionError("No work item matches this selection.")
-    if len(rows) > conf.max_items():
+    if len(rows) > cap:
         raise SelectionError(
-            f"{len(rows)} items match; one operation may hold at most {conf.max_items()}. "
+            f"{items.count()} items match; one operation may hold at most {cap}. "
             "Narrow the filter."
         )
     claimed = dict(
