@@ -639,8 +639,8 @@ def _upload_checked(
 ) -> HttpResponse:
     item, scope = _item_for(request, item_id, act=True)
     limit_mb = limiter.limit // (1024 * 1024)
-    files = request.FILES  # parses the body through the size-limiting handler
-    if limiter.exceeded:
+
+    def too_large() -> HttpResponse:
         return _respond(
             request,
             item,
@@ -650,6 +650,10 @@ def _upload_checked(
             region="upload",
             status=413,
         )
+
+    files = request.FILES  # parses the body through the size-limiting handler
+    if limiter.exceeded:
+        return too_large()
     form = UploadForm(request.POST, files)
     if not form.is_valid():
         return _respond(
@@ -663,15 +667,7 @@ def _upload_checked(
         )
     upload = form.cleaned_data["file"]
     if upload.size > limiter.limit:
-        return _respond(
-            request,
-            item,
-            scope,
-            f"The file is larger than the {limit_mb} MB limit; nothing was uploaded.",
-            "error",
-            region="upload",
-            status=413,
-        )
+        return too_large()
     name = clean_filename(upload.name)
     try:
         result = services.work_item_upload_file(
