@@ -70,3 +70,18 @@ def client_timeout() -> tuple[float, float]:
         float(getattr(settings, "WORKROOM_SYNC_CONNECT_TIMEOUT", 5.0)),
         float(getattr(settings, "WORKROOM_SYNC_READ_TIMEOUT", 30.0)),
     )
+
+
+def active_interval_seconds() -> float:
+    """Sync interval while the mirror holds active items or runs to re-read (the convergence
+    target: the mirror equals Control Room within a minute of the last change)."""
+    return float(getattr(settings, "WORKROOM_SYNC_ACTIVE_INTERVAL", 10))
+
+
+def targeted_wait_seconds() -> float:
+    """How long a webhook-triggered sync of one run waits for a running sync to end."""
+    return float(getattr(settings, "WORKROOM_SYNC_TARGETED_WAIT_SECONDS", 120))
+
+
+def targeted_retry_seconds() -> float:
+    return float(getattr(settings, "WORKROOM_SYNC_TARGETED_RETRY_SECONDS", 1.0))

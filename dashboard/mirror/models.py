@@ -21,6 +21,10 @@ from django.utils import timezone
 from dashboard.workspaces.models import Workspace
 
 RUN_TERMINAL_STATES = frozenset({"completed", "unresolved"})
+# A work item in one of these states still changes without anyone acting on it: the mirror
+# watches it until Control Room reports it terminal (done, failed) or gone.
+ITEM_ACTIVE_STATES = ("new", "pending", "in_progress")
+ITEM_TERMINAL_STATES = frozenset({"done", "failed"})
 STEP_RUN_TERMINAL_STATES = frozenset({"completed", "failed"})
 
 

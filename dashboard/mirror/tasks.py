@@ -31,7 +31,7 @@ def sync_workspace(self, sync_run_id: int) -> None:  # type: ignore[no-untyped-d
 
 @shared_task(ignore_result=True)
 def dispatch_due_syncs() -> int:
-    """Queue a sync of every workspace whose interval has passed (beat, every 15 s)."""
+    """Queue a sync of every workspace whose interval has passed (beat, every 5 s)."""
     from dashboard.mirror.services.syncruns import dispatch_due_syncs as dispatch
 
     return dispatch()

@@ -12,23 +12,27 @@ A full sync, in this order (ARCHITECTURE.md "The local mirror and the sync"):
    *Initial load*: while the mirror holds no item of the workspace, all items are paged
    workspace-wide in large pages (instead of run by run), then terminal runs get their step
    runs read and are marked read; runs still active stay flagged for step 4.
-3. **Watched states** (`failed`, `new`): the complete list of items in each state. The
-   `failed` list grows with unresolved history, so it is read by manual syncs and at most every
-   `WORKROOM_SYNC_FAILED_SWEEP_SECONDS` (default 300; 0 = every sync); failures of active runs
-   are seen in between through step 4, and webhooks flag runs changed elsewhere. An item
-   the mirror holds in that state that was not listed has changed elsewhere (retried, marked
-   done, deleted, picked up): its run is flagged `needs_refresh`; an item without a run is
-   re-read on its own (404 → gone).
+3. **Watched states**: the complete list of items in each active state (`new`, `pending`,
+   `in_progress`: proportional to the work under way, not to history) every sync, and of
+   `failed` items. An item the mirror holds in a watched state that was not listed has
+   changed since (finished, failed, retried, marked done, deleted): its run is flagged
+   `needs_refresh`; an item without a run is re-read on its own (404 → gone). So an item
+   stays watched until Control Room reports it terminal or gone, whoever changed it.
+   The `failed` list grows with unresolved history: while the mirror holds at most
+   `WORKROOM_SYNC_FAILED_SWEEP_ALWAYS_BELOW` failed items it is read every sync, above that
+   by manual syncs and at most every `WORKROOM_SYNC_FAILED_SWEEP_SECONDS`; failures of
+   active runs are seen in between through step 4, and webhooks flag runs changed elsewhere.
 4. **Flagged runs**: for each, the step runs and all work items of the run are read; rows of
    the run not listed are marked gone; then `detail_synced_state` records the state at which
-   the run was read completely and the flag is cleared if the run is terminal. Each run is
-   committed on its own, so an interrupted sync resumes with the runs still flagged.
+   the run was read completely and the flag is cleared only if the run is *settled*:
+   terminal, and none of its mirrored items is still active. Each run is committed on its
+   own, so an interrupted sync resumes with the runs still flagged.
 5. **Payloads** of failed items not read yet (list rows carry no payload), newest first, up
    to `WORKROOM_SYNC_PAYLOAD_BUDGET` (default 100) GETs per sync; older ones are backfilled
    by the following syncs.
 
-So a sync where nothing changed costs: 1 (processes) + 1 (first page of runs) + 1 (`new`
-items) + 2 per still-active run — independent of how much history there is — plus, when the
+So a sync where nothing changed costs: 1 (processes) + 1 (first page of runs) + 3 (the
+active states) + 1 per 1,000 failed items while they are few + 2 per still-active run — independent of how much history there is — plus, when the
 failed sweep is due, one request per `WORKROOM_SYNC_PAGE_SIZE` failed items, and while
 payloads are being backfilled, up to the payload budget.
 """
@@ -51,6 +55,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from dashboard.mirror.models import (
+    ITEM_ACTIVE_STATES,
     RUN_TERMINAL_STATES,
     Process,
     ProcessRun,
@@ -68,7 +73,9 @@ from robocorp_api.errors import NotFound
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
-WATCHED_STATES = ("failed", "new")
+# In lifecycle order, so an item that moves on between two listings is written last in its
+# later state; `failed` last (it is not read by every sync).
+WATCHED_STATES = (*ITEM_ACTIVE_STATES, "failed")
 RUN_FLUSH_ITEMS = 5000
 
 
@@ -84,6 +91,10 @@ def failed_sweep_interval() -> timedelta:
     return timedelta(
         seconds=float(getattr(settings, "WORKROOM_SYNC_FAILED_SWEEP_SECONDS", 300))
     )
+
+
+def failed_sweep_always_below() -> int:
+    return int(getattr(settings, "WORKROOM_SYNC_FAILED_SWEEP_ALWAYS_BELOW", 5000))
 
 
 def full_listing_interval() -> timedelta:
@@ -149,9 +160,12 @@ class WorkspaceSync:
         try:
             self._step("processes", self.sync_processes)
             self._step("runs", self.sync_run_list)
-            if self._is_initial_load():
+            # A first load reads every item moments before: the watched lists would read
+            # them again; the next sync watches.
+            watched = () if self._is_initial_load() else WATCHED_STATES
+            if not watched:
                 self._step("initial load", self.initial_load)
-            for state in WATCHED_STATES:
+            for state in watched:
                 if state == "failed" and not self._failed_sweep_due():
                     continue
                 self._step(f"{state} items", partial(self.sync_watched_state, state))
@@ -227,7 +241,8 @@ class WorkspaceSync:
         """Read every item in `state`; flag the runs of items that left it since last time.
 
         The ids listed are kept in a set (the size of that state's list, not of the
-        workspace) to find the mirror rows still in `state` that were not listed.
+        workspace) to find the mirror rows still in `state` that were not listed. Unchanged
+        rows of the (possibly long) failed list are not bumped, see `upsert.write_items`.
         """
         listed: set[str] = set()
         for page in self.client.work_items.list(state=state, limit=page_size()).pages():
@@ -239,7 +254,7 @@ class WorkspaceSync:
                         self.processes,
                         self.now,
                         sync_run_id=self.sync_run_id,
-                        touch_unchanged=False,
+                        touch_unchanged=state != "failed",
                     )
                 )
             listed.update(i.id for i in page.data)
@@ -308,6 +323,10 @@ class WorkspaceSync:
             self.checkpoint(self._phase, self.result)
             self._check_time()
         upsert.analyze_tables()
+        # Every failed item was just read: the failed list is as good as swept.
+        WorkspaceSyncState.objects.filter(pk=self.state.pk).update(
+            last_failed_sweep_at=timezone.now()
+        )
         terminal = ProcessRun.objects.filter(
             workspace=self.workspace,
             needs_refresh=True,
@@ -471,7 +490,13 @@ class WorkspaceSync:
 
     def _failed_sweep_due(self) -> bool:
         last = self.state.last_failed_sweep_at
-        return self.deep or last is None or last <= self.now - failed_sweep_interval()
+        if self.deep or last is None or last <= self.now - failed_sweep_interval():
+            return True
+        few = failed_sweep_always_below()
+        failed = WorkItem.objects.filter(
+            workspace=self.workspace, state="failed", gone_at__isnull=True
+        )
+        return few > 0 and not failed[few - 1 : few].exists()
 
     def _check_time(self) -> None:
         if self.deadline is not None and time.monotonic() > self.deadline:
@@ -497,7 +522,7 @@ class WorkspaceSync:
         ProcessRun.objects.filter(pk=run_pk).update(
             detail_synced_state=run_state, detail_synced_at=timezone.now()
         )
-        if run_state in RUN_TERMINAL_STATES:
+        if run_is_settled(run_pk, run_state):
             # A webhook may have asked for another read while we were reading: keep its flag.
             ProcessRun.objects.filter(pk=run_pk).filter(
                 Q(refresh_requested_at__isnull=True)
@@ -537,6 +562,17 @@ class WorkspaceSync:
         touched = self.result.counts.touched_processes
         if touched:
             refresh_item_counts(self.workspace, touched)
+
+
+def run_is_settled(run_pk: int, run_state: str) -> bool:
+    """A run is settled when it is terminal and none of its mirrored items is still active
+    (a retried item of a finished run is processed again: its run must stay watched)."""
+    return (
+        run_state in RUN_TERMINAL_STATES
+        and not WorkItem.objects.filter(
+            process_run_id=run_pk, state__in=ITEM_ACTIVE_STATES, gone_at__isnull=True
+        ).exists()
+    )
 
 
 def prefetched(source: Iterator[T]) -> Iterator[T]:

@@ -24,7 +24,13 @@ from django.utils import timezone
 from dashboard.audit.services import record
 from dashboard.lib.secretbox import SecretUnavailable
 from dashboard.mirror import conf
-from dashboard.mirror.models import SyncRun, WorkspaceSyncState
+from dashboard.mirror.models import (
+    ITEM_ACTIVE_STATES,
+    ProcessRun,
+    SyncRun,
+    WorkItem,
+    WorkspaceSyncState,
+)
 from dashboard.mirror.services.sync import SyncResult, WorkspaceSync
 from dashboard.workspaces.models import Workspace
 from dashboard.workspaces.services import build_client
@@ -210,9 +216,9 @@ def sweep() -> dict[str, int]:
     return {"requeued": requeued, "orphaned": orphaned, "leases_released": released}
 
 
-def _enqueue_now(sync_run_id: int) -> None:
+def _enqueue_now(sync_run_id: int, *, countdown: float = 0) -> None:
     try:
-        _enqueue(sync_run_id, 0)
+        _enqueue(sync_run_id, countdown)
     except Exception:
         logger.warning(
             "could not enqueue sync %s; the sweeper will try again",
@@ -260,13 +266,7 @@ def sync_run_execute(
     lease = Lease.acquire(workspace.pk, f"{sync_run.pk}:{uuid.uuid4().hex[:16]}")
     if lease is None:
         if sync_run.status == SyncRun.Status.QUEUED:
-            _finish(
-                sync_run,
-                SyncRun.Status.SKIPPED,
-                error="Another sync of this workspace was running.",
-            )
-            if sync_run.target_run_external_id:
-                _schedule_next(workspace, delay=0)
+            _lease_busy(sync_run)
         return Outcome()
     try:
         if not _claim(sync_run):
@@ -281,6 +281,30 @@ def sync_run_execute(
         return _run(sync_run, lease, can_retry=can_retry, retries=retries)
     finally:
         lease.release()
+
+
+def _lease_busy(sync_run: SyncRun) -> None:
+    """Another sync holds the workspace. A full sync is redundant then (the running one reads
+    the same); a targeted sync (a webhook: a run changed) waits for it, a second at a time,
+    so the changed run reaches the mirror seconds after the other sync ends, not a schedule
+    interval later. Past `WORKROOM_SYNC_TARGETED_WAIT_SECONDS` it gives up and asks the
+    dispatcher for a full sync, which reads the flagged run too."""
+    waited = (timezone.now() - sync_run.created_at).total_seconds()
+    if sync_run.target_run_external_id and waited < conf.targeted_wait_seconds():
+        SyncRun.objects.filter(pk=sync_run.pk, status=SyncRun.Status.QUEUED).update(
+            phase="waiting for the running sync"
+        )
+        _enqueue_now(sync_run.pk, countdown=conf.targeted_retry_seconds())
+        return
+    _finish(
+        sync_run,
+        SyncRun.Status.SKIPPED,
+        error="Another sync of this workspace was running.",
+    )
+    if sync_run.target_run_external_id:
+        _schedule_next(sync_run.workspace, delay=0)
+    else:
+        _sync_again_within(sync_run.workspace, conf.active_interval_seconds())
 
 
 def _blocked_reason(sync_run: SyncRun) -> str:
@@ -463,9 +487,31 @@ def _succeeded(sync_run: SyncRun, result: SyncResult, requests: int) -> None:
         state.update(last_success_at=sync_run.started_at, consecutive_failures=0)
     if result.partial:
         _schedule_next(workspace, delay=0)
+    elif has_active_work(workspace):
+        _sync_again_within(workspace, conf.active_interval_seconds())
     Workspace.objects.filter(
         pk=workspace.pk, last_error__startswith=ATTENTION_PREFIX
     ).update(needs_attention=False, last_error="")
+
+
+def has_active_work(workspace: Workspace) -> bool:
+    """Does the mirror hold anything still moving: an active item, or a run to re-read?"""
+    return (
+        WorkItem.objects.filter(
+            workspace=workspace, state__in=ITEM_ACTIVE_STATES, gone_at__isnull=True
+        ).exists()
+        or ProcessRun.objects.filter(
+            workspace=workspace, needs_refresh=True, gone_at__isnull=True
+        ).exists()
+    )
+
+
+def _sync_again_within(workspace: Workspace, seconds: float) -> None:
+    """Bring the next scheduled sync forward to at most `seconds` from now."""
+    soon = timezone.now() + timedelta(seconds=seconds)
+    WorkspaceSyncState.objects.filter(pk=workspace.pk).filter(
+        Q(next_sync_at__isnull=True) | Q(next_sync_at__gt=soon)
+    ).update(next_sync_at=soon)
 
 
 def _after_failure(workspace: Workspace) -> None:

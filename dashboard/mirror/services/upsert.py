@@ -16,7 +16,7 @@ import logging
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import partial
 from operator import itemgetter
 from typing import Any
@@ -107,6 +107,21 @@ class WriteCounts:
 def fingerprint(*parts: Any) -> str:
     """Return a short stable hash of `parts` (compared to skip rewriting unchanged rows)."""
     return hashlib.blake2b(repr(parts).encode(), digest_size=12).hexdigest()
+
+
+def row_fingerprint(*values: Any) -> str:
+    """Like `fingerprint`, for values read back from the database as well as from the API:
+    datetimes compare as UTC instants (their tzinfo objects differ), JSON by content (jsonb
+    reorders keys)."""
+    return fingerprint(*(_comparable(v) for v in values))
+
+
+def _comparable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    if isinstance(value, dict | list):
+        return json.dumps(value, sort_keys=True)
+    return value
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -211,9 +226,11 @@ class KnownRun:
     detail_synced_state: str
     needs_refresh: bool
     gone: bool
+    row_hash: str = ""
 
     def settled(self, state: str) -> bool:
-        """Return True if the run is terminal, unchanged and its details were fully read."""
+        """Return True if the run is terminal, unchanged and its details were fully read
+        (a run with items still active keeps `needs_refresh`, see `sync.run_is_settled`)."""
         return (
             not self.gone
             and not self.needs_refresh
@@ -221,6 +238,31 @@ class KnownRun:
             and state in RUN_TERMINAL_STATES
             and self.detail_synced_state == state
         )
+
+
+_RUN_HASHED = (
+    "process_external_id",
+    "state",
+    "created_at",
+    "started_at",
+    "ended_at",
+    "duration",
+    "started_by_type",
+    "started_by",
+)
+
+
+def _run_values(run: api.ProcessRun) -> tuple[Any, ...]:
+    return (
+        run.process.id,
+        run.state,
+        run.created_at,
+        run.started_at,
+        run.ended_at,
+        run.duration,
+        run.started_by.type if run.started_by else "",
+        run.started_by.model_dump(mode="json") if run.started_by else None,
+    )
 
 
 def known_runs(
@@ -238,11 +280,14 @@ def known_runs(
             "detail_synced_state",
             "needs_refresh",
             "gone_at",
+            *_RUN_HASHED,
         )
     )
     return {
-        ext: KnownRun(pk, state, synced, refresh, gone is not None)
-        for ext, pk, state, synced, refresh, gone in rows
+        ext: KnownRun(
+            pk, state, synced, refresh, gone is not None, row_fingerprint(*rest)
+        )
+        for ext, pk, state, synced, refresh, gone, *rest in rows
     }
 
 
@@ -256,38 +301,40 @@ def write_runs(
     """Upsert listed runs; every run that is not settled is flagged `needs_refresh`.
 
     Settled runs (terminal, unchanged, details read) are not rewritten, so a flag set
-    concurrently (by a webhook) is never cleared here. Returns the counts and ext → pk.
+    concurrently (by a webhook) is never cleared here; nor are unchanged runs already
+    flagged. Only rows whose data changed count as updated. Returns the counts and ext → pk.
     """
     counts = WriteCounts()
     if known is None:
         known = known_runs(workspace, (r.id for r in runs))
     proc_map = processes.resolve(((r.process.id, r.process.name) for r in runs), now)
     rows = []
+    seen = []
     for run in runs:
         old = known.get(run.id)
         if old is not None and old.settled(run.state):
             continue
+        values = _run_values(run)
+        unchanged = (
+            old is not None
+            and not old.gone
+            and old.row_hash == row_fingerprint(*values)
+        )
+        if unchanged and old is not None and old.needs_refresh:
+            seen.append(old.pk)
+            continue
         counts.created += old is None
-        counts.updated += old is not None
+        counts.updated += old is not None and not unchanged
         rows.append(
             ProcessRun(
                 workspace=workspace,
                 external_id=run.id,
                 process_id=proc_map[run.process.id],
-                process_external_id=run.process.id,
-                state=run.state,
-                created_at=run.created_at,
-                started_at=run.started_at,
-                ended_at=run.ended_at,
-                duration=run.duration,
-                started_by_type=run.started_by.type if run.started_by else "",
-                started_by=run.started_by.model_dump(mode="json")
-                if run.started_by
-                else None,
                 needs_refresh=True,
                 first_seen_at=now,
                 last_seen_at=now,
                 gone_at=None,
+                **dict(zip(_RUN_HASHED, values, strict=True)),
             )
         )
     if rows:
@@ -298,6 +345,8 @@ def write_runs(
             update_fields=RUN_UPDATE_FIELDS,
             batch_size=batch_size(),
         )
+    if seen:
+        ProcessRun.objects.filter(pk__in=seen).update(last_seen_at=now)
     ids = dict(
         ProcessRun.objects.filter(
             workspace=workspace, external_id__in=[r.id for r in runs]
@@ -311,37 +360,62 @@ def write_runs(
 # --- step runs ----------------------------------------------------------------------------
 
 
+_STEP_HASHED = (
+    "step_external_id",
+    "step_name",
+    "state",
+    "state_updated_at",
+    "error_code",
+    "started_at",
+    "ended_at",
+    "duration",
+)
+
+
 def write_step_runs(
     workspace: Workspace, run_pk: int, steps: Sequence[api.StepRun], now: datetime
 ) -> WriteCounts:
-    """Upsert the complete step-run list of one run; step runs no longer listed are gone."""
+    """Upsert the complete step-run list of one run; step runs no longer listed are gone.
+    Unchanged rows only get `last_seen_at` bumped (and do not count as updated)."""
     counts = WriteCounts()
-    existing = dict(
-        StepRun.objects.filter(workspace=workspace, process_run_id=run_pk)
-        .order_by()
-        .values_list("external_id", "gone_at")
-    )
-    rows = [
-        StepRun(
-            workspace=workspace,
-            external_id=step.id,
-            process_run_id=run_pk,
-            step_external_id=step.step.id if step.step else "",
-            step_name=(step.step.name or "") if step.step else "",
-            state=step.state,
-            state_updated_at=step.state_updated_at,
-            error_code=(step.error.code or "") if step.error else "",
-            started_at=step.started_at,
-            ended_at=step.ended_at,
-            duration=step.duration,
-            first_seen_at=now,
-            last_seen_at=now,
-            gone_at=None,
+    existing = {
+        ext: (gone, row_fingerprint(*rest))
+        for ext, gone, *rest in StepRun.objects.filter(
+            workspace=workspace, process_run_id=run_pk
         )
-        for step in steps
-    ]
-    counts.created = sum(1 for s in steps if s.id not in existing)
-    counts.updated = len(steps) - counts.created
+        .order_by()
+        .values_list("external_id", "gone_at", *_STEP_HASHED)
+    }
+    rows = []
+    unchanged = []
+    for step in steps:
+        values = (
+            step.step.id if step.step else "",
+            (step.step.name or "") if step.step else "",
+            step.state,
+            step.state_updated_at,
+            (step.error.code or "") if step.error else "",
+            step.started_at,
+            step.ended_at,
+            step.duration,
+        )
+        old = existing.get(step.id)
+        if old is not None and old[0] is None and old[1] == row_fingerprint(*values):
+            unchanged.append(step.id)
+            continue
+        counts.created += old is None
+        counts.updated += old is not None
+        rows.append(
+            StepRun(
+                workspace=workspace,
+                external_id=step.id,
+                process_run_id=run_pk,
+                first_seen_at=now,
+                last_seen_at=now,
+                gone_at=None,
+                **dict(zip(_STEP_HASHED, values, strict=True)),
+            )
+        )
     if rows:
         StepRun.objects.bulk_create(
             rows,
@@ -349,9 +423,13 @@ def write_step_runs(
             unique_fields=["workspace", "external_id"],
             update_fields=STEP_UPDATE_FIELDS,
         )
+    if unchanged:
+        StepRun.objects.filter(workspace=workspace, external_id__in=unchanged).update(
+            last_seen_at=now
+        )
     listed = {s.id for s in steps}
     vanished = [
-        ext for ext, gone in existing.items() if ext not in listed and gone is None
+        ext for ext, (gone, _) in existing.items() if ext not in listed and gone is None
     ]
     if vanished:
         counts.gone = StepRun.objects.filter(

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from dashboard.mirror.models import (
+    ITEM_ACTIVE_STATES,
     ProcessRun,
     WorkItem,
     WorkItemStateChange,
@@ -63,6 +64,8 @@ def test_a_sync_without_changes_writes_nothing_and_its_requests_do_not_grow_with
     settings.WORKROOM_SYNC_PAYLOAD_BUDGET = (
         10_000  # read every failed payload in the same sync
     )
+    # The failed list is read by every sync only while it is short; here: never by this rule.
+    settings.WORKROOM_SYNC_FAILED_SWEEP_ALWAYS_BELOW = 0
     add_runs(emu, processes=1, runs=2, items=10)
     sync(ws)
     baseline, baseline_requests = sync(ws)
@@ -79,8 +82,9 @@ def test_a_sync_without_changes_writes_nothing_and_its_requests_do_not_grow_with
     after, after_requests = sync(ws)
     assert (after.counts.created, after.counts.updated, after.counts.gone) == (0, 0, 0)
     assert after_requests == baseline_requests
-    # processes + first page of runs + the `new` items list; the failed sweep is not due.
-    assert after_requests == 3
+    # processes + first page of runs + the lists of the active states (new, pending,
+    # in progress); the failed sweep is not due.
+    assert after_requests == 2 + len(ITEM_ACTIVE_STATES)
 
 
 def test_the_failed_sweep_costs_one_request_per_page_of_failed_items(emu, ws, settings):
@@ -90,7 +94,20 @@ def test_the_failed_sweep_costs_one_request_per_page_of_failed_items(emu, ws, se
     failed = WorkItem.objects.filter(workspace=ws, state="failed").count()
     settings.WORKROOM_SYNC_FAILED_SWEEP_SECONDS = 0
     _, requests = sync(ws)
-    assert requests == 3 + (failed // 10 + 1)
+    assert requests == 2 + len(ITEM_ACTIVE_STATES) + (failed // 10 + 1)
+
+
+def test_a_short_failed_list_is_read_by_every_sync(emu, ws, settings):
+    settings.WORKROOM_SYNC_PAGE_SIZE = 10
+    add_runs(emu, processes=1, runs=2, items=10, failure_rate=0.5)
+    sync(ws)
+    failed = WorkItem.objects.filter(workspace=ws, state="failed").count()
+    settings.WORKROOM_SYNC_FAILED_SWEEP_ALWAYS_BELOW = failed + 1
+    _, requests = sync(ws)
+    assert requests == 2 + len(ITEM_ACTIVE_STATES) + (failed // 10 + 1)
+    settings.WORKROOM_SYNC_FAILED_SWEEP_ALWAYS_BELOW = failed
+    _, requests = sync(ws)
+    assert requests == 2 + len(ITEM_ACTIVE_STATES)  # too many: left to the interval
 
 
 def test_an_incremental_sync_converges_after_changes_made_elsewhere(emu, ws, settings):
@@ -130,6 +147,7 @@ def test_an_incremental_sync_converges_after_changes_made_elsewhere(emu, ws, set
 def test_a_run_deleted_elsewhere_is_marked_gone_by_the_periodic_full_listing(
     emu, ws, settings
 ):
+    settings.WORKROOM_SYNC_FAILED_SWEEP_ALWAYS_BELOW = 0  # see the test below
     runs = add_runs(emu, processes=1, runs=3, items=5)
     sync(ws)
     with client_for(emu) as client:
@@ -145,6 +163,17 @@ def test_a_run_deleted_elsewhere_is_marked_gone_by_the_periodic_full_listing(
         process_run__external_id=runs[1].id, gone_at__isnull=True
     ).exists()
     assert result.counts.gone == 1 + 5 + 2  # the run, its items, its two step runs
+    assert_converged(emu, ws)
+
+
+def test_a_deleted_run_with_failed_items_is_seen_by_the_next_sync(emu, ws):
+    runs = add_runs(emu, processes=1, runs=3, items=10, failure_rate=0.5)
+    sync(ws)
+    assert WorkItem.objects.filter(process_run__external_id=runs[1].id, state="failed")
+    with client_for(emu) as client:
+        client.process_runs.delete(runs[1].id)
+    sync(ws)  # its failed items vanish from the (short) failed list: the run is re-read
+    assert ProcessRun.objects.get(external_id=runs[1].id).gone_at is not None
     assert_converged(emu, ws)
 
 

@@ -73,6 +73,52 @@ def test_a_sync_finding_the_lease_held_is_skipped(ws):
     assert "Another sync" in sync_run.error
 
 
+def test_a_targeted_sync_finding_the_lease_held_waits_then_gives_up(
+    ws, sync_queue, redis_client
+):
+    assert Lease.acquire(ws.pk, "someone-else") is not None
+    sync_run = sync_request(
+        workspace=ws,
+        trigger=SyncRun.Trigger.WEBHOOK,
+        run_external_id="run-9",
+        enqueue=False,
+    )
+    sync_run_execute(sync_run_id=sync_run.pk)
+    sync_run.refresh_from_db()
+    assert sync_run.status == SyncRun.Status.QUEUED
+    assert sync_run.phase == "waiting for the running sync"
+    assert queued_messages(redis_client, sync_queue) == [sync_run.pk]
+    # Waited too long: skipped, and a full sync (which reads flagged runs) is due now.
+    SyncRun.objects.filter(pk=sync_run.pk).update(
+        created_at=timezone.now() - timedelta(hours=1)
+    )
+    sync_run_execute(sync_run_id=sync_run.pk)
+    sync_run.refresh_from_db()
+    assert sync_run.status == SyncRun.Status.SKIPPED
+    state = WorkspaceSyncState.objects.get(workspace=ws)
+    assert state.next_sync_at is not None and state.next_sync_at <= timezone.now()
+
+
+def test_a_workspace_with_active_work_is_synced_again_soon(ws, emu, settings):
+    settings.WORKROOM_SYNC_ACTIVE_INTERVAL = 7
+    ws.sync_interval_seconds = 600
+    ws.save(update_fields=["sync_interval_seconds"])
+    add_runs(emu, processes=1, runs=1, items=5, finish=False)  # pending items
+    sync_run = sync_request(workspace=ws, trigger=SyncRun.Trigger.BEAT, enqueue=False)
+    sync_run_execute(sync_run_id=sync_run.pk)
+    state = WorkspaceSyncState.objects.get(workspace=ws)
+    assert state.next_sync_at is not None
+    assert state.next_sync_at <= timezone.now() + timedelta(seconds=7)
+    emu.advance(
+        3600
+    )  # robots finish: nothing active any more, the normal interval again
+    again = sync_request(workspace=ws, trigger=SyncRun.Trigger.BEAT, enqueue=False)
+    sync_run_execute(sync_run_id=again.pk)
+    state.refresh_from_db()
+    assert state.next_sync_at is not None
+    assert state.next_sync_at > timezone.now() + timedelta(seconds=500)
+
+
 def test_an_expired_lease_can_be_taken_over(ws):
     assert Lease.acquire(ws.pk, "dead-worker") is not None
     assert Lease.acquire(ws.pk, "me") is None

@@ -64,8 +64,11 @@ def test_sync_now_through_a_worker_converges(ws, emu, start_worker):
 
 
 def test_concurrent_triggers_run_one_sync(ws, emu, start_worker):
-    add_runs(emu, processes=1, runs=2, items=6)
+    # 12 item pages of 150 ms: the sync outlasts the triggers and the checks below.
+    add_runs(emu, processes=1, runs=2, items=30)
     emu.faults.add(kind="latency", latency_ms=150, path=r"/work-items", method="GET")
+    start_worker()
+    start_worker()  # a second, idle worker that takes the next message at once
     results: list[SyncRun] = []
 
     def trigger(kind: str) -> None:
@@ -81,16 +84,25 @@ def test_concurrent_triggers_run_one_sync(ws, emu, start_worker):
         t.join()
     assert len({r.pk for r in results}) == 1
     full = results[0]
-    start_worker()
-    start_worker()  # a second, idle worker that takes the next message at once
     wait_until(lambda: status_of(full) == SyncRun.Status.RUNNING, timeout=20)
-    # A sync of one run while the full sync holds the lease: it is skipped, not run alongside.
+    # A sync of one run while the full sync holds the lease waits for it (a webhook's run
+    # must reach the mirror soon): it runs after the full sync, never alongside.
     targeted = sync_request(
         workspace=ws, trigger=SyncRun.Trigger.WEBHOOK, run_external_id="r-1"
     )
-    wait_until(lambda: status_of(targeted) == SyncRun.Status.SKIPPED, timeout=20)
+    wait_until(
+        lambda: (
+            SyncRun.objects.get(pk=targeted.pk).phase == "waiting for the running sync"
+        ),
+        timeout=20,
+    )
     wait_until(lambda: status_of(full) == SyncRun.Status.SUCCEEDED, timeout=60)
+    wait_until(lambda: status_of(targeted) == SyncRun.Status.SUCCEEDED, timeout=20)
+    full.refresh_from_db()
+    targeted.refresh_from_db()
     assert full.attempt == 1
+    assert full.finished_at is not None and targeted.started_at is not None
+    assert targeted.started_at >= full.finished_at
     emu.faults.clear()
     assert_converged(emu, ws)
 
