@@ -19,6 +19,7 @@ from django.core.exceptions import ImproperlyConfigured
 from dashboard.bulk.schedule import BULK_BEAT_SCHEDULE
 from dashboard.lib.envparse import (
     env_bool,
+    env_float,
     env_int,
     env_list,
     env_secret,
@@ -319,6 +320,22 @@ WORKROOM_SYNC_FAILED_SWEEP_SECONDS = env_int(
 )
 WORKROOM_SYNC_FULL_LISTING_HOURS = env_int(
     E, "WORKROOM_SYNC_FULL_LISTING_HOURS", 24, minimum=0
+)
+# Convergence: the failed list is read by every sync while it is shorter than this; a workspace
+# with active items (or runs to re-read) is synced again within WORKROOM_SYNC_ACTIVE_INTERVAL
+# seconds; a webhook's sync of one run waits up to WORKROOM_SYNC_TARGETED_WAIT_SECONDS for a
+# running sync, trying again every WORKROOM_SYNC_TARGETED_RETRY_SECONDS.
+WORKROOM_SYNC_FAILED_SWEEP_ALWAYS_BELOW = env_int(
+    E, "WORKROOM_SYNC_FAILED_SWEEP_ALWAYS_BELOW", 5000, minimum=0
+)
+WORKROOM_SYNC_ACTIVE_INTERVAL = env_int(
+    E, "WORKROOM_SYNC_ACTIVE_INTERVAL", 10, minimum=1
+)
+WORKROOM_SYNC_TARGETED_WAIT_SECONDS = env_int(
+    E, "WORKROOM_SYNC_TARGETED_WAIT_SECONDS", 120, minimum=0
+)
+WORKROOM_SYNC_TARGETED_RETRY_SECONDS = env_float(
+    E, "WORKROOM_SYNC_TARGETED_RETRY_SECONDS", 0.5, minimum=0.1
 )
 # Base URL Control Room calls back for webhooks; empty = the host of the admin's request.
 WORKROOM_PUBLIC_URL = env_str(E, "WORKROOM_PUBLIC_URL", "")

@@ -84,4 +84,4 @@ def targeted_wait_seconds() -> float:
 
 
 def targeted_retry_seconds() -> float:
-    return float(getattr(settings, "WORKROOM_SYNC_TARGETED_RETRY_SECONDS", 1.0))
+    return float(getattr(settings, "WORKROOM_SYNC_TARGETED_RETRY_SECONDS", 0.5))

@@ -427,3 +427,59 @@ class WebhookEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event or 'event'} {self.event_id}"
+
+
+class MirrorCheck(models.Model):
+    """One comparison of a workspace's mirror with Control Room (`services/check.py`), run by
+    a worker for the mirror page. queued → running → done | failed."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    ACTIVE_STATUSES = (Status.QUEUED, Status.RUNNING)
+
+    workspace = models.ForeignKey(
+        Workspace, on_delete=models.DO_NOTHING, related_name="+", db_index=False
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.QUEUED
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    items_checked = models.PositiveIntegerField(default=0)
+    runs_checked = models.PositiveIntegerField(default=0)
+    item_drift = models.PositiveIntegerField(default=0)
+    run_drift = models.PositiveIntegerField(default=0)
+    # DriftReport.as_json(): rows of (kind, Control Room state, mirror state, count), examples.
+    report = models.JSONField(default=dict, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ("-created_at", "-id")
+        indexes = [
+            models.Index(
+                fields=("workspace", "-created_at"), name="mirror_check_ws_created"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Mirror check {self.pk} of workspace {self.workspace_id}"
+
+    @property
+    def has_drift(self) -> bool:
+        return bool(self.item_drift or self.run_drift)
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE_STATUSES

@@ -14,6 +14,7 @@ from django.db import connection
 from django.db.models.signals import pre_delete
 
 from dashboard.mirror.models import (
+    MirrorCheck,
     Process,
     ProcessRun,
     StepRun,
@@ -44,6 +45,7 @@ def purge_workspace_mirror(workspace_id: int) -> None:
             WebhookRegistration,
             WorkspaceSyncState,
             SyncRun,
+            MirrorCheck,
         ):
             sql = f"DELETE FROM {qn(model._meta.db_table)} WHERE workspace_id = %s"  # noqa: S608
             cursor.execute(sql, [workspace_id])

@@ -43,3 +43,11 @@ def sweep_syncs() -> dict[str, int]:
     from dashboard.mirror.services.syncruns import sweep
 
     return sweep()
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def check_mirror(check_id: int) -> None:
+    """Compare the mirror with Control Room for the mirror page (a no-op if already run)."""
+    from dashboard.mirror.services.check import check_execute
+
+    check_execute(check_id)

@@ -17,6 +17,11 @@ urlpatterns = [
         name="mirror-sync-now",
     ),
     path(
+        "workspaces/<int:workspace_id>/mirror/check/",
+        views.mirror_check_start,
+        name="mirror-check",
+    ),
+    path(
         "workspaces/<int:workspace_id>/mirror/webhooks/",
         views.webhooks_register,
         name="mirror-webhooks-register",

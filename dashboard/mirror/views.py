@@ -19,7 +19,7 @@ from dashboard.accounts.http import HtmxHttpRequest
 from dashboard.accounts.models import Role
 from dashboard.mirror import selectors
 from dashboard.mirror.models import SyncRun
-from dashboard.mirror.services import webhooks
+from dashboard.mirror.services import check, webhooks
 from dashboard.mirror.services.syncruns import sync_request
 from dashboard.workspaces.access import workspace_for_user
 from dashboard.workspaces.models import Workspace
@@ -37,6 +37,13 @@ def workspace_overview(request: HtmxHttpRequest, workspace_id: int) -> HttpRespo
         "overview": overview,
         "can_webhooks": workspace.allows("webhooks"),
     }
+    latest = context["check"] = check.latest_check(workspace)
+    if request.htmx.target == "mirror-check":
+        response = render(
+            request, "mirror/workspace_overview.html#mirror-check", context
+        )
+        active = latest is not None and latest.is_active
+        return response if active else HttpResponseStopPolling(response.content)
     if request.htmx.target == "sync-status":
         response = render(
             request, "mirror/workspace_overview.html#sync-status", context
@@ -71,6 +78,19 @@ def sync_now(request: HtmxHttpRequest, workspace_id: int) -> HttpResponse:
                 request, "A sync of this workspace is already queued or running."
             )
     return redirect("mirror-workspace-overview", workspace_id=workspace.pk)
+
+
+@login_required
+@require_POST
+def mirror_check_start(request: HtmxHttpRequest, workspace_id: int) -> HttpResponse:
+    workspace, _ = workspace_for_user(request.user, workspace_id, Role.OPERATOR)
+    queued = check.check_request(workspace, request.user)
+    if queued.requested_by_id == request.user.pk and queued.status == "queued":
+        messages.success(request, "Check queued: a worker compares every item.")
+    else:
+        messages.info(request, "A check of this workspace is already running.")
+    url = reverse("mirror-workspace-overview", kwargs={"workspace_id": workspace.pk})
+    return redirect(f"{url}#mirror-check")
 
 
 def _receiver_url(request: HttpRequest, workspace: Workspace) -> str:

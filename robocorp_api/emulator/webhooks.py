@@ -116,7 +116,9 @@ class WebhookDispatcher:
             event_id = str(uuid.uuid4())
             body = {
                 "id": event_id,
-                "webhookEventTimestamp": iso(when),
+                # The envelope's own time is wall-clock time (what a receiver compares
+                # with its clock); the run's times in `payload` are simulated time.
+                "webhookEventTimestamp": iso(time.time()),
                 "event": f"process_run.{event}",
                 "payload": payload,
             }

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -51,7 +52,7 @@ from typing import TypeVar
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from dashboard.mirror.models import (
@@ -77,6 +78,12 @@ T = TypeVar("T")
 # later state; `failed` last (it is not read by every sync).
 WATCHED_STATES = (*ITEM_ACTIVE_STATES, "failed")
 RUN_FLUSH_ITEMS = 5000
+# Small runs written together by `_store_runs`.
+RUN_BATCH = 20
+# A webhook sync reads what webhooks flagged, then what they flagged meanwhile, … this often.
+WEBHOOK_ROUNDS = 10
+# Runs fetched ahead by helper threads while the current one is written (`_read_runs`).
+FETCH_AHEAD = 4
 
 
 def page_size() -> int:
@@ -176,20 +183,66 @@ class WorkspaceSync:
         self._finish()
         return self.result
 
-    def run_one(self, run_external_id: str) -> SyncResult:
-        """Sync a single run (a webhook said it changed)."""
-        with upsert.relaxed_commits():
-            return self._run_one(run_external_id)
+    def run_one(
+        self, run_external_id: str, *, requested_at: datetime | None = None
+    ) -> SyncResult:
+        """Sync a run a webhook said changed, with every other run webhooks flagged since.
 
-    def _run_one(self, run_external_id: str) -> SyncResult:
+        Webhooks come in bursts (robots finishing many runs at once) and syncs of one
+        workspace run one at a time, so each targeted sync reads every run flagged by a
+        webhook: the syncs queued behind it then find their run read after they were
+        requested (`requested_at`) and end without a request.
+        """
+        with upsert.relaxed_commits():
+            return self._run_one(run_external_id, requested_at)
+
+    def _run_one(self, run_ext: str, requested_at: datetime | None) -> SyncResult:
         self.processes.known.update(
             Process.objects.filter(workspace=self.workspace)
             .order_by()
             .values_list("external_id", "pk")
         )
-        self._step("run", lambda: self.refresh_run(run_external_id))
+        try:
+            if not self._read_since(run_ext, requested_at):
+                self._step("run", lambda: self.refresh_run(run_ext))
+            self._step("webhook runs", self.refresh_webhook_flagged_runs)
+        except TimeBudgetExhausted:
+            self.result.partial = True
         self._finish()
         return self.result
+
+    def _read_since(self, run_ext: str, moment: datetime | None) -> bool:
+        return (
+            moment is not None
+            and ProcessRun.objects.filter(
+                workspace=self.workspace,
+                external_id=run_ext,
+                detail_synced_at__gte=moment,
+            ).exists()
+        )
+
+    def refresh_webhook_flagged_runs(self) -> None:
+        """Re-read the runs webhooks flagged and no sync has read since, again while more
+        arrive meanwhile (the syncs queued for them then have nothing left to do)."""
+        for _ in range(WEBHOOK_ROUNDS):
+            run_exts = self._webhook_flagged_runs()
+            if not run_exts:
+                return
+            self._read_runs(run_exts)
+
+    def _webhook_flagged_runs(self) -> list[str]:
+        flagged = ProcessRun.objects.filter(
+            workspace=self.workspace,
+            needs_refresh=True,
+            gone_at__isnull=True,
+            refresh_requested_at__isnull=False,
+        ).filter(
+            Q(detail_synced_at__isnull=True)
+            | Q(detail_synced_at__lt=F("refresh_requested_at"))
+        )
+        return list(
+            flagged.order_by("-created_at", "-id").values_list("external_id", flat=True)
+        )
 
     # --- steps ----------------------------------------------------------------------------
 
@@ -341,9 +394,9 @@ class WorkspaceSync:
         for run_pk, state, started, steps in prefetched(fetched):
             with transaction.atomic():
                 self._count(
-                    upsert.write_step_runs(self.workspace, run_pk, steps, self.now)
+                    upsert.write_step_runs(self.workspace, {run_pk: steps}, self.now)
                 )
-                self._mark_run_read(run_pk, state, started)
+                self._mark_runs_read({run_pk: state}, started)
             self.result.runs_read += 1
             self.checkpoint(self._phase, self.result)
             self._check_time()
@@ -354,38 +407,50 @@ class WorkspaceSync:
         return started, list(self.client.step_runs.list(run_ext, limit=page_size()))
 
     def refresh_flagged_runs(self) -> None:
-        """Re-read every flagged run, newest first.
-
-        The next run is fetched from Control Room in a helper thread while this one is
-        written to the database, so API latency and DB writes overlap. The helper thread only
-        talks HTTP; every DB access stays on this thread (and its connection).
-        """
+        """Re-read every flagged run, newest first (see `_read_runs`)."""
         flagged = ProcessRun.objects.filter(
             workspace=self.workspace, needs_refresh=True, gone_at__isnull=True
         ).order_by("-created_at", "-id")
-        run_exts = list(flagged.values_list("external_id", flat=True))
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sync-fetch") as pool:
-            pending: Future[_RunData] | None = None
-            for index, run_ext in enumerate(run_exts):
-                data = (
-                    pending.result()
-                    if pending is not None
-                    else self._fetch_run(run_ext)
-                )
-                pending = None
-                if data.rest is None and index + 1 < len(run_exts):
-                    pending = pool.submit(self._fetch_run, run_exts[index + 1])
-                try:
-                    self._store_run(data)
-                    self._check_time()
-                except BaseException:
-                    if pending is not None:
-                        pending.cancel()
-                    raise
+        self._read_runs(list(flagged.values_list("external_id", flat=True)))
+
+    def _read_runs(self, run_exts: list[str]) -> None:
+        """Read and store runs in order, in batches, the next ones fetched meanwhile.
+
+        Up to `FETCH_AHEAD` runs are fetched from Control Room by helper threads while this
+        thread writes the runs fetched before, a batch of up to `RUN_BATCH` small runs in a
+        few statements (`_store_runs`), so API latency and DB writes overlap and a burst of
+        runs (webhooks after robots finished many at once) costs a few queries per batch,
+        not two dozen per run. The helper threads only talk HTTP; every DB access stays on
+        this thread.
+        """
+        with ThreadPoolExecutor(
+            max_workers=FETCH_AHEAD, thread_name_prefix="sync-fetch"
+        ) as pool:
+            pending: deque[Future[_RunData]] = deque()
+            upcoming = iter(run_exts)
+            batch: list[_RunData] = []
+            try:
+                while True:
+                    # Queued fetches: this batch's and the next one's (memory: two batches).
+                    while len(pending) < 2 * RUN_BATCH and (
+                        run_ext := next(upcoming, None)
+                    ):
+                        pending.append(pool.submit(self._fetch_run, run_ext))
+                    if not pending:
+                        break
+                    batch.append(pending.popleft().result())
+                    if len(batch) >= RUN_BATCH or not pending:
+                        self._store_runs(batch)
+                        batch = []
+                        self._check_time()
+            except BaseException:
+                for future in pending:
+                    future.cancel()
+                raise
 
     def refresh_run(self, run_ext: str) -> None:
         """Read one run, its step runs and all its work items; mark what vanished gone."""
-        self._store_run(self._fetch_run(run_ext))
+        self._store_runs([self._fetch_run(run_ext)])
 
     def _fetch_run(self, run_ext: str) -> _RunData:
         """Fetch a run, its step runs and its items, up to `RUN_FLUSH_ITEMS` (HTTP only)."""
@@ -407,14 +472,40 @@ class WorkspaceSync:
                 return _RunData(run_ext, run, steps, items, pages, started)
         return _RunData(run_ext, run, steps, items, None, started)
 
-    def _store_run(self, data: _RunData) -> None:
-        """Write a fetched run: one transaction for the run and its steps, one for its items
-        (no write lock is held while waiting for Control Room); the rest of a very large run
-        is paged and written in chunks of `RUN_FLUSH_ITEMS`."""
-        run = data.run
-        if run is None:
-            self._mark_runs_gone([data.run_ext])
+    def _store_runs(self, batch: list[_RunData]) -> None:
+        """Write fetched runs: runs Control Room no longer has are marked gone, a very large
+        run is written on its own (`_store_large_run`), the others together — one
+        transaction for the runs and their step runs, one for their items (no write lock is
+        held while waiting for Control Room)."""
+        self._mark_runs_gone([d.run_ext for d in batch if d.run is None])
+        for data in batch:
+            if data.run is not None and data.rest is not None:
+                self._store_large_run(data, data.run)
+        small = [(d, d.run) for d in batch if d.run is not None and d.rest is None]
+        if not small:
             return
+        runs = [run for _, run in small]
+        with transaction.atomic():
+            counts, ids = upsert.write_runs(
+                self.workspace, runs, self.processes, self.now
+            )
+            self._count(counts)
+            run_pks = {run.id: ids[run.id] for run in runs}
+            steps = {run_pks[run.id]: d.steps for d, run in small}
+            self._count(upsert.write_step_runs(self.workspace, steps, self.now))
+        items = [item for d, _ in small for item in d.items]
+        with transaction.atomic():
+            self._write_run_items(items, run_pks)
+            self._mark_vanished_items(set(run_pks.values()), {i.id for i in items})
+            self._mark_runs_read(
+                {run_pks[run.id]: run.state for run in runs},
+                min(d.started for d, _ in small),
+            )
+        self.result.runs_read += len(small)
+        self.checkpoint("runs", self.result)
+
+    def _store_large_run(self, data: _RunData, run: api.ProcessRun) -> None:
+        """Write a run of more than `RUN_FLUSH_ITEMS` items, its pages in chunks of that."""
         with transaction.atomic():
             counts, ids = upsert.write_runs(
                 self.workspace, [run], self.processes, self.now
@@ -422,36 +513,40 @@ class WorkspaceSync:
             self._count(counts)
             run_pk = ids[run.id]
             self._count(
-                upsert.write_step_runs(self.workspace, run_pk, data.steps, self.now)
+                upsert.write_step_runs(self.workspace, {run_pk: data.steps}, self.now)
             )
         listed = {i.id for i in data.items}
         buffer = data.items
         for page in data.rest or ():
             with transaction.atomic():
-                self._write_run_items(buffer, run.id, run_pk)
+                self._write_run_items(buffer, {run.id: run_pk})
             buffer = list(page.data)
             listed.update(i.id for i in page.data)
         with transaction.atomic():
-            self._write_run_items(buffer, run.id, run_pk)
-            live = WorkItem.objects.filter(
-                workspace=self.workspace, process_run_id=run_pk, gone_at__isnull=True
-            )
-            vanished = [
-                ext
-                for ext in live.order_by()
-                .values_list("external_id", flat=True)
-                .iterator()
-                if ext not in listed
-            ]
-            self.result.counts.gone += upsert.mark_items_gone(
-                self.workspace, vanished, self.now
-            )
-            self._mark_run_read(run_pk, run.state, data.started)
+            self._write_run_items(buffer, {run.id: run_pk})
+            self._mark_vanished_items({run_pk}, listed)
+            self._mark_runs_read({run_pk: run.state}, data.started)
         self.result.runs_read += 1
         self.checkpoint("runs", self.result)
 
+    def _mark_vanished_items(self, run_pks: set[int], listed: set[str]) -> None:
+        """Mark gone the live items of these runs that their item lists did not show."""
+        live = WorkItem.objects.filter(
+            workspace=self.workspace,
+            process_run_id__in=list(run_pks),
+            gone_at__isnull=True,
+        )
+        vanished = [
+            ext
+            for ext in live.order_by().values_list("external_id", flat=True).iterator()
+            if ext not in listed
+        ]
+        self.result.counts.gone += upsert.mark_items_gone(
+            self.workspace, vanished, self.now
+        )
+
     def _write_run_items(
-        self, items: list[api.WorkItem], run_ext: str, run_pk: int
+        self, items: list[api.WorkItem], run_pks: dict[str, int]
     ) -> None:
         size = upsert.batch_size()
         for start in range(0, len(items), size):
@@ -462,7 +557,7 @@ class WorkspaceSync:
                     self.processes,
                     self.now,
                     sync_run_id=self.sync_run_id,
-                    run_pks={run_ext: run_pk},
+                    run_pks=run_pks,
                 )
             )
 
@@ -516,15 +611,22 @@ class WorkspaceSync:
         upsert.write_item_detail(self.workspace, item, self.processes, self.now)
         self.result.counts.touched_processes.add(self.processes.known[item.process.id])
 
-    def _mark_run_read(
-        self, run_pk: int, run_state: str, read_started: datetime
-    ) -> None:
-        ProcessRun.objects.filter(pk=run_pk).update(
-            detail_synced_state=run_state, detail_synced_at=timezone.now()
-        )
-        if run_is_settled(run_pk, run_state):
+    def _mark_runs_read(self, states: dict[int, str], read_started: datetime) -> None:
+        """Record that runs {pk: state} were read completely, as of `read_started`; clear
+        the flag of those that are settled (`unsettled_runs`)."""
+        by_state: dict[str, list[int]] = {}
+        for pk, state in states.items():
+            by_state.setdefault(state, []).append(pk)
+        for state, pks in by_state.items():
+            # When the read started: what changed after that may not be in it.
+            ProcessRun.objects.filter(pk__in=pks).update(
+                detail_synced_state=state, detail_synced_at=read_started
+            )
+        terminal = [pk for pk, state in states.items() if state in RUN_TERMINAL_STATES]
+        settled = set(terminal) - unsettled_runs(terminal)
+        if settled:
             # A webhook may have asked for another read while we were reading: keep its flag.
-            ProcessRun.objects.filter(pk=run_pk).filter(
+            ProcessRun.objects.filter(pk__in=settled).filter(
                 Q(refresh_requested_at__isnull=True)
                 | Q(refresh_requested_at__lte=read_started)
             ).update(needs_refresh=False)
@@ -564,14 +666,21 @@ class WorkspaceSync:
             refresh_item_counts(self.workspace, touched)
 
 
-def run_is_settled(run_pk: int, run_state: str) -> bool:
-    """A run is settled when it is terminal and none of its mirrored items is still active
-    (a retried item of a finished run is processed again: its run must stay watched)."""
-    return (
-        run_state in RUN_TERMINAL_STATES
-        and not WorkItem.objects.filter(
-            process_run_id=run_pk, state__in=ITEM_ACTIVE_STATES, gone_at__isnull=True
-        ).exists()
+def unsettled_runs(run_pks: list[int]) -> set[int]:
+    """The runs among `run_pks` with a mirrored item still active: a run is settled only
+    when it is terminal and none of its items is active (a retried item of a finished run
+    is processed again, so its run must stay watched)."""
+    if not run_pks:
+        return set()
+    return set(
+        WorkItem.objects.filter(
+            process_run_id__in=run_pks,
+            state__in=ITEM_ACTIVE_STATES,
+            gone_at__isnull=True,
+        )
+        .order_by()
+        .values_list("process_run_id", flat=True)
+        .distinct()
     )
 
 

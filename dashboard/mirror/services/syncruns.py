@@ -112,6 +112,12 @@ def sync_request(
     WorkspaceSyncState.objects.get_or_create(workspace=workspace)
     if not run_external_id:
         _schedule_next(workspace)
+    elif trigger == SyncRun.Trigger.WEBHOOK and (
+        waiting := _queued_webhook_sync(workspace, run_external_id)
+    ):
+        # It reads every mirrored run a webhook flagged, this one included
+        # (`WorkspaceSync.run_one`): a burst of webhooks makes a few syncs, not one per run.
+        return waiting
     try:
         with transaction.atomic():
             sync_run = SyncRun.objects.create(
@@ -132,6 +138,25 @@ def sync_request(
     if enqueue:
         enqueue_on_commit(sync_run.pk)
     return sync_run
+
+
+def _queued_webhook_sync(workspace: Workspace, run_external_id: str) -> SyncRun | None:
+    """A queued webhook sync that will read `run_external_id` too (a run the mirror does
+    not hold yet cannot be flagged, so it gets a sync of its own)."""
+    if not ProcessRun.objects.filter(
+        workspace=workspace, external_id=run_external_id, needs_refresh=True
+    ).exists():
+        return None
+    return (
+        SyncRun.objects.filter(
+            workspace=workspace,
+            trigger=SyncRun.Trigger.WEBHOOK,
+            status=SyncRun.Status.QUEUED,
+        )
+        .exclude(target_run_external_id="")
+        .order_by("pk")
+        .first()
+    )
 
 
 def _active_sync(workspace: Workspace, run_external_id: str) -> SyncRun | None:
@@ -364,7 +389,9 @@ def _run(sync_run: SyncRun, lease: Lease, *, can_retry: bool, retries: int) -> O
     try:
         with client:
             result = (
-                sync.run_one(sync_run.target_run_external_id)
+                sync.run_one(
+                    sync_run.target_run_external_id, requested_at=sync_run.created_at
+                )
                 if sync_run.target_run_external_id
                 else sync.run_full()
             )

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -230,7 +230,7 @@ class KnownRun:
 
     def settled(self, state: str) -> bool:
         """Return True if the run is terminal, unchanged and its details were fully read
-        (a run with items still active keeps `needs_refresh`, see `sync.run_is_settled`)."""
+        (a run with items still active keeps `needs_refresh`, see `sync.unsettled_runs`)."""
         return (
             not self.gone
             and not self.needs_refresh
@@ -373,49 +373,50 @@ _STEP_HASHED = (
 
 
 def write_step_runs(
-    workspace: Workspace, run_pk: int, steps: Sequence[api.StepRun], now: datetime
+    workspace: Workspace,
+    steps_by_run: Mapping[int, Sequence[api.StepRun]],
+    now: datetime,
 ) -> WriteCounts:
-    """Upsert the complete step-run list of one run; step runs no longer listed are gone.
-    Unchanged rows only get `last_seen_at` bumped (and do not count as updated)."""
+    """Upsert the complete step-run lists of runs {run pk: step runs}; step runs of those runs
+    no longer listed are gone. Unchanged rows only get `last_seen_at` bumped (and do not
+    count as updated)."""
     counts = WriteCounts()
+    if not steps_by_run:
+        return counts
     existing = {
         ext: (gone, row_fingerprint(*rest))
         for ext, gone, *rest in StepRun.objects.filter(
-            workspace=workspace, process_run_id=run_pk
+            workspace=workspace, process_run_id__in=list(steps_by_run)
         )
         .order_by()
         .values_list("external_id", "gone_at", *_STEP_HASHED)
     }
     rows = []
     unchanged = []
-    for step in steps:
-        values = (
-            step.step.id if step.step else "",
-            (step.step.name or "") if step.step else "",
-            step.state,
-            step.state_updated_at,
-            (step.error.code or "") if step.error else "",
-            step.started_at,
-            step.ended_at,
-            step.duration,
-        )
-        old = existing.get(step.id)
-        if old is not None and old[0] is None and old[1] == row_fingerprint(*values):
-            unchanged.append(step.id)
-            continue
-        counts.created += old is None
-        counts.updated += old is not None
-        rows.append(
-            StepRun(
-                workspace=workspace,
-                external_id=step.id,
-                process_run_id=run_pk,
-                first_seen_at=now,
-                last_seen_at=now,
-                gone_at=None,
-                **dict(zip(_STEP_HASHED, values, strict=True)),
+    for run_pk, steps in steps_by_run.items():
+        for step in steps:
+            values = _step_values(step)
+            old = existing.get(step.id)
+            if (
+                old is not None
+                and old[0] is None
+                and old[1] == row_fingerprint(*values)
+            ):
+                unchanged.append(step.id)
+                continue
+            counts.created += old is None
+            counts.updated += old is not None
+            rows.append(
+                StepRun(
+                    workspace=workspace,
+                    external_id=step.id,
+                    process_run_id=run_pk,
+                    first_seen_at=now,
+                    last_seen_at=now,
+                    gone_at=None,
+                    **dict(zip(_STEP_HASHED, values, strict=True)),
+                )
             )
-        )
     if rows:
         StepRun.objects.bulk_create(
             rows,
@@ -427,7 +428,7 @@ def write_step_runs(
         StepRun.objects.filter(workspace=workspace, external_id__in=unchanged).update(
             last_seen_at=now
         )
-    listed = {s.id for s in steps}
+    listed = {s.id for steps in steps_by_run.values() for s in steps}
     vanished = [
         ext for ext, (gone, _) in existing.items() if ext not in listed and gone is None
     ]
@@ -436,6 +437,19 @@ def write_step_runs(
             workspace=workspace, external_id__in=vanished
         ).update(gone_at=now)
     return counts
+
+
+def _step_values(step: api.StepRun) -> tuple[Any, ...]:
+    return (
+        step.step.id if step.step else "",
+        (step.step.name or "") if step.step else "",
+        step.state,
+        step.state_updated_at,
+        (step.error.code or "") if step.error else "",
+        step.started_at,
+        step.ended_at,
+        step.duration,
+    )
 
 
 # --- work items ---------------------------------------------------------------------------
