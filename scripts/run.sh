@@ -36,6 +36,9 @@ setup_demo() {
   fi
   python manage.py bootstrap_demo --emulator-url "$WORKROOM_EMULATOR_URL" --username "${WORKROOM_DEMO_USER:-admin}"
   if wait_for "$WORKROOM_WEB_URL/login/" 60; then
+    # Webhooks: the emulator tells Workroom when a run changes, and that run is synced at once.
+    python manage.py register_webhooks "Demo workspace" --site-url "$WORKROOM_WEB_URL" \
+      || echo "webhooks not registered; the scheduled syncs still follow every change" >&2
     echo
     echo "================================================================================"
     echo " Workroom is running at $WORKROOM_WEB_URL — log in as '${WORKROOM_DEMO_USER:-admin}'"

@@ -85,3 +85,8 @@ def targeted_wait_seconds() -> float:
 
 def targeted_retry_seconds() -> float:
     return float(getattr(settings, "WORKROOM_SYNC_TARGETED_RETRY_SECONDS", 0.5))
+
+
+def history_days() -> int:
+    """Finished syncs and mirror checks older than this many days are deleted."""
+    return _int("WORKROOM_SYNC_HISTORY_DAYS", 14)

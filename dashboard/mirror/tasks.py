@@ -39,10 +39,13 @@ def dispatch_due_syncs() -> int:
 
 @shared_task(ignore_result=True)
 def sweep_syncs() -> dict[str, int]:
-    """Re-enqueue syncs whose message was lost or whose worker died (beat, every minute)."""
-    from dashboard.mirror.services.syncruns import sweep
+    """Re-enqueue syncs whose message was lost or whose worker died, and delete old sync
+    history (beat, every minute)."""
+    from dashboard.mirror.services.syncruns import prune_history, sweep
 
-    return sweep()
+    swept = sweep()
+    pruned = prune_history()
+    return {**swept, **{f"pruned_{name}": n for name, n in pruned.items()}}
 
 
 @shared_task(acks_late=True, ignore_result=True)

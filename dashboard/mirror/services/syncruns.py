@@ -26,6 +26,7 @@ from dashboard.lib.secretbox import SecretUnavailable
 from dashboard.mirror import conf
 from dashboard.mirror.models import (
     ITEM_ACTIVE_STATES,
+    MirrorCheck,
     ProcessRun,
     SyncRun,
     WorkItem,
@@ -239,6 +240,25 @@ def sweep() -> dict[str, int]:
         lease_owner="", lease_until=None
     )
     return {"requeued": requeued, "orphaned": orphaned, "leases_released": released}
+
+
+def prune_history() -> dict[str, int]:
+    """Delete finished syncs and mirror checks older than `WORKROOM_SYNC_HISTORY_DAYS`: a
+    workspace with work under way is synced every few seconds, and nobody reads a sync's
+    row after a fortnight (the workspace keeps its last one; item history keeps its
+    observations, without the sync's id)."""
+    cutoff = timezone.now() - timedelta(days=conf.history_days())
+    keep = WorkspaceSyncState.objects.exclude(last_sync_run=None).values(
+        "last_sync_run"
+    )
+    syncs, _ = (
+        SyncRun.objects.filter(finished_at__lt=cutoff)
+        .exclude(status__in=SyncRun.ACTIVE_STATUSES)
+        .exclude(pk__in=keep)
+        .delete()
+    )
+    checks, _ = MirrorCheck.objects.filter(finished_at__lt=cutoff).delete()
+    return {"syncs": syncs, "checks": checks}
 
 
 def _enqueue_now(sync_run_id: int, *, countdown: float = 0) -> None:

@@ -12,6 +12,7 @@ from dashboard.mirror.models import SyncRun, WorkspaceSyncState
 from dashboard.mirror.services.syncruns import (
     Lease,
     dispatch_due_syncs,
+    prune_history,
     retry_countdown,
     sweep,
     sync_request,
@@ -264,3 +265,22 @@ def test_a_garbled_answer_fails_the_attempt_clearly_and_the_retry_converges(emu,
     sync_run.refresh_from_db()
     assert sync_run.status == SyncRun.Status.SUCCEEDED
     assert_converged(emu, ws)
+
+
+def test_old_sync_history_is_pruned_but_the_last_sync_is_kept(ws, settings):
+    settings.WORKROOM_SYNC_HISTORY_DAYS = 14
+    old = timezone.now() - timedelta(days=15)
+    done = [
+        SyncRun.objects.create(
+            workspace=ws, trigger="beat", status="succeeded", finished_at=old
+        )
+        for _ in range(3)
+    ]
+    WorkspaceSyncState.objects.update_or_create(
+        workspace=ws, defaults={"last_sync_run": done[-1]}
+    )
+    recent = SyncRun.objects.create(
+        workspace=ws, trigger="beat", status="failed", finished_at=timezone.now()
+    )
+    assert prune_history() == {"syncs": 2, "checks": 0}
+    assert set(SyncRun.objects.values_list("pk", flat=True)) == {done[-1].pk, recent.pk}
