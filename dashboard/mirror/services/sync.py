@@ -490,9 +490,14 @@ class WorkspaceSync:
                 self.workspace, runs, self.processes, self.now
             )
             self._count(counts)
+            # A run left out (an id too long to store) has no pk: so are its items.
+            small = [(d, run) for d, run in small if run.id in ids]
+            runs = [run for _, run in small]
             run_pks = {run.id: ids[run.id] for run in runs}
             steps = {run_pks[run.id]: d.steps for d, run in small}
             self._count(upsert.write_step_runs(self.workspace, steps, self.now))
+        if not small:
+            return
         items = [item for d, _ in small for item in d.items]
         with transaction.atomic():
             self._write_run_items(items, run_pks)
@@ -511,6 +516,8 @@ class WorkspaceSync:
                 self.workspace, [run], self.processes, self.now
             )
             self._count(counts)
+            if run.id not in ids:  # left out: an id too long to store
+                return
             run_pk = ids[run.id]
             self._count(
                 upsert.write_step_runs(self.workspace, {run_pk: data.steps}, self.now)

@@ -13,13 +13,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from operator import itemgetter
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connection, transaction
@@ -37,6 +37,7 @@ from dashboard.workspaces.models import Workspace
 from robocorp_api import models as api
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 ITEM_UPDATE_FIELDS = [
     "process",
@@ -84,6 +85,44 @@ STEP_UPDATE_FIELDS = [
     "last_seen_at",
     "gone_at",
 ]
+
+
+# The mirror's id columns (external ids and the ids an object refers to) hold this many
+# characters; Control Room's ids are UUIDs.
+ID_MAX = 100
+
+
+def storable(objects: Sequence[T], ids: Callable[[T], Iterable[str | None]]) -> list[T]:
+    """The objects whose ids fit the mirror's columns. One with a longer id is left out (and
+    logged) instead of failing the sync of the whole workspace (PostgreSQL refuses the row;
+    SQLite would store it)."""
+    kept = [obj for obj in objects if all(len(i or "") <= ID_MAX for i in ids(obj))]
+    if len(kept) < len(objects):
+        logger.warning(
+            "left out %d %s(s) whose id is longer than %d characters",
+            len(objects) - len(kept),
+            type(objects[0]).__name__,
+            ID_MAX,
+        )
+    return kept
+
+
+def _item_ids(item: api.WorkItem) -> tuple[str | None, ...]:
+    return (
+        item.id,
+        item.process.id,
+        item.process_run.id if item.process_run else None,
+        item.step.id if item.step else None,
+        item.step_run.id if item.step_run else None,
+    )
+
+
+def _run_ids(run: api.ProcessRun) -> tuple[str | None, ...]:
+    return (run.id, run.process.id)
+
+
+def _step_ids(step: api.StepRun) -> tuple[str | None, ...]:
+    return (step.id, step.step.id if step.step else None)
 
 
 def batch_size() -> int:
@@ -171,6 +210,7 @@ def write_processes(
 ) -> WriteCounts:
     """Upsert the full process list; processes no longer listed are marked gone."""
     counts = WriteCounts()
+    listed = storable(listed, lambda proc: (proc.id,))
     existing = {p.external_id: p for p in Process.objects.filter(workspace=workspace)}
     rows = []
     for proc in listed:
@@ -305,6 +345,7 @@ def write_runs(
     flagged. Only rows whose data changed count as updated. Returns the counts and ext → pk.
     """
     counts = WriteCounts()
+    runs = storable(runs, _run_ids)
     if known is None:
         known = known_runs(workspace, (r.id for r in runs))
     proc_map = processes.resolve(((r.process.id, r.process.name) for r in runs), now)
@@ -394,7 +435,7 @@ def write_step_runs(
     rows = []
     unchanged = []
     for run_pk, steps in steps_by_run.items():
-        for step in steps:
+        for step in storable(steps, _step_ids):
             values = _step_values(step)
             old = existing.get(step.id)
             if (
@@ -499,6 +540,7 @@ def write_items(
     sync reads its (possibly edited) payload again.
     """
     counts = WriteCounts()
+    items = storable(items, _item_ids)
     if not items:
         return counts
     # assume_new: the caller knows the mirror holds none of these (first load); the upsert

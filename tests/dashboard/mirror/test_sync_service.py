@@ -234,3 +234,18 @@ def test_a_targeted_run_sync_reads_only_that_run(emu, ws):
     assert set(mirror_items(ws)) == {
         i for i, v in truth_items(emu).items() if v[4] == runs[0].id
     }
+
+
+def test_objects_with_ids_too_long_to_store_are_left_out_not_fatal(emu, ws, caplog):
+    runs = add_runs(emu, processes=1, runs=2, items=4)
+    with emu.store.lock:
+        runs[0].id = "r" * 300  # a hostile or broken Control Room
+    result, _ = sync(ws)
+    assert not result.partial
+    stored = set(
+        ProcessRun.objects.filter(workspace=ws).values_list("external_id", flat=True)
+    )
+    assert stored == {runs[1].id}
+    assert WorkItem.objects.filter(workspace=ws).count() == 4
+    assert "longer than 100 characters" in caplog.text
+    sync(ws)  # and the next sync is not stuck on it either
