@@ -114,6 +114,8 @@ SESSION_SAVE_EVERY_REQUEST = True  # makes SESSION_COOKIE_AGE an idle timeout
 # Absolute lifetime: a session ends this long after its log-in, however active (core/sessions.py).
 WORKROOM_SESSION_MAX_HOURS = env_int(E, "WORKROOM_SESSION_MAX_HOURS", 24, minimum=1)
 CSRF_FAILURE_VIEW = "dashboard.views.csrf_failure"
+# Masks secret-named POST fields and traceback variables on the DEBUG page and error mails.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "dashboard.core.debug.SecretMaskingReporterFilter"
 
 # --- Applications --------------------------------------------------------------------------------
 
