@@ -322,6 +322,11 @@ WORKROOM_SYNC_FAILED_SWEEP_SECONDS = env_int(
 WORKROOM_SYNC_FULL_LISTING_HOURS = env_int(
     E, "WORKROOM_SYNC_FULL_LISTING_HOURS", 24, minimum=0
 )
+# Webhook deliveries whose webhookEventTimestamp is further than this from now (past or future)
+# are refused: a captured delivery cannot be replayed after its event id is purged.
+WORKROOM_WEBHOOK_MAX_AGE_SECONDS = env_int(
+    E, "WORKROOM_WEBHOOK_MAX_AGE_SECONDS", 300, minimum=1
+)
 # Base URL Control Room calls back for webhooks; empty = the host of the admin's request.
 WORKROOM_PUBLIC_URL = env_str(E, "WORKROOM_PUBLIC_URL", "")
 

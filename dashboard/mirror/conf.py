@@ -70,3 +70,8 @@ def client_timeout() -> tuple[float, float]:
         float(getattr(settings, "WORKROOM_SYNC_CONNECT_TIMEOUT", 5.0)),
         float(getattr(settings, "WORKROOM_SYNC_READ_TIMEOUT", 30.0)),
     )
+
+
+def webhook_max_age_seconds() -> int:
+    """How far a delivery's `webhookEventTimestamp` may be from now, either way."""
+    return _int("WORKROOM_WEBHOOK_MAX_AGE_SECONDS", 300)

@@ -116,7 +116,8 @@ class WebhookDispatcher:
             event_id = str(uuid.uuid4())
             body = {
                 "id": event_id,
-                "webhookEventTimestamp": iso(when),
+                # Wall-clock time, not simulated: receivers check it against their own clock.
+                "webhookEventTimestamp": iso(time.time()),
                 "event": f"process_run.{event}",
                 "payload": payload,
             }
