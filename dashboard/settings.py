@@ -403,7 +403,10 @@ LOG_LEVEL = env_str(E, "WORKROOM_LOG_LEVEL", "INFO").upper()
 LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact": {"()": "dashboard.lib.redact.RedactingFilter"}},
+    "filters": {
+        "redact": {"()": "dashboard.lib.redact.RedactingFilter"},
+        "sql_secrets": {"()": "dashboard.lib.redact.SqlSecretsFilter"},
+    },
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
     },
@@ -418,5 +421,10 @@ LOGGING: dict[str, Any] = {
     "loggers": {
         "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
         "celery": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+        # Its DEBUG records ("Exception while resolving variable") carry whole template contexts:
+        # CSRF tokens, one-time invitation links. Never useful enough to log.
+        "django.template": {"level": "INFO"},
+        # DEBUG on: every SQL statement with its values; session/password ones are masked.
+        "django.db.backends": {"filters": ["sql_secrets"]},
     },
 }
