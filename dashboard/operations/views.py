@@ -38,6 +38,7 @@ from dashboard.mirror.models import Process, WorkItem
 from dashboard.operations import selectors, services
 from dashboard.operations.forms import (
     DEFAULT_PAGE_SIZE,
+    MAX_PAYLOAD_CHARS,
     PayloadForm,
     SavedViewForm,
     SchemaForm,
@@ -564,7 +565,7 @@ def workitem_payload(request: HtmxHttpRequest, item_id: int) -> HttpResponse:
             request,
             item,
             scope,
-            "The payload is too large.",
+            f"The payload is too large: the editor takes at most {MAX_PAYLOAD_CHARS:,} characters.",
             "error",
             region="editor",
             status=400,
