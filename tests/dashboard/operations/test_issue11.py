@@ -7,6 +7,7 @@ import pytest
 from django.urls import reverse
 
 from dashboard.mirror.models import WorkItem
+from dashboard.operations.views import _csv_safe
 
 pytestmark = [pytest.mark.django_db, pytest.mark.emulator]
 HX = {"HTTP_HX_REQUEST": "true"}
@@ -30,3 +31,26 @@ def test_a_too_large_payload_names_the_limit(
         response = client_for(bob).post(url, {"payload": payload}, **extra)
         assert response.status_code in (status, 200)
         assert expected in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    "cell",
+    [
+        "=1+1",
+        ' =HYPERLINK("http://x")',
+        "\t=cmd",
+        "\r+1",
+        "\n@SUM(A1)",
+        "   -2+3",
+        "\u00a0=1",
+        "\tplain",
+    ],
+)
+def test_csv_cells_that_a_spreadsheet_would_evaluate_are_neutralised(cell):
+    # Issue 11 (i): " =" (a space, then =) was exported as a live formula.
+    assert _csv_safe(cell) == "'" + cell
+
+
+@pytest.mark.parametrize("cell", ["plain", "a=b", "", " text", 5, None])
+def test_other_csv_cells_are_unchanged(cell):
+    assert _csv_safe(cell) == cell
