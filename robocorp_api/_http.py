@@ -19,6 +19,7 @@ Backoff is exponential with full jitter: ``uniform(0, min(backoff_max, base * 2*
 from __future__ import annotations
 
 import email.utils
+import json
 import logging
 import random
 import time
@@ -450,7 +451,19 @@ def parse_body(
     try:
         return type_.model_validate_json(response.content)
     except ValidationError as exc:
-        raise _invalid(exc, response, method, path) from None
+        if not _too_deep_for_pydantic(exc):
+            raise _invalid(exc, response, method, path) from None
+    # pydantic's JSON parser stops at 200 levels; a payload nested deeper is still valid JSON.
+    value = _stdlib_json(response, method, path)
+    try:
+        return type_.model_validate(value)
+    except (ValidationError, RecursionError) as exc:
+        raise InvalidResponse(
+            f"response does not match the schema ({type(exc).__name__})",
+            status=response.status_code,
+            method=method,
+            path=path,
+        ) from None
 
 
 def parse_json(response: requests.Response, *, method: str, path: str) -> Any:
@@ -462,7 +475,28 @@ def parse_json(response: requests.Response, *, method: str, path: str) -> Any:
     try:
         return _adapter(Any).validate_json(response.content)
     except ValidationError as exc:
-        raise _invalid(exc, response, method, path) from None
+        if not _too_deep_for_pydantic(exc):
+            raise _invalid(exc, response, method, path) from None
+    return _stdlib_json(response, method, path)
+
+
+def _too_deep_for_pydantic(exc: ValidationError) -> bool:
+    return any(
+        err["type"] == "json_invalid" and "recursion limit" in str(err.get("ctx", ""))
+        for err in exc.errors(include_url=False, include_input=False)
+    )
+
+
+def _stdlib_json(response: requests.Response, method: str, path: str) -> Any:
+    try:
+        return json.loads(response.content)
+    except (ValueError, RecursionError):
+        raise InvalidResponse(
+            "response body is not valid JSON or is nested too deeply",
+            status=response.status_code,
+            method=method,
+            path=path,
+        ) from None
 
 
 def _invalid(
