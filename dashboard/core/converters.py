@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from typing import Any
 
 ENCODED_PREFIX = "~"
 # Plain: safe in a path segment, never a dot segment, never mistaken for an encoded id.
@@ -55,7 +56,7 @@ class ControlRoomIdConverter:
     def to_python(self, value: str) -> str:
         return decode_id(value)
 
-    def to_url(self, value: str) -> str:
+    def to_url(self, value: Any) -> str:
         if not isinstance(value, str) or not value:
             raise ValueError("a Control Room id must be a non-empty string")
         return encode_id(value)

@@ -12,8 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from django.http import HttpRequest
-from django.utils.datastructures import MultiValueDict
+from django.http import HttpRequest, QueryDict
 from django.views.debug import SafeExceptionReporterFilter
 
 SECRET_NAME = re.compile(
@@ -40,10 +39,10 @@ class SecretMaskingReporterFilter(SafeExceptionReporterFilter):
         return self._mask_by_name(params) if request is not None else params
 
     def get_cleansed_multivaluedict(
-        self, request: HttpRequest, multivaluedict: MultiValueDict[str, Any]
-    ) -> MultiValueDict[str, Any]:
+        self, request: HttpRequest, multivaluedict: QueryDict
+    ) -> QueryDict:
         cleansed = super().get_cleansed_multivaluedict(request, multivaluedict)
-        masked: MultiValueDict[str, Any] = self._mask_by_name(cleansed)
+        masked: QueryDict = self._mask_by_name(cleansed)
         return masked
 
     def get_traceback_frame_variables(self, request: Any, tb_frame: Any) -> Any:

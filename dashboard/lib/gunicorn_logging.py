@@ -14,7 +14,7 @@ from gunicorn.glogging import Logger
 from dashboard.lib.redact import RedactingFilter
 
 
-class RedactingLogger(Logger):  # type: ignore[misc]
+class RedactingLogger(Logger):
     def setup(self, cfg: Any) -> None:
         super().setup(cfg)
         redact = RedactingFilter()

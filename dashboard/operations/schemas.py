@@ -17,7 +17,6 @@ import re2
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError as JsonSchemaInvalid
 from jsonschema.exceptions import ValidationError
-from jsonschema.protocols import Validator
 from jsonschema.validators import extend, validator_for
 from referencing import Registry
 from referencing.exceptions import NoSuchResource, Unresolvable
@@ -81,7 +80,7 @@ def parse_payload(text: str) -> tuple[Any, ParseError | None]:
 
 def _refuse_retrieval(uri: str) -> Any:
     # Only references inside the schema itself (#/...) resolve: never a URL, never a file.
-    raise NoSuchResource(ref=uri)
+    raise NoSuchResource(ref=uri)  # type: ignore[call-arg]
 
 
 LOCAL_ONLY = Registry(retrieve=_refuse_retrieval)  # type: ignore[call-arg]
@@ -106,7 +105,7 @@ def safe_regex(pattern: str) -> Any:
 
 
 def _pattern(
-    validator: Validator, pattern: str, instance: Any, schema: Any
+    validator: Any, pattern: str, instance: Any, schema: Any
 ) -> Iterator[ValidationError]:
     if validator.is_type(instance, "string") and not safe_regex(pattern).search(
         instance
@@ -115,7 +114,7 @@ def _pattern(
 
 
 def _pattern_properties(
-    validator: Validator, patterns: dict[str, Any], instance: Any, schema: Any
+    validator: Any, patterns: dict[str, Any], instance: Any, schema: Any
 ) -> Iterator[ValidationError]:
     if not validator.is_type(instance, "object"):
         return
@@ -128,7 +127,7 @@ def _pattern_properties(
 
 
 def _additional_properties(
-    validator: Validator, allowed: Any, instance: Any, schema: Any
+    validator: Any, allowed: Any, instance: Any, schema: Any
 ) -> Iterator[ValidationError]:
     if not validator.is_type(instance, "object"):
         return

@@ -71,6 +71,7 @@ def _strip_to_run(world: World, data: dict[str, Any]) -> Any:
         data["process_name"], item_seconds=1.0, failure_rate=1.0
     )
     run = store.create_run(process.id, payloads=[data["payload"], {"n": 1}])
+    assert run is not None
     world.emu.advance(600)
     with store.lock:
         if data["run_id"] not in store.run_by_id:
@@ -145,7 +146,7 @@ def test_hostile_control_room_data_gives_no_5xx(world: World, data: dict[str, An
             with transaction.atomic():
                 response = client.get(url)
             body = (
-                b"".join(response.streaming_content)
+                b"".join(getattr(response, "streaming_content", []))
                 if getattr(response, "streaming", False)
                 else response.content
             )

@@ -117,7 +117,7 @@ def send(world: World, route: Route, example: dict[str, Any]) -> Any:
         else:
             response = client.post(path, example["form"], headers=headers)
     if getattr(response, "streaming", False):
-        b"".join(response.streaming_content)
+        b"".join(getattr(response, "streaming_content", []))
     return response
 
 
