@@ -43,7 +43,10 @@ def decode_id(segment: str) -> str:
         value = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError):
         raise ValueError("not a Control Room id segment") from None
-    if not value or len(value) > MAX_ID_LENGTH or encode_id(value) != segment:
+    # NUL: no database column can hold it (PostgreSQL refuses it), so no stored id has one.
+    if not value or "\x00" in value or len(value) > MAX_ID_LENGTH:
+        raise ValueError("not a Control Room id segment")
+    if encode_id(value) != segment:
         raise ValueError("not a Control Room id segment")
     return value
 
