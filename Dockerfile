@@ -30,4 +30,4 @@ RUN SECRET_KEY=collectstatic-only \
 USER workroom
 EXPOSE 8000
 
-CMD ["gunicorn", "dashboard.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--timeout", "60", "--access-logfile", "-"]
+CMD ["gunicorn", "dashboard.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--timeout", "60", "--access-logfile", "-", "--logger-class", "dashboard.lib.gunicorn_logging.RedactingLogger"]

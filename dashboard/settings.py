@@ -115,6 +115,8 @@ SESSION_SAVE_EVERY_REQUEST = True  # makes SESSION_COOKIE_AGE an idle timeout
 # Absolute lifetime: a session ends this long after its log-in, however active (core/sessions.py).
 WORKROOM_SESSION_MAX_HOURS = env_int(E, "WORKROOM_SESSION_MAX_HOURS", 24, minimum=1)
 CSRF_FAILURE_VIEW = "dashboard.views.csrf_failure"
+# Masks secret-named POST fields and traceback variables on the DEBUG page and error mails.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "dashboard.core.debug.SecretMaskingReporterFilter"
 
 # --- Applications --------------------------------------------------------------------------------
 
@@ -144,6 +146,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "dashboard.core.middleware.NoStoreMiddleware",
+    "dashboard.core.middleware.RequestSizeLimitMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -338,6 +342,11 @@ WORKROOM_SYNC_HISTORY_DAYS = env_int(E, "WORKROOM_SYNC_HISTORY_DAYS", 14, minimu
 WORKROOM_SYNC_TARGETED_RETRY_SECONDS = env_float(
     E, "WORKROOM_SYNC_TARGETED_RETRY_SECONDS", 0.5, minimum=0.1
 )
+# Webhook deliveries whose webhookEventTimestamp is further than this from now (past or future)
+# are refused: a captured delivery cannot be replayed after its event id is purged.
+WORKROOM_WEBHOOK_MAX_AGE_SECONDS = env_int(
+    E, "WORKROOM_WEBHOOK_MAX_AGE_SECONDS", 300, minimum=1
+)
 # Base URL Control Room calls back for webhooks; empty = the host of the admin's request.
 WORKROOM_PUBLIC_URL = env_str(E, "WORKROOM_PUBLIC_URL", "")
 
@@ -414,7 +423,10 @@ LOG_LEVEL = env_str(E, "WORKROOM_LOG_LEVEL", "INFO").upper()
 LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact": {"()": "dashboard.lib.redact.RedactingFilter"}},
+    "filters": {
+        "redact": {"()": "dashboard.lib.redact.RedactingFilter"},
+        "sql_secrets": {"()": "dashboard.lib.redact.SqlSecretsFilter"},
+    },
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
     },
@@ -429,5 +441,10 @@ LOGGING: dict[str, Any] = {
     "loggers": {
         "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
         "celery": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+        # Its DEBUG records ("Exception while resolving variable") carry whole template contexts:
+        # CSRF tokens, one-time invitation links. Never useful enough to log.
+        "django.template": {"level": "INFO"},
+        # DEBUG on: every SQL statement with its values; session/password ones are masked.
+        "django.db.backends": {"filters": ["sql_secrets"]},
     },
 }

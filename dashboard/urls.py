@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import include, path, register_converter
 
 from dashboard import views
+from dashboard.core.converters import ControlRoomIdConverter
+
+register_converter(ControlRoomIdConverter, "crid")
 
 _lockout_policy = {
     "failure_limit": settings.AXES_FAILURE_LIMIT,

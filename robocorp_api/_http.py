@@ -19,15 +19,17 @@ Backoff is exponential with full jitter: ``uniform(0, min(backoff_max, base * 2*
 from __future__ import annotations
 
 import email.utils
+import json
 import logging
 import random
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import requests
+import urllib3
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase
@@ -130,6 +132,22 @@ def parse_retry_after(
         when = when.replace(tzinfo=UTC)
     current = now or datetime.now(UTC)
     return max(0.0, (when - current).total_seconds())
+
+
+def _keep_dot_ids_encoded(url: str) -> str:
+    """Undo requests' decoding of ``%2E`` in a segment made only of dots.
+
+    requests "requotes" URLs, turning ``%2E%2E`` back into ``..``, which urllib3 or a proxy then
+    treats as "the parent": an id of ``..`` would address another resource.
+    """
+    parts = urlsplit(url)
+    segments = parts.path.split("/")
+    if not any(s and not s.strip(".") for s in segments):
+        return url
+    path = "/".join(
+        s.replace(".", "%2E") if s and not s.strip(".") else s for s in segments
+    )
+    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, parts.fragment))
 
 
 def _is_connect_failure(exc: requests.ConnectionError) -> bool:
@@ -308,29 +326,38 @@ class Transport:
             upload.rewind()
             headers = {"Content-Type": upload.content_type}
         try:
-            response = self.session.request(
-                method,
-                url,
-                params=params or None,
-                json=json,
-                data=upload,
-                headers=headers,
-                auth=self._auth if authenticated else self._no_auth,
-                timeout=self.timeout,
-                allow_redirects=False,
-                stream=stream,
+            prepared = self.session.prepare_request(
+                requests.Request(
+                    method,
+                    url,
+                    params=params or None,
+                    json=json,
+                    data=upload,
+                    headers=headers,
+                    auth=self._auth if authenticated else self._no_auth,
+                )
+            )
+            prepared.url = _keep_dot_ids_encoded(prepared.url or url)
+            options = self.session.merge_environment_settings(
+                prepared.url, {}, stream, None, None
+            )
+            response = self.session.send(
+                prepared, timeout=self.timeout, allow_redirects=False, **options
             )
         except _NO_ANSWER as exc:
             return self._connection_error(exc, method, path, attempt)
-        except requests.RequestException as exc:
-            reason = self._key.scrub(type(exc).__name__)
-            return ConnectionFailed(
-                f"request failed: {reason}", method=method, path=path
-            ), None
+        except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
+            # urllib3's own errors (LocationParseError for an empty host label, …) are not
+            # always wrapped by requests.
+            return self._failed(exc, method, path), None
         logger.debug("Control Room %s %s -> %d", method, path, response.status_code)
         if response.status_code < 300:
             return response, None
         return self._status_error(response, method, path, attempt)
+
+    def _failed(self, exc: Exception, method: str, path: str) -> ControlRoomError:
+        reason = self._key.scrub(type(exc).__name__)
+        return ConnectionFailed(f"request failed: {reason}", method=method, path=path)
 
     def _connection_error(
         self, exc: requests.RequestException, method: str, path: str, attempt: int
@@ -424,7 +451,19 @@ def parse_body(
     try:
         return type_.model_validate_json(response.content)
     except ValidationError as exc:
-        raise _invalid(exc, response, method, path) from None
+        if not _too_deep_for_pydantic(exc):
+            raise _invalid(exc, response, method, path) from None
+    # pydantic's JSON parser stops at 200 levels; a payload nested deeper is still valid JSON.
+    value = _stdlib_json(response, method, path)
+    try:
+        return type_.model_validate(value)
+    except (ValidationError, RecursionError) as exc:
+        raise InvalidResponse(
+            f"response does not match the schema ({type(exc).__name__})",
+            status=response.status_code,
+            method=method,
+            path=path,
+        ) from None
 
 
 def parse_json(response: requests.Response, *, method: str, path: str) -> Any:
@@ -436,7 +475,28 @@ def parse_json(response: requests.Response, *, method: str, path: str) -> Any:
     try:
         return _adapter(Any).validate_json(response.content)
     except ValidationError as exc:
-        raise _invalid(exc, response, method, path) from None
+        if not _too_deep_for_pydantic(exc):
+            raise _invalid(exc, response, method, path) from None
+    return _stdlib_json(response, method, path)
+
+
+def _too_deep_for_pydantic(exc: ValidationError) -> bool:
+    return any(
+        err["type"] == "json_invalid" and "recursion limit" in str(err.get("ctx", ""))
+        for err in exc.errors(include_url=False, include_input=False)
+    )
+
+
+def _stdlib_json(response: requests.Response, method: str, path: str) -> Any:
+    try:
+        return json.loads(response.content)
+    except (ValueError, RecursionError):
+        raise InvalidResponse(
+            "response body is not valid JSON or is nested too deeply",
+            status=response.status_code,
+            method=method,
+            path=path,
+        ) from None
 
 
 def _invalid(

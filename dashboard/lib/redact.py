@@ -25,13 +25,19 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     ),
     (
         re.compile(
-            r"((?:api[_-]?key|password|passwd|secret|token|cookie|sessionid)['\"]?\s*[:=]\s*['\"]?)"
+            r"((?:api[_-]?key|password|passwd|secret|token|cookie|sessionid)['\"]?\s*[:=]\s*"
+            # A lazy value's repr (<SimpleLazyObject: 'abc'>) names its type first: mask the value.
+            r"(?:<[\w.]+:\s*)?['\"]?)"
             r"[^\s'\"&,;}]+",
             re.IGNORECASE,
         ),
         rf"\1{MASK}",
     ),
 )
+
+# One-time invitation links (/invitations/<token>/): logged as a request path by django.request,
+# django-axes (a log-in while accepting) and access logs.
+INVITATION_PATH = re.compile(r"(/invitations/)(?!\[REDACTED\])[^/\s'\"?#]+")
 
 _lock = threading.Lock()
 _secrets: set[str] = set()
@@ -61,7 +67,7 @@ def redact(text: str) -> str:
         text = pattern.sub(MASK, text)
     for regex, replacement in _PATTERNS:
         text = regex.sub(replacement, text)
-    return text
+    return INVITATION_PATH.sub(rf"\1{MASK}", text)
 
 
 class RedactingFilter(logging.Filter):
@@ -82,4 +88,33 @@ class RedactingFilter(logging.Filter):
             record.exc_text = redact(record.exc_text)
         if record.stack_info:
             record.stack_info = redact(record.stack_info)
+        return True
+
+
+_SQL_LITERAL = re.compile(r"'(?:[^']|'')*'|\\x[0-9a-f]+", re.IGNORECASE)
+# Tables and columns whose values are credentials: session keys and data, password hashes.
+_SECRET_SQL = re.compile(r"django_session|\"password\"|session_key", re.IGNORECASE)
+
+
+class SqlSecretsFilter(logging.Filter):
+    """Masks the values of SQL statements (DEBUG on) that touch sessions or password hashes.
+
+    ``django.db.backends`` logs each statement with its parameters inlined; a session key in a
+    log line is as good as the session cookie.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        sql = str(getattr(record, "sql", "") or "")
+        if not _SECRET_SQL.search(sql):
+            return True
+        masked = _SQL_LITERAL.sub("'[REDACTED]'", sql)
+        record.sql = masked
+        record.params = MASK
+        record.msg = "(%.3f) %s; args=%s; alias=%s"
+        record.args = (
+            float(getattr(record, "duration", 0.0) or 0.0),
+            masked,
+            MASK,
+            getattr(record, "alias", ""),
+        )
         return True

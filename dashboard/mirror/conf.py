@@ -90,3 +90,8 @@ def targeted_retry_seconds() -> float:
 def history_days() -> int:
     """Finished syncs and mirror checks older than this many days are deleted."""
     return _int("WORKROOM_SYNC_HISTORY_DAYS", 14)
+
+
+def webhook_max_age_seconds() -> int:
+    """How far a delivery's `webhookEventTimestamp` may be from now, either way."""
+    return _int("WORKROOM_WEBHOOK_MAX_AGE_SECONDS", 300)

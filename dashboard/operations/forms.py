@@ -139,12 +139,15 @@ class SavedViewForm(forms.Form):
         self.fields["team"].choices = teams  # type: ignore[attr-defined]
 
 
+MAX_PAYLOAD_CHARS = 1_000_000
+
+
 class PayloadForm(forms.Form):
     payload = forms.CharField(
         required=False,
         strip=False,
         widget=forms.Textarea(attrs={"rows": 16, "spellcheck": "false"}),
-        max_length=1_000_000,
+        max_length=MAX_PAYLOAD_CHARS,
     )
 
 

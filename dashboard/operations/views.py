@@ -38,6 +38,7 @@ from dashboard.mirror.models import Process, WorkItem
 from dashboard.operations import selectors, services
 from dashboard.operations.forms import (
     DEFAULT_PAGE_SIZE,
+    MAX_PAYLOAD_CHARS,
     PayloadForm,
     SavedViewForm,
     SchemaForm,
@@ -286,8 +287,12 @@ def workitem_export(request: HttpRequest) -> StreamingHttpResponse:
 
 
 def _csv_safe(value: Any) -> Any:
-    # Spreadsheet formula injection: a cell starting with = + - @ is shown as text.
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+    # Spreadsheet formula injection: a cell starting with = + - @ (spreadsheets skip leading
+    # blanks, so also after spaces, tabs or line breaks), or with a tab or CR, is shown as text.
+    if not isinstance(value, str):
+        return value
+    first = value.lstrip(" \t\r\n\f\v\u00a0\u3000")[:1]
+    if first in ("=", "+", "-", "@") or value[:1] in ("\t", "\r", "\n"):
         return "'" + value
     return value
 
@@ -564,7 +569,7 @@ def workitem_payload(request: HtmxHttpRequest, item_id: int) -> HttpResponse:
             request,
             item,
             scope,
-            "The payload is too large.",
+            f"The payload is too large: the editor takes at most {MAX_PAYLOAD_CHARS:,} characters.",
             "error",
             region="editor",
             status=400,

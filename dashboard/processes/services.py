@@ -423,12 +423,16 @@ def _chained(
         client.close()
 
 
+_INVISIBLE = frozenset({"Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f\"\\/:*?<>|;]+")
 
 
 def safe_filename(name: str, default: str = "artifact") -> str:
     """Return `name` without path parts, control or reserved characters (max 150 chars)."""
     name = unicodedata.normalize("NFC", name.replace("\\", "/").rsplit("/", 1)[-1])
+    # Invisible characters (bidi overrides such as U+202E, zero-width ones, unassigned or private
+    # code points) can disguise a file's extension: dropped, so the real name shows.
+    name = "".join(c for c in name if unicodedata.category(c) not in _INVISIBLE)
     name = _UNSAFE.sub("_", name).strip(" .")
     return name[:150] or default
 

@@ -5,8 +5,9 @@ from django.urls import path
 
 from dashboard.processes import views
 
-_RUN = "workspaces/<int:workspace_id>/runs/<str:run_id>/"
-_STEP = _RUN + "steps/<str:step_run_id>/"
+# <crid:…> (registered in dashboard/urls.py): any id Control Room sends round-trips.
+_RUN = "workspaces/<int:workspace_id>/runs/<crid:run_id>/"
+_STEP = _RUN + "steps/<crid:step_run_id>/"
 
 urlpatterns = [
     path("processes/", views.overview, name="processes-overview"),
@@ -16,7 +17,7 @@ urlpatterns = [
         name="processes-workspace",
     ),
     path(
-        "workspaces/<int:workspace_id>/processes/<str:process_id>/start/",
+        "workspaces/<int:workspace_id>/processes/<crid:process_id>/start/",
         views.run_start,
         name="processes-start",
     ),
@@ -25,7 +26,7 @@ urlpatterns = [
     path(_RUN + "stop/", views.run_stop, name="processes-run-stop"),
     path(_STEP, views.steprun_detail, name="processes-steprun-detail"),
     path(
-        _STEP + "artifacts/<str:artifact_id>/",
+        _STEP + "artifacts/<crid:artifact_id>/",
         views.artifact_download,
         name="processes-artifact-download",
     ),

@@ -21,6 +21,7 @@ from django_htmx.http import HttpResponseStopPolling
 from dashboard.accounts.http import HtmxHttpRequest
 from dashboard.accounts.models import Membership, Role
 from dashboard.lib import secretbox
+from dashboard.lib.params import page_number
 from dashboard.mirror.models import Process, ProcessRun, StepRun
 from dashboard.processes import charts, inputs, selectors, services
 from dashboard.processes.forms import RunFilterForm, StopForm
@@ -42,10 +43,7 @@ def _blocked(workspace: Workspace, feature: str) -> str:
 
 
 def _page_number(request: HtmxHttpRequest) -> int:
-    try:
-        return max(1, int(request.GET.get("page", "1")))
-    except ValueError:
-        return 1
+    return page_number(request.GET.get("page"))
 
 
 # --- processes ---------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -97,6 +98,25 @@ def _host_allowed(host: str, port: int | None) -> bool:
     return False
 
 
+_HOST_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
+
+
+def _valid_host(host: str) -> bool:
+    """True for an IP address or a DNS name whose labels are all well-formed (RFC 1123)."""
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        pass
+    else:
+        return True
+    try:
+        ascii_host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return False
+    labels = ascii_host.split(".")
+    return len(ascii_host) <= 253 and all(_HOST_LABEL.fullmatch(x) for x in labels)
+
+
 def validate_base_url(url: str) -> str:
     """Return the normalised v1 API base URL, or raise WorkspaceError saying what is wrong.
 
@@ -113,6 +133,12 @@ def validate_base_url(url: str) -> str:
     if not host or parts.scheme not in ("http", "https"):
         raise WorkspaceError(
             "Enter a full URL starting with https://.", field="custom_url"
+        )
+    if not _valid_host(host):
+        raise WorkspaceError(
+            "The host name of this URL is not valid (each dot-separated part must be "
+            "1-63 letters, digits or hyphens).",
+            field="custom_url",
         )
     if parts.username or parts.password or parts.query or parts.fragment:
         raise WorkspaceError(

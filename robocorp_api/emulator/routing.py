@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email.message import Message
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import urlencode
+from urllib.parse import unquote, urlencode
 
 from .store import PERMISSION_GROUPS, EmulatorError
 
@@ -109,7 +109,9 @@ class Router:
             if handler is None:
                 allowed.extend(methods)
                 continue
-            return handler, template, found.groupdict()
+            # Path parameters arrive percent-encoded, as ids with "/" or "." must be sent.
+            params = {k: unquote(v) for k, v in found.groupdict().items()}
+            return handler, template, params
         if allowed:
             raise EmulatorError(
                 405,

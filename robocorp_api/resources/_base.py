@@ -27,8 +27,12 @@ def require_id(value: object) -> str:
 
 
 def seg(value: object) -> str:
-    """Quote one id as a path segment, so it can never change the path it is put in."""
-    return quote(require_id(value), safe="")
+    """Quote one id as a path segment, so it can never change the path it is put in.
+
+    Dots are quoted too: an id of ``..`` or ``.`` must not become a dot segment that a URL
+    normaliser removes (a run id ``..`` once turned into a GET of the workspace itself).
+    """
+    return quote(require_id(value), safe="").replace(".", "%2E")
 
 
 class Resource:

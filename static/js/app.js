@@ -20,6 +20,13 @@
     box.appendChild(p);
   }
 
+  // The server's 413 fragment names the limit; parsed inertly (DOMParser runs no scripts).
+  function plainText(html) {
+    if (!html || !window.DOMParser) return "";
+    var doc = new DOMParser().parseFromString(html, "text/html");
+    return (doc.body.textContent || "").trim().slice(0, 500);
+  }
+
   document.addEventListener("htmx:responseError", function (event) {
     var xhr = event.detail && event.detail.xhr;
     var status = xhr ? xhr.status : 0;
@@ -28,6 +35,7 @@
     if (status === 403) text = "You are not allowed to do that.";
     else if (status === 404) text = "That no longer exists, or you cannot see it.";
     else if (status === 429) text = "Too many requests: wait a moment and try again.";
+    else if (status === 413) text = plainText(xhr.responseText) || "That was too much to send at once.";
     else if (status >= 500) text = "The server hit an error (" + status + "). Try again in a moment.";
     flash(text);
   });

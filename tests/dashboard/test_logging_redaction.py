@@ -8,7 +8,7 @@ import sys
 import uuid
 
 from dashboard.lib import redact
-from dashboard.lib.redact import MASK, RedactingFilter
+from dashboard.lib.redact import MASK, RedactingFilter, SqlSecretsFilter
 
 
 def canary() -> str:
@@ -110,3 +110,24 @@ def test_the_configured_logging_never_prints_a_registered_secret(subprocess_env)
         assert expected in output
     assert secret not in output
     assert output.count(MASK) >= 6
+
+
+def test_lazy_values_invitation_paths_and_session_sql_are_masked():
+    lazy = redact.redact("{'csrf_token': <SimpleLazyObject: 'Zq81csrfvalue'>}")
+    assert "Zq81csrfvalue" not in lazy and "SimpleLazyObject" in lazy
+    path = redact.redact('path_info: "/invitations/tok3n-abcdef_123/"')
+    assert "tok3n" not in path and "/invitations/[REDACTED]/" in path
+    record = logging.LogRecord(
+        "django.db.backends", logging.DEBUG, __file__, 1, "(%.3f) %s; args=%s", (), None
+    )
+    record.sql = (
+        "SELECT 1 FROM \"django_session\" WHERE session_key = 'k3ysessionvalue'"
+    )
+    record.duration, record.params, record.alias = (
+        0.001,
+        ("k3ysessionvalue",),
+        "default",
+    )
+    SqlSecretsFilter().filter(record)
+    assert "k3ysessionvalue" not in record.getMessage()
+    assert "django_session" in record.getMessage()

@@ -18,10 +18,12 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.views.decorators.debug import sensitive_variables
 
 from dashboard.audit.services import record
 from dashboard.lib import secretbox
+from dashboard.mirror import conf
 from dashboard.mirror.models import (
     ProcessRun,
     SyncRun,
@@ -42,6 +44,8 @@ from robocorp_api.models import WEBHOOK_EVENTS, Webhook
 logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024
+# Control Room's events are 3 levels deep; anything far deeper is not one of them.
+MAX_DEPTH = 32
 
 
 class WebhookRejected(Exception):
@@ -108,6 +112,7 @@ def webhook_receive(*, workspace_uid: str, body: bytes, signature: str) -> Recei
     if not signature or not _signature_valid(workspace, body, signature):
         raise WebhookRejected(403, "The x-rc-signature header does not match.")
     event = _parse(body)
+    _check_timestamp(workspace, event)
     run_ext = str(event["payload"].get("processRunId") or "")[:100]
     try:
         with transaction.atomic():
@@ -132,10 +137,40 @@ def webhook_receive(*, workspace_uid: str, body: bytes, signature: str) -> Recei
     return Received(duplicate=False, sync_run_id=sync_run.pk)
 
 
+def nesting_depth(body: bytes) -> int:
+    """Return the deepest nesting of JSON arrays/objects in ``body`` (strings are skipped).
+
+    Counted before parsing: json.loads recurses once per level, so a deep enough body raises
+    RecursionError deep inside the parser.
+    """
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in body:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in (0x5D, 0x7D):  # ] }
+            depth -= 1
+    return deepest
+
+
 def _parse(body: bytes) -> dict[str, Any]:
+    if nesting_depth(body) > MAX_DEPTH:
+        raise WebhookRejected(
+            400, f"The webhook body is nested more than {MAX_DEPTH} levels deep."
+        )
     try:
         event = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise WebhookRejected(400, "The webhook body is not JSON.") from None
     if (
         not isinstance(event, dict)
@@ -147,6 +182,39 @@ def _parse(body: bytes) -> dict[str, Any]:
     if not isinstance(event.get("payload"), dict):
         event["payload"] = {}
     return event
+
+
+def _check_timestamp(workspace: Workspace, event: dict[str, Any]) -> None:
+    """Refuse a delivery whose `webhookEventTimestamp` is missing or outside the window.
+
+    Event ids are remembered for a while only, so without a window a captured, correctly signed
+    delivery could be replayed later.
+    """
+    raw = event.get("webhookEventTimestamp")
+    try:
+        when = parse_datetime(raw) if isinstance(raw, str) and len(raw) <= 64 else None
+    except ValueError:  # well-formed but impossible, e.g. month 13
+        when = None
+    if when is None or timezone.is_naive(when):
+        raise WebhookRejected(
+            400, "The webhook body has no valid webhookEventTimestamp."
+        )
+    window = conf.webhook_max_age_seconds()
+    skew = (timezone.now() - when).total_seconds()
+    if abs(skew) > window:
+        logger.warning(
+            "webhook for workspace %s refused: event %s is %ds %s (window %ds)",
+            workspace.pk,
+            event["id"][:64],
+            abs(skew),
+            "old" if skew > 0 else "in the future",
+            window,
+        )
+        raise WebhookRejected(
+            400,
+            f"The webhook event is older than {window} seconds or in the future; "
+            "check that both clocks are right.",
+        )
 
 
 # --- registering ----------------------------------------------------------------------------

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from dashboard.audit.models import AuditEvent
 from dashboard.mirror.models import (
@@ -30,11 +32,13 @@ def _register(
     return webhooks_register(ws, alice, endpoint=endpoint)
 
 
-def _delivery(run_id: str = "run-1", event_id: str | None = None) -> bytes:
+def _delivery(
+    run_id: str = "run-1", event_id: str | None = None, timestamp: str | None = None
+) -> bytes:
     return json.dumps(
         {
             "id": event_id or str(uuid.uuid4()),
-            "webhookEventTimestamp": "2024-05-01T12:00:00Z",
+            "webhookEventTimestamp": timestamp or timezone.now().isoformat(),
             "event": "process_run.completed",
             "payload": {
                 "workspaceId": "ws",
@@ -167,3 +171,57 @@ def test_the_emulator_delivers_to_the_receiver_end_to_end(
     assert [d["status"] for d in emu.deliveries()] == ["delivered"] * len(
         emu.deliveries()
     )
+
+
+def test_a_deeply_nested_signed_delivery_is_a_clear_400(ws, emu, alice, client):
+    # Issue 11 (e): 30,000 levels raised RecursionError in json.loads → 500.
+    secret = _secret(emu, _register(ws, emu, alice)[0])
+    for body in (
+        b"[" * 30_000 + b"]" * 30_000,
+        b'{"a":' * 10_000 + b"1" + b"}" * 10_000,
+    ):
+        response = _post(client, ws, body, signature_for(secret, body))
+        assert response.status_code == 400
+        assert "nested more than" in response.json()["error"]
+    # Brackets inside strings do not count.
+    body = _delivery(run_id="[" * 1000)
+    assert _post(client, ws, body, signature_for(secret, body)).status_code == 202
+
+
+@pytest.mark.parametrize(
+    ("timestamp", "accepted"),
+    [
+        (lambda now: now - timedelta(seconds=290), True),
+        (lambda now: now + timedelta(seconds=60), True),
+        (lambda now: now - timedelta(seconds=301), False),
+        (lambda now: now + timedelta(hours=1), False),
+        (lambda now: "2024-05-01T12:00:00", False),  # no offset
+        (lambda now: "2024-13-45T12:00:00Z", False),
+        (lambda now: "yesterday", False),
+        (lambda now: None, False),
+    ],
+)
+def test_deliveries_outside_the_timestamp_window_are_refused_and_logged(
+    ws, emu, alice, client, caplog, timestamp, accepted
+):
+    # Issue 11 (i): deduplication by event id alone let a captured delivery be replayed later.
+    secret = _secret(emu, _register(ws, emu, alice)[0])
+    value = timestamp(timezone.now())
+    event = json.loads(_delivery())
+    event["webhookEventTimestamp"] = (
+        value.isoformat() if hasattr(value, "year") else value
+    )
+    body = json.dumps(event).encode()
+    response = _post(client, ws, body, signature_for(secret, body))
+    assert response.status_code == (202 if accepted else 400)
+    assert WebhookEvent.objects.exists() == accepted
+    if not accepted and hasattr(value, "year"):
+        assert "webhook for workspace" in caplog.text and "refused" in caplog.text
+
+
+def test_the_window_is_a_setting(ws, emu, alice, client, settings):
+    settings.WORKROOM_WEBHOOK_MAX_AGE_SECONDS = 7200
+    secret = _secret(emu, _register(ws, emu, alice)[0])
+    old = (timezone.now() - timedelta(hours=1)).isoformat()
+    body = _delivery(timestamp=old)
+    assert _post(client, ws, body, signature_for(secret, body)).status_code == 202
