@@ -33,8 +33,8 @@ from dashboard.lib.secretbox import SecretUnavailable
 from dashboard.mirror.models import WorkItem
 from dashboard.mirror.services.sync import refresh_item_counts
 from dashboard.mirror.services.upsert import ProcessResolver, write_item_detail
-from dashboard.operations.services import describe
-from dashboard.workspaces.models import PERMISSION_NAMES, Workspace
+from dashboard.workspaces.errors import describe
+from dashboard.workspaces.models import Workspace
 from dashboard.workspaces.services import build_client
 from robocorp_api import errors as cr
 from robocorp_api.client import ControlRoomClient
@@ -329,14 +329,8 @@ def _work(chunk: BulkChunk, op: BulkOperation, owner: str) -> None:
 
 
 def _workspace_blocked(workspace: Workspace) -> str:
-    if not workspace.enabled:
-        return "The workspace was disabled before this item was sent."
-    if workspace.permissions.get("write_work_items") is False:
-        return (
-            "The workspace's API key lacks "
-            f"{PERMISSION_NAMES['write_work_items']}; nothing was sent."
-        )
-    return ""
+    why = workspace.why_not("item_actions")
+    return f"{why[:-1]}; nothing was sent." if why else ""
 
 
 def _run_items(

@@ -30,25 +30,21 @@ from dashboard.bulk.models import (
     BulkOperation,
     BulkThrottle,
 )
+from dashboard.lib.errors import WorkroomError
 from dashboard.mirror.models import Process, WorkItem
 from dashboard.operations.forms import WorkItemFilterForm
 from dashboard.operations.selectors import Scope, filtered_items
-from dashboard.workspaces.models import PERMISSION_NAMES, Workspace
+from dashboard.workspaces.models import Workspace
 
 logger = logging.getLogger(__name__)
 
 # Query-string keys that page or sort the explorer; they never change which items match.
 _NON_FILTER_KEYS = ("after", "before", "sort", "page_size", "page", "action")
 MAX_EXPLICIT_IDS = 500
-_WRITE = "write_work_items"
 
 
-class SelectionError(Exception):
+class SelectionError(WorkroomError):
     """The selection cannot become an operation; `message` is shown to the operator."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 # --- resolving a selection -------------------------------------------------------------------
@@ -123,11 +119,8 @@ def workspace_reason(scope: Scope, workspace: Workspace) -> str:
     """Return why no item of this workspace may be acted on by this user ("" = allowed)."""
     if scope.roles.get(workspace.team_id, 0) < Role.OPERATOR:
         return f"You are only a viewer in {workspace.team.name}."
-    if not workspace.enabled:
-        return f"The workspace {workspace.name} is disabled."
-    if workspace.permissions.get(_WRITE) is False:
-        return f"The API key of {workspace.name} lacks {PERMISSION_NAMES[_WRITE]}."
-    return ""
+    why = workspace.why_not("item_actions")
+    return f"{workspace.name}: {why}" if why else ""
 
 
 def item_reason(state: str, gone_at: datetime | None) -> str:

@@ -14,11 +14,13 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from dashboard.audit import services as audit
+from dashboard.lib.errors import WorkroomError
 from dashboard.lib.secretbox import SecretUnavailable
 from dashboard.mirror.models import ProcessRun, WorkItem
 from dashboard.mirror.services.sync import refresh_item_counts
 from dashboard.mirror.services.upsert import ProcessResolver, write_item_detail
 from dashboard.operations.schemas import SchemaError, validate_payload
+from dashboard.workspaces.errors import describe as describe_error
 from dashboard.workspaces.models import PERMISSION_NAMES, Workspace
 from dashboard.workspaces.services import build_client
 from robocorp_api import errors as cr
@@ -44,12 +46,11 @@ WRITE_PERMISSION = PERMISSION_NAMES["write_work_items"]
 READ_PERMISSION = PERMISSION_NAMES["read_work_items"]
 
 
-class ActionError(Exception):
+class ActionError(WorkroomError):
     """An action that did not happen (or whose outcome is unknown), with the reason to show."""
 
     def __init__(self, message: str, *, refreshed: bool = False) -> None:
         super().__init__(message)
-        self.message = message
         self.refreshed = refreshed
 
 
@@ -66,13 +67,7 @@ class ActionResult:
 
 def disabled_reason(workspace: Workspace, action: str) -> str:
     """Return why the workspace's key cannot do `action` ("" when it can, or may)."""
-    if not workspace.enabled:
-        return "The workspace is disabled."
-    feature = ACTION_FEATURE.get(action, "item_actions")
-    for row in workspace.feature_table():
-        if row.feature.slug == feature and row.allowed is False:
-            return "The workspace's API key lacks " + ", ".join(row.missing) + "."
-    return ""
+    return workspace.why_not(ACTION_FEATURE.get(action, "item_actions"))
 
 
 def workspace_reasons(workspace: Workspace) -> dict[str, str]:
@@ -96,42 +91,8 @@ def item_action_reasons(
     return reasons
 
 
-# --- Control Room errors -> messages --------------------------------------------------------
-
-
 def describe(err: cr.ControlRoomError, *, needs: str = WRITE_PERMISSION) -> str:
-    """Return an operator-facing sentence for a Control Room error (never a traceback)."""
-    if isinstance(err, cr.PermissionDenied):
-        return (
-            f"Control Room refused (403): the workspace's API key lacks {needs}. "
-            "An admin can replace the key with one that has it."
-        )
-    if isinstance(err, cr.AuthenticationFailed):
-        return "Control Room rejected the workspace's API key (401); an admin must replace it."
-    if isinstance(err, cr.NotFound):
-        return "Control Room no longer has this work item (404)."
-    if isinstance(err, cr.Conflict):
-        return "Control Room refused: the item is no longer in a state that allows this (409)."
-    if isinstance(err, cr.BadRequest):
-        return f"Control Room rejected the request (400): {err.message}"
-    if isinstance(err, cr.RateLimited):
-        wait = f" {int(err.retry_after)} s" if err.retry_after else " a moment"
-        return f"Control Room is rate-limiting requests (429); try again in{wait}."
-    if isinstance(err, cr.AmbiguousResult):
-        return (
-            "Control Room did not answer in time, so the outcome is unknown; "
-            "Workroom re-read the item to show its current state."
-        )
-    if isinstance(err, cr.ConnectionFailed | cr.ReadTimedOut):
-        return (
-            "Control Room could not be reached; nothing was changed. Try again later."
-        )
-    if isinstance(err, cr.ServerError):
-        return f"Control Room had an internal error ({err.status}); try again later."
-    if isinstance(err, cr.InvalidResponse):
-        return "Control Room sent an answer Workroom could not read; try again later."
-    status = f" ({err.status})" if err.status else ""
-    return f"Control Room answered unexpectedly{status}."
+    return describe_error(err, needs=needs, thing="work item")
 
 
 def _client(workspace: Workspace) -> ControlRoomClient:

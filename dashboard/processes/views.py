@@ -25,20 +25,11 @@ from dashboard.mirror.models import Process, ProcessRun, StepRun
 from dashboard.processes import charts, inputs, selectors, services
 from dashboard.processes.forms import RunFilterForm, StopForm
 from dashboard.workspaces.access import workspace_for_user
+from dashboard.workspaces.errors import describe
 from dashboard.workspaces.models import Workspace
 from dashboard.workspaces.services import build_client
 
 RUNS_PER_PAGE = 50
-
-
-def _blocked(workspace: Workspace, feature: str) -> str:
-    """Return why the workspace's key cannot do `feature` ("" when it can or may)."""
-    if not workspace.enabled:
-        return "This workspace is disabled."
-    for row in workspace.feature_table():
-        if row.feature.slug == feature and row.allowed is False:
-            return f"The workspace's API key lacks {', '.join(row.missing)}."
-    return ""
 
 
 def _page_number(request: HtmxHttpRequest) -> int:
@@ -63,7 +54,7 @@ def _overview(
             user_id=request.user.pk or 0, role__gte=Role.OPERATOR
         ).values_list("team_id", flat=True)
     )
-    blocked = {w.pk: _blocked(w, "start_stop") for w in workspaces}
+    blocked = {w.pk: w.why_not("start_stop") for w in workspaces}
     for row in rows:
         row.can_start = row.process.workspace.team_id in operator_teams
         row.start_blocked = blocked[row.process.workspace_id]
@@ -143,8 +134,8 @@ def _run_context(
         "steps": selectors.step_rows(run),
         "refresh_error": refresh_error,
         "live": not run.is_terminal and run.gone_at is None,
-        "stop_blocked": _blocked(workspace, "start_stop"),
-        "outputs_blocked": _blocked(workspace, "run_outputs"),
+        "stop_blocked": workspace.why_not("start_stop"),
+        "outputs_blocked": workspace.why_not("run_outputs"),
     }
 
 
@@ -214,7 +205,7 @@ def run_stop(request: HtmxHttpRequest, workspace_id: int, run_id: str) -> HttpRe
         "run": run,
         "form": form,
         "error": error,
-        "blocked": _blocked(workspace, "start_stop"),
+        "blocked": workspace.why_not("start_stop"),
     }
     status = 400 if request.method == "POST" else 200
     return render(request, "processes/run_stop.html", context, status=status)
@@ -266,7 +257,7 @@ def run_start(
         "process": process,
         "variants": inputs.VARIANTS,
         "waiting": waiting,
-        "blocked": _blocked(workspace, "start_stop"),
+        "blocked": workspace.why_not("start_stop"),
         "post": request.POST,
         "chosen": request.POST.get("variant", "none"),
         "max_payloads": inputs.MAX_PAYLOADS,
@@ -336,14 +327,12 @@ def steprun_detail(
         "membership": membership,
         "run": step.process_run,
         "step": step,
-        "outputs_blocked": _blocked(workspace, "run_outputs"),
+        "outputs_blocked": workspace.why_not("run_outputs"),
     }
     try:
         client = build_client(workspace, **services.INTERACTIVE)
     except secretbox.SecretUnavailable as err:
-        context["client_error"] = services.describe_error(
-            err, permission=services.READ_OUTPUTS
-        )
+        context["client_error"] = describe(err, needs=services.READ_OUTPUTS)
         return render(request, "processes/steprun_detail.html", context)
     with client:
         context["console"] = services.console_page(
