@@ -32,8 +32,8 @@ from dashboard.bulk.models import (
 )
 from dashboard.lib.errors import WorkroomError
 from dashboard.mirror.models import Process, WorkItem
-from dashboard.operations.forms import WorkItemFilterForm
-from dashboard.operations.selectors import Scope, filtered_items
+from dashboard.workitems.forms import WorkItemFilterForm
+from dashboard.workitems.selectors import Scope, filtered_items
 from dashboard.workspaces.models import Workspace
 
 logger = logging.getLogger(__name__)

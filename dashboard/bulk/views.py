@@ -28,7 +28,7 @@ from dashboard.accounts.http import HtmxHttpRequest
 from dashboard.bulk import execution, selection, selectors
 from dashboard.bulk.forms import ConfirmForm, StartForm
 from dashboard.bulk.models import Action, BulkOperation
-from dashboard.operations.selectors import Scope
+from dashboard.workitems.selectors import Scope
 
 RESULTS_PAGE_SIZE = 100
 

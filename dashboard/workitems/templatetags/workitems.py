@@ -1,4 +1,4 @@
-"""Template helpers of the operations pages ({% load operations %})."""
+"""Template helpers of the work-item pages ({% load workitems %})."""
 
 from __future__ import annotations
 

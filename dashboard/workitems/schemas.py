@@ -16,7 +16,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError as JsonSchemaInvalid
 from jsonschema.validators import validator_for
 
-from dashboard.operations.models import ProcessSchema
+from dashboard.workitems.models import ProcessSchema
 from dashboard.workspaces.models import Workspace
 
 MAX_ERRORS = 50

@@ -13,12 +13,12 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from dashboard.mirror.models import WorkItem
-from dashboard.operations import selectors
-from dashboard.operations.models import SavedView
-from tests.dashboard.operations.conftest import make_items, make_process
+from dashboard.workitems import selectors
+from dashboard.workitems.models import SavedView
+from tests.dashboard.workitems.conftest import make_items, make_process
 
 pytestmark = pytest.mark.django_db
-URL = reverse("operations-item-list")
+URL = reverse("workitems-item-list")
 
 
 def _ids(response: Any) -> list[str]:
@@ -227,7 +227,7 @@ def test_saved_views_are_shared_with_the_team(
 ):
     make_items(make_process(ws_a), 1)
     response = client_for(alice).post(
-        reverse("operations-savedview-create"),
+        reverse("workitems-savedview-create"),
         {
             "name": "Timeouts",
             "team": team_a.pk,
@@ -240,7 +240,7 @@ def test_saved_views_are_shared_with_the_team(
     assert "Timeouts" in client_for(bob).get(URL).content.decode()
     assert "Timeouts" not in client_for(charlie).get(URL).content.decode()
     # Bob (not the author, not admin) cannot delete it; another team gets a 404.
-    delete = reverse("operations-savedview-delete", args=[view.pk])
+    delete = reverse("workitems-savedview-delete", args=[view.pk])
     assert client_for(bob).post(delete).status_code == 403
     assert client_for(charlie).post(delete).status_code == 404
     assert client_for(alice).post(delete).status_code == 302
@@ -249,7 +249,7 @@ def test_saved_views_are_shared_with_the_team(
 
 def test_saving_a_view_for_another_team_is_refused(client_for, alice, team_b):
     response = client_for(alice).post(
-        reverse("operations-savedview-create"),
+        reverse("workitems-savedview-create"),
         {"name": "x", "team": team_b.pk, "query": ""},
     )
     assert response.status_code == 302
@@ -268,7 +268,7 @@ def test_csv_export_streams_the_current_filter(client_for, alice, ws_a):
         exception_message="=HYPERLINK(bad)",
     )
     response = client_for(alice).get(
-        reverse("operations-item-export") + "?state=failed"
+        reverse("workitems-item-export") + "?state=failed"
     )
     assert response.status_code == 200
     assert response.streaming
@@ -282,7 +282,7 @@ def test_csv_export_streams_the_current_filter(client_for, alice, ws_a):
 
 def test_csv_export_streams_without_a_query_per_row(client_for, alice, ws_a):
     make_items(make_process(ws_a), 4500)
-    response = client_for(alice).get(reverse("operations-item-export"))
+    response = client_for(alice).get(reverse("workitems-item-export"))
     chunks = iter(response.streaming_content)
     assert next(chunks).startswith(
         b"workspace,process,work_item_id"

@@ -48,7 +48,7 @@ def test_a_large_upload_is_streamed_from_the_temporary_file(
     html = (
         client_for(bob)
         .post(
-            reverse("operations-item-upload", args=[item.pk]),
+            reverse("workitems-item-upload", args=[item.pk]),
             {"file": SimpleUploadedFile("scan.bin", data)},
             HTTP_HX_REQUEST="true",
         )

@@ -1,4 +1,4 @@
-"""Reads of the operations pages: the explorer's scoped, filtered, keyset-paged item list,
+"""Reads of the work-item pages: the explorer's scoped, filtered, keyset-paged item list,
 counts per state, failure triage groups, an item's history, and CSV rows.
 
 Every read starts from `visible_workspaces(user)`: a user sees the items of the

@@ -19,7 +19,7 @@ from dashboard.lib.secretbox import SecretUnavailable
 from dashboard.mirror.models import ProcessRun, WorkItem
 from dashboard.mirror.services.sync import refresh_item_counts
 from dashboard.mirror.services.upsert import ProcessResolver, write_item_detail
-from dashboard.operations.schemas import SchemaError, validate_payload
+from dashboard.workitems.schemas import SchemaError, validate_payload
 from dashboard.workspaces.errors import describe as describe_error
 from dashboard.workspaces.models import PERMISSION_NAMES, Workspace
 from dashboard.workspaces.services import build_client

@@ -11,10 +11,10 @@ from django.urls import reverse
 
 from dashboard.audit.models import AuditEvent
 from dashboard.mirror.models import ProcessRun, WorkItem
-from dashboard.operations.models import ProcessSchema
+from dashboard.workitems.models import ProcessSchema
 from dashboard.workspaces.models import Workspace
 from dashboard.workspaces.services import build_client
-from tests.dashboard.operations.conftest import (
+from tests.dashboard.workitems.conftest import (
     emulated_workspace,
     failing_run,
     mirror_sync,
@@ -31,7 +31,7 @@ def _failed(workspace: Workspace) -> WorkItem:
 
 
 def _action(item: WorkItem, action: str) -> str:
-    return reverse("operations-item-action", args=[item.pk, action])
+    return reverse("workitems-item-action", args=[item.pk, action])
 
 
 def _remote(workspace: Workspace, item: WorkItem) -> Any:
@@ -62,7 +62,7 @@ def test_retry_from_the_detail_updates_control_room_mirror_and_audit(
     # The item's history shows both the observed change and the audit event.
     detail = (
         client_for(bob)
-        .get(reverse("operations-item-detail", args=[item.pk]))
+        .get(reverse("workitems-item-detail", args=[item.pk]))
         .content.decode()
     )
     assert "failed → pending" in detail and "Retried work item" in detail
@@ -88,7 +88,7 @@ def test_plain_post_without_javascript_redirects_with_a_message(
     item = _failed(emu_ws)
     response = client_for(bob).post(_action(item, "mark_as_done"), follow=True)
     assert response.redirect_chain[-1][0] == reverse(
-        "operations-item-detail", args=[item.pk]
+        "workitems-item-detail", args=[item.pk]
     )
     assert "Marked done." in response.content.decode()
     assert _remote(emu_ws, item).state == "done"
@@ -97,7 +97,7 @@ def test_plain_post_without_javascript_redirects_with_a_message(
 def test_delete_asks_for_confirmation_then_marks_the_row_gone(client_for, bob, emu_ws):
     item = _failed(emu_ws)
     confirm = client_for(bob).get(
-        reverse("operations-item-delete-confirm", args=[item.pk])
+        reverse("workitems-item-delete-confirm", args=[item.pk])
     )
     assert confirm.status_code == 200 and "Yes, delete it" in confirm.content.decode()
     assert WorkItem.objects.get(pk=item.pk).gone_at is None  # a GET changes nothing
@@ -147,7 +147,7 @@ def test_a_key_without_write_permission_gets_a_named_403(
     # The probe knows: the buttons are disabled and say why.
     detail = (
         client_for(bob)
-        .get(reverse("operations-item-detail", args=[item.pk]))
+        .get(reverse("workitems-item-detail", args=[item.pk]))
         .content.decode()
     )
     assert 'id="retry-button" disabled' in detail
@@ -179,7 +179,7 @@ def test_a_disabled_workspace_allows_no_actions(client_for, bob, emu_ws):
     item = _failed(emu_ws)
     detail = (
         client_for(bob)
-        .get(reverse("operations-item-detail", args=[item.pk]))
+        .get(reverse("workitems-item-detail", args=[item.pk]))
         .content.decode()
     )
     assert 'id="retry-button" disabled title="The workspace is disabled."' in detail
@@ -190,7 +190,7 @@ def test_a_disabled_workspace_allows_no_actions(client_for, bob, emu_ws):
 
 def test_roles(client_for, carol, charlie, emu_ws):
     item = _failed(emu_ws)
-    detail = reverse("operations-item-detail", args=[item.pk])
+    detail = reverse("workitems-item-detail", args=[item.pk])
     viewer_page = client_for(carol).get(detail)
     assert viewer_page.status_code == 200
     assert "retry-button" not in viewer_page.content.decode()
@@ -199,7 +199,7 @@ def test_roles(client_for, carol, charlie, emu_ws):
     assert client_for(charlie).post(_action(item, "retry")).status_code == 404
     assert (
         client_for(carol)
-        .post(reverse("operations-item-payload", args=[item.pk]), {"payload": "{}"})
+        .post(reverse("workitems-item-payload", args=[item.pk]), {"payload": "{}"})
         .status_code
         == 403
     )
@@ -209,7 +209,7 @@ def test_roles(client_for, carol, charlie, emu_ws):
 
 def test_payload_parse_errors_name_line_and_column(client_for, bob, emu_ws):
     item = _failed(emu_ws)
-    url = reverse("operations-item-payload", args=[item.pk])
+    url = reverse("workitems-item-payload", args=[item.pk])
     html = (
         client_for(bob)
         .post(url, {"payload": '{\n  "order": 1,\n  "x": ,\n}'}, **HX)
@@ -241,7 +241,7 @@ def test_schema_errors_are_listed_per_path_and_nothing_is_sent(client_for, bob, 
         },
     )
     before = _remote(emu_ws, item).payload
-    url = reverse("operations-item-payload", args=[item.pk])
+    url = reverse("workitems-item-payload", args=[item.pk])
     html = (
         client_for(bob)
         .post(url, {"payload": '{"order": "7", "customer": {"email": "a"}}'}, **HX)
@@ -272,7 +272,7 @@ def test_upload_sends_the_file_with_a_clean_name(client_for, bob, emu_ws):
     )
     html = (
         client_for(bob)
-        .post(reverse("operations-item-upload", args=[item.pk]), {"file": upload}, **HX)
+        .post(reverse("workitems-item-upload", args=[item.pk]), {"file": upload}, **HX)
         .content.decode()
     )
     assert "Uploaded invoice 2024.pdf." in html
@@ -291,7 +291,7 @@ def test_upload_over_the_limit_is_refused_while_streaming(
     big = SimpleUploadedFile("big.bin", b"x" * (1024 * 1024 + 10))
     client = client_for(bob)
     response = client.post(
-        reverse("operations-item-upload", args=[item.pk]), {"file": big}
+        reverse("workitems-item-upload", args=[item.pk]), {"file": big}
     )
     assert response.status_code == 302
     follow = client.get(response["Location"])
@@ -300,7 +300,7 @@ def test_upload_over_the_limit_is_refused_while_streaming(
     html = (
         client_for(bob)
         .post(
-            reverse("operations-item-upload", args=[item.pk]),
+            reverse("workitems-item-upload", args=[item.pk]),
             {"file": SimpleUploadedFile("big.bin", b"x" * (1024 * 1024 + 10))},
             **HX,
         )
@@ -316,7 +316,7 @@ def test_upload_needs_csrf_like_every_post(bob, emu_ws):
     client.force_login(bob)
     item = _failed(emu_ws)
     response = client.post(
-        reverse("operations-item-upload", args=[item.pk]),
+        reverse("workitems-item-upload", args=[item.pk]),
         {"file": SimpleUploadedFile("a.txt", b"a")},
     )
     assert response.status_code == 403

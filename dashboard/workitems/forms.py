@@ -1,4 +1,4 @@
-"""Forms of the operations pages: the explorer's GET filter, saved views, payload edit,
+"""Forms of the work-item pages: the explorer's GET filter, saved views, payload edit,
 file upload and the admin's process schema."""
 
 from __future__ import annotations
@@ -161,7 +161,7 @@ class SchemaForm(forms.Form):
     )
 
     def clean_schema(self) -> dict[str, Any] | None:
-        from dashboard.operations.schemas import check_schema, parse_payload
+        from dashboard.workitems.schemas import check_schema, parse_payload
 
         text: str = self.cleaned_data.get("schema") or ""
         if not text.strip():

@@ -12,12 +12,12 @@ from playwright.sync_api import Page, expect
 from dashboard.accounts.models import Role
 from dashboard.mirror.models import WorkItem
 from tests.dashboard.factories import add_member, make_team, make_user
-from tests.dashboard.operations.conftest import (
+from tests.dashboard.support.browser import left_the_login_page, log_in
+from tests.dashboard.workitems.conftest import (
     emulated_workspace,
     failing_run,
     mirror_sync,
 )
-from tests.dashboard.support.browser import left_the_login_page, log_in
 
 pytestmark = [
     pytest.mark.browser,

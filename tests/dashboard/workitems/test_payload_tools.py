@@ -6,17 +6,17 @@ import pytest
 from django.urls import reverse
 
 from dashboard.audit.models import AuditEvent
-from dashboard.operations.models import ProcessSchema
-from dashboard.operations.schemas import (
+from dashboard.workitems.models import ProcessSchema
+from dashboard.workitems.schemas import (
     SchemaError,
     check_schema,
     json_path,
     parse_payload,
     validate_payload,
 )
-from dashboard.operations.templatetags.operations import json_tree
-from dashboard.operations.uploads import clean_filename
-from tests.dashboard.operations.conftest import make_process
+from dashboard.workitems.templatetags.workitems import json_tree
+from dashboard.workitems.uploads import clean_filename
+from tests.dashboard.workitems.conftest import make_process
 
 
 def test_parse_errors_carry_line_and_column():
@@ -98,7 +98,7 @@ def test_clean_filename():
 @pytest.mark.django_db
 def test_only_admins_manage_schemas(client_for, alice, bob, charlie, ws_a):
     proc = make_process(ws_a, "Invoices")
-    url = reverse("operations-process-schema", args=[proc.pk])
+    url = reverse("workitems-process-schema", args=[proc.pk])
     assert client_for(charlie).get(url).status_code == 404
     page = client_for(bob).get(url)
     assert (

@@ -35,8 +35,8 @@ from dashboard.accounts.models import Role
 from dashboard.accounts.permissions import get_membership_or_404, require_role
 from dashboard.audit import services as audit
 from dashboard.mirror.models import Process, WorkItem
-from dashboard.operations import selectors, services
-from dashboard.operations.forms import (
+from dashboard.workitems import selectors, services
+from dashboard.workitems.forms import (
     DEFAULT_PAGE_SIZE,
     PayloadForm,
     SavedViewForm,
@@ -45,10 +45,10 @@ from dashboard.operations.forms import (
     WorkItemFilterForm,
     pretty_json,
 )
-from dashboard.operations.models import ProcessSchema, SavedView
-from dashboard.operations.schemas import ParseError, parse_payload
-from dashboard.operations.selectors import Scope
-from dashboard.operations.uploads import (
+from dashboard.workitems.models import ProcessSchema, SavedView
+from dashboard.workitems.schemas import ParseError, parse_payload
+from dashboard.workitems.selectors import Scope
+from dashboard.workitems.uploads import (
     SizeLimitUploadHandler,
     clean_filename,
     max_upload_bytes,
@@ -88,15 +88,15 @@ class Row:
 
     @property
     def detail_url(self) -> str:
-        return _url_for("operations-item-detail", self.item.pk)
+        return _url_for("workitems-item-detail", self.item.pk)
 
     @property
     def retry_url(self) -> str:
-        return _url_for("operations-item-action", self.item.pk, "retry")
+        return _url_for("workitems-item-action", self.item.pk, "retry")
 
     @property
     def done_url(self) -> str:
-        return _url_for("operations-item-action", self.item.pk, "mark_as_done")
+        return _url_for("workitems-item-action", self.item.pk, "mark_as_done")
 
 
 _URL_TEMPLATES: dict[tuple[str, str], str] = {}
@@ -244,8 +244,8 @@ def workitem_list(request: HtmxHttpRequest) -> HttpResponse:
     scope = Scope.for_user(request.user)
     ctx = _explorer_context(request, scope)
     if request.htmx and not request.htmx.boosted:
-        return render(request, "operations/workitem_list.html#results", ctx)
-    return render(request, "operations/workitem_list.html", ctx)
+        return render(request, "workitems/workitem_list.html#results", ctx)
+    return render(request, "workitems/workitem_list.html", ctx)
 
 
 class _Echo:
@@ -301,7 +301,7 @@ def savedview_create(request: HtmxHttpRequest) -> HttpResponse:
     scope = Scope.for_user(request.user)
     teams = {w.team_id: w.team for w in scope.workspaces.values()}
     form = SavedViewForm(request.POST, teams=[(t.pk, t.name) for t in teams.values()])
-    target = reverse("operations-item-list")
+    target = reverse("workitems-item-list")
     if not form.is_valid():
         messages.error(request, "Give the view a name and a team.")
         return redirect(target + "?" + request.POST.get("query", ""))
@@ -334,7 +334,7 @@ def _clean_query(query: str) -> str:
     """Keep only the filter's own parameters of a query string."""
     from django.http import QueryDict
 
-    from dashboard.operations.forms import FILTER_FIELDS
+    from dashboard.workitems.forms import FILTER_FIELDS
 
     parsed = QueryDict(query)
     clean = QueryDict(mutable=True)
@@ -363,7 +363,7 @@ def savedview_delete(request: HttpRequest, view_id: int) -> HttpResponse:
     )
     view.delete()
     messages.success(request, f"Deleted view “{view.name}”.")
-    return redirect("operations-item-list")
+    return redirect("workitems-item-list")
 
 
 # --- triage -------------------------------------------------------------------------------
@@ -385,14 +385,14 @@ def failure_triage(request: HtmxHttpRequest) -> HttpResponse:
         "form": form,
         "triage": triage,
         "has_workspaces": bool(scope.workspaces),
-        "list_url": reverse("operations-item-list"),
+        "list_url": reverse("workitems-item-list"),
         # Bulk operations (issue 6) live in another app; link to it only if it is installed.
         "bulk_url": _optional_url("bulk-new"),
         "can_act": any(scope.can_act(w) for w in scope.workspaces.values()),
     }
     if request.htmx and not request.htmx.boosted:
-        return render(request, "operations/failure_triage.html#groups", ctx)
-    return render(request, "operations/failure_triage.html", ctx)
+        return render(request, "workitems/failure_triage.html#groups", ctx)
+    return render(request, "workitems/failure_triage.html", ctx)
 
 
 # --- one item -----------------------------------------------------------------------------
@@ -463,7 +463,7 @@ def workitem_detail(request: HtmxHttpRequest, item_id: int) -> HttpResponse:
             notice = f"Could not read the payload from Control Room: {err.message}"
     return render(
         request,
-        "operations/workitem_detail.html",
+        "workitems/workitem_detail.html",
         _detail_context(request, item, scope, notice=notice),
     )
 
@@ -491,9 +491,9 @@ def _respond(
                 request, item, scope, flash=message, flash_level=level, **extra
             )
             return render(
-                request, "operations/workitem_detail.html", ctx, status=status
+                request, "workitems/workitem_detail.html", ctx, status=status
             )
-        return redirect("operations-item-detail", item_id=item.pk)
+        return redirect("workitems-item-detail", item_id=item.pk)
     if region == "row":
         ctx = {
             "row": _single_row(scope, item),
@@ -501,13 +501,13 @@ def _respond(
             "flash_level": level,
             "oob_flash": True,
         }
-        response = render(request, "operations/_workitem_row.html", ctx)
+        response = render(request, "workitems/_workitem_row.html", ctx)
         # The state counts above the table listen for this and re-read themselves.
         return trigger_client_event(response, "workItemsChanged")
     ctx = _detail_context(
         request, item, scope, flash=message, flash_level=level, **extra
     )
-    return render(request, "operations/workitem_detail.html#detail-body", ctx)
+    return render(request, "workitems/workitem_detail.html#detail-body", ctx)
 
 
 @login_required
@@ -549,8 +549,8 @@ def workitem_delete_confirm(request: HtmxHttpRequest, item_id: int) -> HttpRespo
         "row": _single_row(scope, item),
     }
     if request.htmx:
-        return render(request, "operations/workitem_delete.html#confirm", ctx)
-    return render(request, "operations/workitem_delete.html", ctx)
+        return render(request, "workitems/workitem_delete.html#confirm", ctx)
+    return render(request, "workitems/workitem_delete.html", ctx)
 
 
 @login_required
@@ -705,13 +705,13 @@ def process_schema(request: HtmxHttpRequest, process_id: int) -> HttpResponse:
         if form.is_valid():
             _save_schema(request, process, row, form.cleaned_data["schema"])
             return HttpResponseRedirect(
-                reverse("operations-process-schema", args=[process.pk])
+                reverse("workitems-process-schema", args=[process.pk])
             )
     else:
         form = SchemaForm(initial={"schema": pretty_json(row.schema) if row else ""})
     return render(
         request,
-        "operations/process_schema.html",
+        "workitems/process_schema.html",
         {
             "process": process,
             "workspace": workspace,

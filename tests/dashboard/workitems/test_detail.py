@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from dashboard.audit.services import record
 from dashboard.mirror.models import WorkItem, WorkItemStateChange
-from tests.dashboard.operations.conftest import make_items, make_process
+from tests.dashboard.workitems.conftest import make_items, make_process
 
 pytestmark = pytest.mark.django_db
 
@@ -47,7 +47,7 @@ def test_detail_shows_payload_files_exception_and_history(
     )
     html = (
         client_for(carol)
-        .get(reverse("operations-item-detail", args=[item.pk]))
+        .get(reverse("workitems-item-detail", args=[item.pk]))
         .content.decode()
     )
     assert (
@@ -70,13 +70,13 @@ def test_detail_of_another_team_is_404(client_for, charlie, ws_a):
     (item,) = make_items(make_process(ws_a), 1)
     assert (
         client_for(charlie)
-        .get(reverse("operations-item-detail", args=[item.pk]))
+        .get(reverse("workitems-item-detail", args=[item.pk]))
         .status_code
         == 404
     )
     assert (
         client_for(charlie)
-        .get(reverse("operations-item-detail", args=[999999]))
+        .get(reverse("workitems-item-detail", args=[999999]))
         .status_code
         == 404
     )
@@ -88,7 +88,7 @@ def test_detail_reads_a_payload_the_sync_has_not_read_yet(client_for, bob, emu_w
     WorkItem.objects.filter(pk=item.pk).update(payload=None, payload_synced_at=None)
     html = (
         client_for(bob)
-        .get(reverse("operations-item-detail", args=[item.pk]))
+        .get(reverse("workitems-item-detail", args=[item.pk]))
         .content.decode()
     )
     assert "&quot;customer&quot;" in html

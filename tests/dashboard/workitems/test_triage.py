@@ -7,11 +7,11 @@ import re
 import pytest
 from django.urls import reverse
 
-from dashboard.operations import selectors
-from tests.dashboard.operations.conftest import make_items, make_process
+from dashboard.workitems import selectors
+from tests.dashboard.workitems.conftest import make_items, make_process
 
 pytestmark = pytest.mark.django_db
-URL = reverse("operations-triage")
+URL = reverse("workitems-triage")
 
 
 def _seed(ws_a):
