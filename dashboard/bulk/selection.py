@@ -20,7 +20,7 @@ from django.db.models import Count, F, Q, QuerySet
 from django.http import HttpRequest, QueryDict
 from django.utils import timezone
 
-from dashboard.accounts.models import Role, Team
+from dashboard.accounts.models import Team
 from dashboard.audit import services as audit
 from dashboard.bulk import conf
 from dashboard.bulk.models import (
@@ -32,6 +32,7 @@ from dashboard.bulk.models import (
 )
 from dashboard.lib.errors import WorkroomError
 from dashboard.mirror.models import Process, WorkItem
+from dashboard.workitems.actions import item_state_reason
 from dashboard.workitems.forms import WorkItemFilterForm
 from dashboard.workitems.selectors import Scope, filtered_items
 from dashboard.workspaces.models import Workspace
@@ -112,25 +113,6 @@ def parse_ids(values: Iterable[str]) -> list[int]:
     return sorted(ids)
 
 
-# --- eligibility -----------------------------------------------------------------------------
-
-
-def workspace_reason(scope: Scope, workspace: Workspace) -> str:
-    """Return why no item of this workspace may be acted on by this user ("" = allowed)."""
-    if scope.roles.get(workspace.team_id, 0) < Role.OPERATOR:
-        return f"You are only a viewer in {workspace.team.name}."
-    why = workspace.why_not("item_actions")
-    return f"{workspace.name}: {why}" if why else ""
-
-
-def item_reason(state: str, gone_at: datetime | None) -> str:
-    if gone_at is not None:
-        return "No longer exists in Control Room."
-    if state != "failed":
-        return f"Not failed (it is {state.replace('_', ' ')})."
-    return ""
-
-
 # --- the draft (preview) ---------------------------------------------------------------------
 
 _ROW = (
@@ -182,7 +164,7 @@ def create_draft(
         Process.objects.filter(pk__in={r[3] for r in rows}).values_list("pk", "name")
     )
     ws_reasons = {
-        pk: workspace_reason(scope, ws) for pk, ws in scope.workspaces.items()
+        pk: scope.why_not(ws, "item_actions") for pk, ws in scope.workspaces.items()
     }
     with transaction.atomic():
         op = BulkOperation.objects.create(
@@ -212,7 +194,7 @@ def _frozen_item(
     claimed: dict[int, int],
 ) -> BulkItem:
     pk, ws_id, ext, proc, state, updated, etype, ecode, gone = row
-    reason = ws_reasons.get(ws_id, "") or item_reason(state, gone)
+    reason = ws_reasons.get(ws_id, "") or item_state_reason(state, gone)
     if not reason and pk in claimed:
         reason = f"Already in bulk operation #{claimed[pk]}, which has not finished."
     return BulkItem(

@@ -91,6 +91,14 @@ class Scope:
     def can_act(self, workspace: Workspace) -> bool:
         return self.roles.get(workspace.team_id, 0) >= Role.OPERATOR
 
+    def why_not(self, workspace: Workspace, feature: str) -> str:
+        """Return why this actor may not use the feature on the workspace ("" = may):
+        their role, then the workspace's own answer (Workspace.why_not)."""
+        if not self.can_act(workspace):
+            return f"You are only a viewer in {workspace.team.name}."
+        why = workspace.why_not(feature)
+        return f"{workspace.name}: {why}" if why else ""
+
     def is_admin(self, workspace: Workspace) -> bool:
         return self.roles.get(workspace.team_id, 0) >= Role.ADMIN
 

@@ -1,53 +1,43 @@
-"""Single-item actions on work items: call Control Room at once, refresh the mirror row from
-a re-read, and write an audit event. Every Control Room error becomes an `ActionError` with a
-message meant for the operator; nothing here raises a bare exception to the view.
+"""Single-item actions: `apply` on one item, synchronously, for the item pages.
+
+Every refusal or failure becomes an `ActionError` with a message meant for the operator;
+nothing here raises a bare exception to the view.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
-from django.http import HttpRequest
 from django.utils import timezone
 
-from dashboard.audit import services as audit
+from dashboard.audit.services import Actor
 from dashboard.lib.errors import WorkroomError
 from dashboard.lib.secretbox import SecretUnavailable
-from dashboard.mirror.models import ProcessRun, WorkItem
+from dashboard.mirror.models import WorkItem
 from dashboard.mirror.services.sync import refresh_item_counts
 from dashboard.mirror.services.upsert import ProcessResolver, write_item_detail
+from dashboard.workitems import actions
+from dashboard.workitems.actions import Action, Deferred, Outcome, Target
 from dashboard.workitems.schemas import SchemaError, validate_payload
-from dashboard.workspaces.errors import describe as describe_error
-from dashboard.workspaces.models import PERMISSION_NAMES, Workspace
+from dashboard.workspaces.errors import describe
+from dashboard.workspaces.models import Workspace
 from dashboard.workspaces.services import build_client
 from robocorp_api import errors as cr
 from robocorp_api.client import ControlRoomClient
-from robocorp_api.models import WorkItem as ApiWorkItem
 
-logger = logging.getLogger(__name__)
-
-ACTIONS = {
-    "retry": "Retry",
-    "mark_as_done": "Mark done",
-    "delete": "Delete",
-}
-# The probe key each action needs (Workspace.permissions) and its feature slug.
+ACTIONS = actions.ACTION_LABELS
+# The feature each button needs (Workspace.why_not).
 ACTION_FEATURE = {
-    "retry": "item_actions",
-    "mark_as_done": "item_actions",
-    "delete": "item_actions",
+    **{name: a.feature for name, a in actions.BATCH_ACTIONS.items()},
     "edit_payload": "edit_payload",
     "upload": "upload",
 }
-WRITE_PERMISSION = PERMISSION_NAMES["write_work_items"]
-READ_PERMISSION = PERMISSION_NAMES["read_work_items"]
 
 
 class ActionError(WorkroomError):
-    """An action that did not happen (or whose outcome is unknown), with the reason to show."""
+    """An action that did not happen (or whose outcome is unknown), with the reason to show.
+    `refreshed`: Workroom re-read the item, so the page shows the truth."""
 
     def __init__(self, message: str, *, refreshed: bool = False) -> None:
         super().__init__(message)
@@ -62,17 +52,14 @@ class ActionResult:
     schema_errors: list[SchemaError] = field(default_factory=list)
 
 
-# --- availability -------------------------------------------------------------------------
-
-
-def disabled_reason(workspace: Workspace, action: str) -> str:
-    """Return why the workspace's key cannot do `action` ("" when it can, or may)."""
-    return workspace.why_not(ACTION_FEATURE.get(action, "item_actions"))
+# --- why a button is disabled -------------------------------------------------------------
 
 
 def workspace_reasons(workspace: Workspace) -> dict[str, str]:
     """Return {action: why the workspace's key cannot do it ("" = it can)}."""
-    return {name: disabled_reason(workspace, name) for name in ACTION_FEATURE}
+    return {
+        name: workspace.why_not(feature) for name, feature in ACTION_FEATURE.items()
+    }
 
 
 def item_action_reasons(
@@ -82,7 +69,8 @@ def item_action_reasons(
     reasons = dict(base if base is not None else workspace_reasons(workspace))
     if item.gone_at is not None:
         return dict.fromkeys(reasons, "The item no longer exists in Control Room.")
-    if item.state != "failed":
+    why = actions.item_state_reason(item.state, item.gone_at)
+    if why:
         for name in ACTIONS:
             reasons[name] = (
                 reasons[name]
@@ -91,31 +79,15 @@ def item_action_reasons(
     return reasons
 
 
-def describe(err: cr.ControlRoomError, *, needs: str = WRITE_PERMISSION) -> str:
-    return describe_error(err, needs=needs, thing="work item")
+# --- reading one item ---------------------------------------------------------------------
 
 
-def _client(workspace: Workspace) -> ControlRoomClient:
+def open_client(workspace: Workspace) -> ControlRoomClient:
+    """Return a client for an interactive action (brief retries: someone is waiting)."""
     try:
         return build_client(workspace, max_retries=2, backoff_base=0.2, backoff_max=2.0)
-    except SecretUnavailable:
-        raise ActionError(
-            "The workspace's stored API key cannot be decrypted; an admin must replace it."
-        ) from None
-
-
-# --- mirror refresh -----------------------------------------------------------------------
-
-
-def store_api_item(workspace: Workspace, api_item: ApiWorkItem) -> None:
-    """Write one fully read API item (payload and files included) into the mirror."""
-    write_item_detail(workspace, api_item, ProcessResolver(workspace), timezone.now())
-
-
-def _mark_gone(item: WorkItem) -> None:
-    WorkItem.objects.filter(pk=item.pk, gone_at__isnull=True).update(
-        gone_at=timezone.now()
-    )
+    except SecretUnavailable as err:
+        raise ActionError(describe(err)) from None
 
 
 def item_refresh(client: ControlRoomClient, item: WorkItem) -> WorkItem:
@@ -125,153 +97,61 @@ def item_refresh(client: ControlRoomClient, item: WorkItem) -> WorkItem:
     """
     workspace = item.workspace
     try:
-        store_api_item(workspace, client.work_items.get(item.external_id))
+        api_item = client.work_items.get(item.external_id)
+        write_item_detail(
+            workspace, api_item, ProcessResolver(workspace), timezone.now()
+        )
     except cr.NotFound:
-        _mark_gone(item)
+        WorkItem.objects.filter(pk=item.pk, gone_at__isnull=True).update(
+            gone_at=timezone.now()
+        )
     except cr.ControlRoomError as err:
-        raise ActionError(describe(err, needs=READ_PERMISSION)) from None
+        raise ActionError(
+            describe(err, needs=actions.READ_PERMISSION, thing="work item")
+        ) from None
     refresh_item_counts(workspace, {item.process_id})
-    return WorkItem.objects.select_related("workspace__team", "process").get(pk=item.pk)
+    return _fresh(item)
 
 
-def _require_failed(client: ControlRoomClient, item: WorkItem) -> None:
-    """Re-read the item; refuse (after refreshing the mirror) unless Control Room says failed.
+def _fresh(item: WorkItem) -> WorkItem:
+    return WorkItem.objects.select_related(
+        "workspace__team", "process", "process_run"
+    ).get(pk=item.pk)
 
-    Control Room's v1 batch silently skips items that are not failed (API.md §3.6), so the
-    check happens here, before the action, to tell the operator what really happened.
+
+# --- acting on one item ---------------------------------------------------------------------
+
+
+def apply_one(action: Action, item: WorkItem, actor: Actor) -> ActionResult:
+    """Run `action` on one item through the pipeline; return the fresh row and message.
+
+    Raises:
+        ActionError: not done, or the outcome is unknown (the message says which).
     """
-    fresh = item_refresh(client, item)
-    if fresh.gone_at is not None:
-        raise ActionError(
-            "This item no longer exists in Control Room; Workroom updated its copy.",
-            refreshed=True,
-        )
-    if fresh.state != "failed":
-        raise ActionError(
-            f"This item is no longer failed (Control Room says {fresh.state.replace('_', ' ')}); "
-            "Workroom re-read it and updated the row. Nothing was sent.",
-            refreshed=True,
-        )
-
-
-def _audit(
-    request: HttpRequest | None, item: WorkItem, action: str, summary: str, **data: Any
-) -> None:
-    audit.record(
-        request,
-        team=item.workspace.team,
-        action=f"work_item.{action}",
-        obj=item,
-        summary=summary,
-        data={
-            "workspace_id": item.workspace_id,
-            "work_item_id": item.external_id,
-            "process_id": item.process_external_id,
-            **data,
-        },
-    )
-
-
-def _run(
-    request: HttpRequest | None,
-    item: WorkItem,
-    action: str,
-    call: Callable[[ControlRoomClient], Any],
-    *,
-    check_failed: bool,
-    summary: str,
-    done_message: str,
-    audit_data: dict[str, Any] | None = None,
-) -> ActionResult:
-    """Shared shape of every action: guard, call, re-read, audit; errors → ActionError."""
-    reason = disabled_reason(item.workspace, action)
-    if reason:
-        raise ActionError(reason)
-    with _client(item.workspace) as client:
+    with open_client(item.workspace) as client:
         try:
-            if check_failed:
-                _require_failed(client, item)
-            call(client)
-        except ActionError as err:
-            _audit(
-                request,
-                item,
+            [verdict] = actions.apply(
                 action,
-                f"{summary}: not done — {err.message}",
-                outcome="refused",
+                [Target.of(item)],
+                actor,
+                workspace=item.workspace,
+                client=client,
             )
-            raise
-        except cr.ControlRoomError as err:
-            message = describe(err)
-            refreshed = False
-            if isinstance(err, cr.Conflict | cr.AmbiguousResult | cr.NotFound):
-                # The item changed under us or the outcome is unknown: show the truth.
-                try:
-                    item_refresh(client, item)
-                    refreshed = True
-                    if isinstance(err, cr.Conflict):
-                        message += " Workroom re-read the item and updated the row."
-                except ActionError:
-                    pass
-            _audit(
-                request,
-                item,
-                action,
-                f"{summary}: failed — {message}",
-                outcome="error",
-                status=err.status,
-                code=err.code,
-            )
-            raise ActionError(message, refreshed=refreshed) from None
-        try:
-            fresh = item_refresh(client, item)
-        except ActionError as err:
-            fresh, done_message = (
-                item,
-                f"{done_message} (Workroom could not re-read it: {err.message})",
-            )
-    _audit(request, item, action, summary, outcome="ok", **(audit_data or {}))
-    return ActionResult(fresh, done_message)
+        except Deferred as err:
+            raise ActionError(err.message) from None
+    if verdict.outcome is not Outcome.DONE:
+        raise ActionError(verdict.message, refreshed=verdict.outcome is Outcome.SKIPPED)
+    return ActionResult(_fresh(item), verdict.message)
 
 
-def _flag_run(item: WorkItem) -> None:
-    """Ask the next sync to re-read the item's run: a retried item is processed again later,
-    and the run's new outcome must reach the mirror even without webhooks (as a webhook does)."""
-    if item.process_run_external_id:
-        ProcessRun.objects.filter(
-            workspace_id=item.workspace_id, external_id=item.process_run_external_id
-        ).update(needs_refresh=True, refresh_requested_at=timezone.now())
-
-
-def work_item_batch_action(
-    request: HttpRequest | None, item: WorkItem, action: str
-) -> ActionResult:
+def run_batch_action(action: str, item: WorkItem, actor: Actor) -> ActionResult:
     """Retry, mark done or delete one failed item."""
-    if action not in ACTIONS:
+    if action not in actions.BATCH_ACTIONS:
         raise ActionError(f"Unknown action {action!r}.")
-    labels = {
-        "retry": ("Retried", "Retry sent: Control Room will process the item again."),
-        "mark_as_done": ("Marked done", "Marked done."),
-        "delete": ("Deleted", "Deleted in Control Room."),
-    }
-    verb, done = labels[action]
-    result = _run(
-        request,
-        item,
-        action,
-        lambda client: client.work_items.batch(action, [item.external_id]),  # type: ignore[arg-type]
-        check_failed=True,
-        summary=f"{verb} work item {item.external_id}",
-        done_message=done,
-    )
-    if action == "retry":
-        _flag_run(item)
-    return result
+    return apply_one(actions.BATCH_ACTIONS[action], item, actor)
 
 
-def work_item_update_payload(
-    request: HttpRequest | None, item: WorkItem, payload: Any
-) -> ActionResult:
+def update_payload(item: WorkItem, payload: Any, actor: Actor) -> ActionResult:
     """Validate against the process's schema, then send the payload to Control Room.
 
     Returns an ActionResult with `schema_errors` (and nothing sent) when the schema refuses.
@@ -281,24 +161,11 @@ def work_item_update_payload(
         return ActionResult(
             item, "The payload does not match the process's schema.", "error", errors
         )
-    return _run(
-        request,
-        item,
-        "edit_payload",
-        lambda client: client.work_items.update_payload(item.external_id, payload),
-        check_failed=False,
-        summary=f"Edited the payload of work item {item.external_id}",
-        done_message="Payload saved in Control Room.",
-    )
+    return apply_one(actions.edit_payload(payload), item, actor)
 
 
-def work_item_upload_file(
-    request: HttpRequest | None,
-    item: WorkItem,
-    *,
-    file_name: str,
-    data: BinaryIO,
-    size: int,
+def upload_file(
+    item: WorkItem, actor: Actor, *, file_name: str, data: BinaryIO, size: int
 ) -> ActionResult:
     """Attach a file to the item in Control Room (the bytes go to its upload URL).
 
@@ -306,15 +173,4 @@ def work_item_upload_file(
     chunks by the client, never read into memory; ``size`` must be its full length.
     """
     data.seek(0)  # form validation may have read from it
-    return _run(
-        request,
-        item,
-        "upload",
-        lambda client: client.work_items.upload_file(
-            item.external_id, file_name=file_name, data=data, file_size=size
-        ),
-        check_failed=False,
-        summary=f"Uploaded {file_name} to work item {item.external_id}",
-        done_message=f"Uploaded {file_name}.",
-        audit_data={"file_name": file_name, "size": size},
-    )
+    return apply_one(actions.upload_file(file_name, data, size), item, actor)

@@ -34,6 +34,7 @@ from dashboard.accounts.http import HtmxHttpRequest
 from dashboard.accounts.models import Role
 from dashboard.accounts.permissions import get_membership_or_404, require_role
 from dashboard.audit import services as audit
+from dashboard.audit.services import Actor
 from dashboard.mirror.models import Process, WorkItem
 from dashboard.workitems import selectors, services
 from dashboard.workitems.forms import (
@@ -457,7 +458,7 @@ def workitem_detail(request: HtmxHttpRequest, item_id: int) -> HttpResponse:
     ):
         # The list API carries no payload: read it once so the page shows the real one.
         try:
-            with services._client(item.workspace) as client:
+            with services.open_client(item.workspace) as client:
                 item = services.item_refresh(client, item)
         except services.ActionError as err:
             notice = f"Could not read the payload from Control Room: {err.message}"
@@ -490,9 +491,7 @@ def _respond(
             ctx = _detail_context(
                 request, item, scope, flash=message, flash_level=level, **extra
             )
-            return render(
-                request, "workitems/workitem_detail.html", ctx, status=status
-            )
+            return render(request, "workitems/workitem_detail.html", ctx, status=status)
         return redirect("workitems-item-detail", item_id=item.pk)
     if region == "row":
         ctx = {
@@ -520,7 +519,7 @@ def workitem_action(
     item, scope = _item_for(request, item_id, act=True)
     region = "row" if request.POST.get("from") == "row" else "detail"
     try:
-        result = services.work_item_batch_action(request, item, action)
+        result = services.run_batch_action(action, item, Actor.from_request(request))
     except services.ActionError as err:
         fresh = WorkItem.objects.select_related(
             "workspace__team", "process", "process_run"
@@ -585,7 +584,7 @@ def workitem_payload(request: HtmxHttpRequest, item_id: int) -> HttpResponse:
             error_context=_error_context(text, parse_error),
         )
     try:
-        result = services.work_item_update_payload(request, item, value)
+        result = services.update_payload(item, value, Actor.from_request(request))
     except services.ActionError as err:
         return _respond(
             request,
@@ -670,8 +669,12 @@ def _upload_checked(
         return too_large()
     name = clean_filename(upload.name)
     try:
-        result = services.work_item_upload_file(
-            request, item, file_name=name, data=upload, size=upload.size
+        result = services.upload_file(
+            item,
+            Actor.from_request(request),
+            file_name=name,
+            data=upload,
+            size=upload.size,
         )
     except services.ActionError as err:
         return _respond(request, item, scope, err.message, "error", region="upload")
