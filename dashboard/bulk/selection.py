@@ -15,13 +15,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.contrib.auth.models import AnonymousUser
 from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Q, QuerySet
-from django.http import HttpRequest, QueryDict
+from django.http import QueryDict
 from django.utils import timezone
 
-from dashboard.accounts.models import Team
+from dashboard.accounts.models import Team, User
 from dashboard.audit import services as audit
+from dashboard.audit.services import Actor
 from dashboard.bulk import conf
 from dashboard.bulk.models import (
     Action,
@@ -305,7 +307,11 @@ def drift(op: BulkOperation, user: Any) -> Drift:
 
 
 def confirm(
-    request: HttpRequest | None, op: BulkOperation, user: Any, *, reason: str
+    op: BulkOperation,
+    user: User | AnonymousUser,
+    *,
+    reason: str,
+    actor: Actor | None = None,
 ) -> BulkOperation:
     """Confirm a draft: claim its items, write its chunks, enqueue them after commit.
 
@@ -332,7 +338,7 @@ def confirm(
                 raise
             time.sleep(0.05 * (attempt + 1))
     op.refresh_from_db()
-    _audit_confirmed(request, op, user)
+    _audit_confirmed(op, actor or Actor.of(user))
     from dashboard.bulk.execution import enqueue_on_commit
 
     enqueue_on_commit(chunk_ids)
@@ -451,7 +457,7 @@ def _reserve(workspace_id: int, span: timedelta, now: datetime) -> datetime:
             return start
 
 
-def _audit_confirmed(request: HttpRequest | None, op: BulkOperation, user: Any) -> None:
+def _audit_confirmed(op: BulkOperation, actor: Actor) -> None:
     verb = op.get_action_display().lower()
     for team_id in op.team_ids:
         n = BulkItem.objects.filter(
@@ -459,8 +465,8 @@ def _audit_confirmed(request: HttpRequest | None, op: BulkOperation, user: Any) 
         ).count()
         if not n:
             continue
-        audit.record(
-            request,
+        audit.record_by(
+            actor,
             team=Team.objects.get(pk=team_id),
             action=f"bulk.{op.action}.confirmed",
             obj=op,
@@ -478,5 +484,4 @@ def _audit_confirmed(request: HttpRequest | None, op: BulkOperation, user: Any) 
                     "changed": op.drift_changed,
                 },
             },
-            actor=user,
         )

@@ -25,6 +25,7 @@ from django_htmx.http import (
 )
 
 from dashboard.accounts.http import HtmxHttpRequest
+from dashboard.audit.services import Actor
 from dashboard.bulk import execution, selection, selectors
 from dashboard.bulk.forms import ConfirmForm, StartForm
 from dashboard.bulk.models import Action, BulkOperation
@@ -135,7 +136,10 @@ def operation_confirm(request: HtmxHttpRequest, op_id: int) -> HttpResponse:
     if form.is_valid():
         try:
             selection.confirm(
-                request, op, request.user, reason=form.cleaned_data["reason"]
+                op,
+                request.user,
+                reason=form.cleaned_data["reason"],
+                actor=Actor.from_request(request),
             )
         except selection.SelectionError as err:
             form.add_error(None, err.message)

@@ -18,9 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-from django.http import HttpRequest
-
 from dashboard.audit import services as audit
+from dashboard.audit.services import Actor
 from dashboard.lib import secretbox
 from dashboard.lib.errors import WorkroomError
 from dashboard.mirror.models import Process, ProcessRun
@@ -114,7 +113,7 @@ def start_run(
     process: Process,
     start: StartInput,
     *,
-    request: HttpRequest | None,
+    actor: Actor,
 ) -> StartedRun:
     """Start a run of `process` as described by a validated `start`; audit it either way.
 
@@ -145,7 +144,7 @@ def start_run(
             )
     except cr.ControlRoomError as err:
         message = describe(err, needs=TRIGGER, thing="process")
-        _audit(request, workspace, ACTION_START, None, f"Start of {process.name} failed",
+        _audit(actor, workspace, ACTION_START, None, f"Start of {process.name} failed",
                {**data, "outcome": "failed", "error": type(err).__name__, "status": err.status})  # fmt: skip
         raise ActionFailed(message, not_found=isinstance(err, cr.NotFound)) from None
     run = None
@@ -158,7 +157,7 @@ def start_run(
     else:
         summary = f"Start of {process.name} with queued inputs: nothing was waiting"
     outcome = "started" if started.started else "not_started"
-    _audit(request, workspace, ACTION_START, run, summary,
+    _audit(actor, workspace, ACTION_START, run, summary,
            {**data, "outcome": outcome, "run_id": started.id})  # fmt: skip
     return started
 
@@ -180,7 +179,7 @@ def stop_run(
     terminate: bool,
     remaining_done: bool,
     reason: str,
-    request: HttpRequest | None,
+    actor: Actor,
 ) -> bool:
     """Ask Control Room to stop a run; return whether it accepted. Audited either way.
 
@@ -204,7 +203,7 @@ def stop_run(
                 reason=reason or None,
             )
     except cr.ControlRoomError as err:
-        _audit(request, workspace, ACTION_STOP, run, f"Stop of run {run.external_id} failed",
+        _audit(actor, workspace, ACTION_STOP, run, f"Stop of run {run.external_id} failed",
                {**data, "outcome": "failed", "error": type(err).__name__, "status": err.status})  # fmt: skip
         raise ActionFailed(
             describe(err, needs=TRIGGER, thing="process run"),
@@ -216,22 +215,22 @@ def stop_run(
         if accepted
         else f"Stop of run {run.external_id} not accepted: it was no longer running"
     )
-    _audit(request, workspace, ACTION_STOP, run, summary,
+    _audit(actor, workspace, ACTION_STOP, run, summary,
            {**data, "outcome": "accepted" if accepted else "not_accepted"})  # fmt: skip
     refresh_run(workspace, run.external_id)
     return accepted
 
 
 def _audit(
-    request: HttpRequest | None,
+    actor: Actor,
     workspace: Workspace,
     action: str,
     run: ProcessRun | None,
     summary: str,
     data: dict[str, Any],
 ) -> None:
-    audit.record(
-        request,
+    audit.record_by(
+        actor,
         team=workspace.team,
         action=action,
         obj=run,

@@ -20,6 +20,7 @@ from django_htmx.http import HttpResponseStopPolling
 
 from dashboard.accounts.http import HtmxHttpRequest
 from dashboard.accounts.models import Membership, Role
+from dashboard.audit.services import Actor
 from dashboard.lib import secretbox
 from dashboard.mirror.models import Process, ProcessRun, StepRun
 from dashboard.processes import charts, inputs, selectors, services
@@ -187,7 +188,7 @@ def run_stop(request: HtmxHttpRequest, workspace_id: int, run_id: str) -> HttpRe
                 terminate=data["mode"] == "terminate",
                 remaining_done=data["remaining"] == "done",
                 reason=data["reason"],
-                request=request,
+                actor=Actor.from_request(request),
             )
         except services.ActionFailed as err:
             error = err.message
@@ -271,7 +272,9 @@ def run_start(
     if request.POST.get("stage") != "confirm":
         return render(request, "processes/run_start_confirm.html", context)
     try:
-        started = services.start_run(workspace, process, start, request=request)
+        started = services.start_run(
+            workspace, process, start, actor=Actor.from_request(request)
+        )
     except services.ActionFailed as err:
         context["action_error"] = err.message
         return render(request, "processes/run_start_confirm.html", context, status=400)

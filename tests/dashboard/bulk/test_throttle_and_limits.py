@@ -29,7 +29,7 @@ def confirmed(user: Any, *, ids: list[int] | None = None) -> BulkOperation:
     op = selection.create_draft(
         user, action="retry", ids=ids, filter_query="" if ids else "state=failed"
     )
-    return selection.confirm(None, op, user, reason="limits test")
+    return selection.confirm(op, user, reason="limits test")
 
 
 def due_times(op: BulkOperation) -> list[Any]:

@@ -103,7 +103,7 @@ def _reset_pools() -> None:
 
 def confirmed(ws: Any, user: Any, action: str = "retry") -> BulkOperation:
     op = selection.create_draft(user, action=action, filter_query="state=failed")
-    return selection.confirm(None, op, user, reason="worker test")
+    return selection.confirm(op, user, reason="worker test")
 
 
 def state_of(op: BulkOperation) -> str:

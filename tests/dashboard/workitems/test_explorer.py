@@ -267,9 +267,7 @@ def test_csv_export_streams_the_current_filter(client_for, alice, ws_a):
         exception_code="E1",
         exception_message="=HYPERLINK(bad)",
     )
-    response = client_for(alice).get(
-        reverse("workitems-item-export") + "?state=failed"
-    )
+    response = client_for(alice).get(reverse("workitems-item-export") + "?state=failed")
     assert response.status_code == 200
     assert response.streaming
     assert response["Content-Type"].startswith("text/csv")
