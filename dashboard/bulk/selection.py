@@ -18,7 +18,6 @@ from typing import Any
 from django.contrib.auth.models import AnonymousUser
 from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Q, QuerySet
-from django.http import QueryDict
 from django.utils import timezone
 
 from dashboard.accounts.models import Team, User
@@ -35,14 +34,12 @@ from dashboard.bulk.models import (
 from dashboard.lib.errors import WorkroomError
 from dashboard.mirror.models import Process, WorkItem
 from dashboard.workitems.actions import item_state_reason
-from dashboard.workitems.forms import WorkItemFilterForm
-from dashboard.workitems.selectors import Scope, filtered_items
+from dashboard.workitems.filtering import FilterError, filter_only, matching_items
+from dashboard.workitems.selectors import Scope
 from dashboard.workspaces.models import Workspace
 
 logger = logging.getLogger(__name__)
 
-# Query-string keys that page or sort the explorer; they never change which items match.
-_NON_FILTER_KEYS = ("after", "before", "sort", "page_size", "page", "action")
 MAX_EXPLICIT_IDS = 500
 
 
@@ -51,23 +48,6 @@ class SelectionError(WorkroomError):
 
 
 # --- resolving a selection -------------------------------------------------------------------
-
-
-def clean_filter_query(query: str) -> str:
-    """Return the query string without paging / sorting keys (what identifies the set)."""
-    data = QueryDict(query or "", mutable=True)
-    for key in _NON_FILTER_KEYS:
-        data.pop(key, None)
-    return data.urlencode()
-
-
-def filter_form(scope: Scope, query: str) -> WorkItemFilterForm:
-    """Return the explorer's filter form bound to `query`, with this user's choices."""
-    ws_choices = [(w.pk, w.name) for w in scope.workspaces.values()]
-    proc_choices = [(p.pk, p.name) for p in scope.processes()]
-    return WorkItemFilterForm(
-        QueryDict(query or ""), workspaces=ws_choices, processes=proc_choices
-    )
 
 
 def selected_items(
@@ -85,14 +65,10 @@ def selected_items(
         return WorkItem.objects.filter(
             pk__in=list(ids), workspace_id__in=list(scope.workspaces)
         )
-    form = filter_form(scope, filter_query)
-    if not form.is_valid():
-        problems = "; ".join(
-            f"{name}: {' '.join(str(e) for e in errs)}"
-            for name, errs in form.errors.items()
-        )
-        raise SelectionError(f"The filter is not valid ({problems}).")
-    return filtered_items(scope, form.cleaned_data)
+    try:
+        return matching_items(scope, filter_query)
+    except FilterError as err:
+        raise SelectionError(err.message) from None
 
 
 def parse_ids(values: Iterable[str]) -> list[int]:
@@ -145,7 +121,7 @@ def create_draft(
     if action not in Action.values:
         raise SelectionError(f"Unknown action {action!r}.")
     scope = Scope.for_user(user)
-    query = clean_filter_query(filter_query) if ids is None else ""
+    query = filter_only(filter_query) if ids is None else ""
     items = selected_items(scope, filter_query=query, ids=ids)
     cap = conf.max_items()
     # One row past the cap is enough to refuse: a filter matching millions is never loaded.

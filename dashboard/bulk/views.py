@@ -29,6 +29,7 @@ from dashboard.audit.services import Actor
 from dashboard.bulk import execution, selection, selectors
 from dashboard.bulk.forms import ConfirmForm, StartForm
 from dashboard.bulk.models import Action, BulkOperation
+from dashboard.workitems.filtering import filter_only
 from dashboard.workitems.selectors import Scope
 
 RESULTS_PAGE_SIZE = 100
@@ -61,7 +62,7 @@ def operation_new(request: HtmxHttpRequest) -> HttpResponse:
             else:
                 return _redirect(request, reverse("bulk-detail", args=[op.pk]))
         return _new_page(request, form, form.data.get("filter", ""), status=400)
-    query = selection.clean_filter_query(request.GET.urlencode())
+    query = filter_only(request.GET.urlencode())
     action = request.GET.get("action", Action.RETRY)
     form = StartForm(
         initial={

@@ -37,13 +37,13 @@ from dashboard.audit import services as audit
 from dashboard.audit.services import Actor
 from dashboard.mirror.models import Process, WorkItem
 from dashboard.workitems import selectors, services
+from dashboard.workitems.filtering import read_filter
 from dashboard.workitems.forms import (
     DEFAULT_PAGE_SIZE,
     PayloadForm,
     SavedViewForm,
     SchemaForm,
     UploadForm,
-    WorkItemFilterForm,
     pretty_json,
 )
 from dashboard.workitems.models import ProcessSchema, SavedView
@@ -181,34 +181,14 @@ def _single_row(scope: Scope, item: WorkItem) -> Row:
 # --- explorer -----------------------------------------------------------------------------
 
 
-def _filter_form(
-    request: HttpRequest, scope: Scope
-) -> tuple[WorkItemFilterForm, list[Process]]:
-    processes = scope.processes()
-    ws_names = [(w.pk, f"{w.team.name} / {w.name}") for w in scope.workspaces.values()]
-    proc_choices = [
-        (
-            p.pk,
-            p.name
-            + (
-                f" ({scope.workspaces[p.workspace_id].name})"
-                if len(scope.workspaces) > 1
-                else ""
-            ),
-        )
-        for p in processes
-    ]
-    form = WorkItemFilterForm(request.GET, workspaces=ws_names, processes=proc_choices)
-    return form, processes
-
-
 def _explorer_context(request: HttpRequest, scope: Scope) -> dict[str, Any]:
-    form, _processes = _filter_form(request, scope)
-    if form.is_valid():
-        filters = form.cleaned_data
-    else:
-        filters = {k: v for k, v in form.cleaned_data.items() if k not in form.errors}
-    items = selectors.filtered_items(scope, filters)
+    item_filter = read_filter(scope, request.GET)
+    form, filters = item_filter.form, item_filter.filters
+    items = (
+        WorkItem.objects.none()
+        if item_filter.error
+        else selectors.filtered_items(scope, filters)
+    )
     page = selectors.keyset_page(
         items,
         sort=filters.get("sort") or "-created",
@@ -216,10 +196,15 @@ def _explorer_context(request: HttpRequest, scope: Scope) -> dict[str, Any]:
         after=filters.get("after") or "",
         before=filters.get("before") or "",
     )
-    counts = selectors.state_counts(scope, filters)
+    counts = (
+        dict.fromkeys(WORK_ITEM_STATES, 0)
+        if item_filter.error
+        else selectors.state_counts(scope, filters)
+    )
     teams = {w.team_id: w.team for w in scope.workspaces.values()}
     return {
         "form": form,
+        "filter_error": item_filter.error,
         "filters": filters,
         "page": page,
         "rows": _rows(scope, page.rows),
@@ -256,15 +241,15 @@ class _Echo:
 
 @login_required
 @require_GET
-def workitem_export(request: HttpRequest) -> StreamingHttpResponse:
+def workitem_export(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
     """Stream the current filter as CSV; rows are fetched 2,000 at a time, never all at once."""
     scope = Scope.for_user(request.user)
-    form, _ = _filter_form(request, scope)
-    filters = (
-        form.cleaned_data
-        if form.is_valid()
-        else {k: v for k, v in form.cleaned_data.items() if k not in form.errors}
-    )
+    item_filter = read_filter(scope, request.GET)
+    if item_filter.error:
+        return HttpResponse(
+            item_filter.error, status=400, content_type="text/plain; charset=utf-8"
+        )
+    filters = item_filter.filters
     items = selectors.filtered_items(scope, filters)
     writer = csv.writer(_Echo())
 
@@ -374,16 +359,21 @@ def savedview_delete(request: HttpRequest, view_id: int) -> HttpResponse:
 @require_GET
 def failure_triage(request: HtmxHttpRequest) -> HttpResponse:
     scope = Scope.for_user(request.user)
-    form, _ = _filter_form(request, scope)
-    filters = form.cleaned_data if form.is_valid() else {}
-    triage = selectors.failure_groups(
-        scope,
-        workspace=filters.get("workspace"),
-        process=filters.get("process"),
-        exception_type=filters.get("exception_type") or "",
+    item_filter = read_filter(scope, request.GET)
+    filters = item_filter.filters
+    triage = (
+        selectors.Triage([], 0, False)
+        if item_filter.error
+        else selectors.failure_groups(
+            scope,
+            workspace=filters.get("workspace"),
+            process=filters.get("process"),
+            exception_type=filters.get("exception_type") or "",
+        )
     )
     ctx = {
-        "form": form,
+        "form": item_filter.form,
+        "filter_error": item_filter.error,
         "triage": triage,
         "has_workspaces": bool(scope.workspaces),
         "list_url": reverse("workitems-item-list"),

@@ -19,6 +19,13 @@ def items(db, ws, emu):
     return failed_ids(ws)
 
 
+def test_new_page_reports_a_bad_filter_like_the_explorer(items, bob, client_for):
+    page = client_for(bob).get("/bulk/new/?state=failed&created_from=nope")
+    assert page.status_code == 200
+    assert "The filter is not valid (Created from:" in page.content.decode()
+    assert b'id="match-total">12<' not in page.content
+
+
 def test_new_page_counts_the_filter(items, bob, client_for):
     page = client_for(bob).get("/bulk/new/?state=failed&page_size=25&action=retry")
     assert page.status_code == 200

@@ -84,13 +84,33 @@ def test_filters_narrow_the_list(client_for, alice, ws_a):
         ), query
 
 
-def test_bad_filter_values_are_ignored_not_500(client_for, alice, ws_a):
+def test_a_bad_filter_is_reported_and_matches_nothing(client_for, alice, ws_a):
     make_items(make_process(ws_a), 2)
     response = client_for(alice).get(
         URL + "?process=abc&created_from=notadate&page_size=7&after=%%%"
     )
     assert response.status_code == 200
+    html = response.content.decode()
+    assert 'id="filter-error"' in html and "The filter is not valid" in html
+    assert "Process:" in html and "Created from:" in html
+    assert _ids(response) == []  # never widened by dropping the bad fields
+
+
+def test_bad_paging_falls_back_to_the_defaults(client_for, alice, ws_a):
+    make_items(make_process(ws_a), 2)
+    response = client_for(alice).get(URL + "?page_size=7&sort=bogus&after=%%%")
+    assert response.status_code == 200
+    assert 'id="filter-error"' not in response.content.decode()
     assert len(_ids(response)) == 2
+
+
+def test_the_export_refuses_a_bad_filter(client_for, alice, ws_a):
+    make_items(make_process(ws_a), 2)
+    response = client_for(alice).get(
+        reverse("workitems-item-export") + "?created_from=notadate"
+    )
+    assert response.status_code == 400
+    assert "The filter is not valid (Created from:" in response.content.decode()
 
 
 def test_another_teams_workspace_filter_shows_nothing(client_for, alice, ws_a, ws_b):

@@ -134,6 +134,13 @@ def test_triage_is_scoped_and_filterable(client_for, alice, charlie, ws_a, ws_b)
     assert "Orders" not in re.sub(r"<select.*?</select>", "", html, flags=re.S)
 
 
+def test_triage_reports_a_bad_filter_instead_of_dropping_it(client_for, alice, ws_a):
+    _seed(ws_a)
+    html = client_for(alice).get(URL + "?process=abc").content.decode()
+    assert 'id="filter-error"' in html and "The filter is not valid (Process:" in html
+    assert "TIMEOUT" not in html  # no group of the unfiltered set is shown
+
+
 def test_triage_query_count_is_constant(
     client_for, alice, ws_a, django_assert_max_num_queries
 ):
