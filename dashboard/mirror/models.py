@@ -358,14 +358,6 @@ class WorkspaceSyncState(models.Model):
     def __str__(self) -> str:
         return f"Sync state of workspace {self.workspace_id}"
 
-    @property
-    def lease_held(self) -> bool:
-        return (
-            bool(self.lease_owner)
-            and self.lease_until is not None
-            and self.lease_until > timezone.now()
-        )
-
 
 class WebhookRegistration(models.Model):
     """A webhook Workroom registered in Control Room; its signing secret is kept encrypted."""
