@@ -30,6 +30,8 @@ from dashboard.audit import services as audit
 from dashboard.audit.services import Actor
 from dashboard.bulk import conf
 from dashboard.bulk.models import BulkChunk, BulkItem, BulkOperation
+from dashboard.lib import leases
+from dashboard.lib.leases import LeaseLost
 from dashboard.lib.secretbox import SecretUnavailable
 from dashboard.workitems.actions import (
     BATCH_ACTIONS,
@@ -54,10 +56,6 @@ _COUNTER: dict[str, str] = {
 }
 
 
-class LeaseLost(Exception):
-    """The chunk's lease expired and may be someone else's now: stop before sending."""
-
-
 class Release(Exception):
     """Stop this delivery; the chunk goes back to queued and is retried in `delay` seconds."""
 
@@ -77,7 +75,7 @@ class ChunkOutcome:
 # --- enqueueing --------------------------------------------------------------------------------
 
 
-def enqueue_on_commit(chunk_ids: Sequence[int]) -> None:
+def enqueue_chunks_on_commit(chunk_ids: Sequence[int]) -> None:
     """Enqueue the chunks' tasks once the transaction commits.
 
     Not `delay_on_commit`: its callback is not robust, so a broker outage would turn into a 500
@@ -127,24 +125,32 @@ def enqueue_due(chunk_ids: Iterable[int]) -> int:
 # --- claiming ----------------------------------------------------------------------------------
 
 
+def _claim(chunk_id: int, owner: str) -> leases.Lease:
+    """The claim of one delivery on a chunk (dashboard.lib.leases)."""
+    return leases.Lease(
+        BulkChunk.objects.filter(pk=chunk_id),
+        owner,
+        conf.lease_seconds(),
+        f"the claim on chunk {chunk_id}",
+    )
+
+
 def claim_chunk(chunk_id: int, owner: str) -> BulkChunk | None:
     """Take the chunk for this delivery, or return None (done, someone else's, not yet due)."""
     now = timezone.now()
     claimable = Q(state=BulkChunk.State.QUEUED, not_before__lte=now) | Q(
         state=BulkChunk.State.RUNNING, lease_until__lt=now
     )
-    taken = (
-        BulkChunk.objects.filter(pk=chunk_id, attempts__lt=conf.max_attempts())
-        .filter(claimable)
-        .update(
-            state=BulkChunk.State.RUNNING,
-            lease_owner=owner,
-            lease_until=now + timedelta(seconds=conf.lease_seconds()),
-            attempts=F("attempts") + 1,
-            started_at=now,
-        )
+    taken = leases.Lease.take(
+        BulkChunk.objects.filter(pk=chunk_id, attempts__lt=conf.max_attempts()),
+        owner,
+        conf.lease_seconds(),
+        claimable=claimable,
+        state=BulkChunk.State.RUNNING,
+        attempts=F("attempts") + 1,
+        started_at=now,
     )
-    if taken != 1:
+    if taken is None:
         return None
     chunk = BulkChunk.objects.select_related(
         "operation", "workspace", "workspace__team"
@@ -155,21 +161,11 @@ def claim_chunk(chunk_id: int, owner: str) -> BulkChunk | None:
     return chunk
 
 
-def _renew(chunk: BulkChunk, owner: str) -> None:
-    until = timezone.now() + timedelta(seconds=conf.lease_seconds())
-    if not BulkChunk.objects.filter(
-        pk=chunk.pk, lease_owner=owner, state=BulkChunk.State.RUNNING
-    ).update(lease_until=until):
-        raise LeaseLost(f"lease of chunk {chunk.pk} lost")
-
-
 def _release(chunk: BulkChunk, owner: str, release: Release) -> None:
     """Give the chunk back (queued, due after the delay); a rate limit is not an attempt."""
     now = timezone.now()
     fields: dict[str, Any] = {
         "state": BulkChunk.State.QUEUED,
-        "lease_owner": "",
-        "lease_until": None,
         "not_before": now + timedelta(seconds=release.delay),
         "enqueued_at": now,
         "attempts": F("attempts") - 1,
@@ -179,7 +175,7 @@ def _release(chunk: BulkChunk, owner: str, release: Release) -> None:
         fields["transient_retries"] = F("transient_retries") + 1
     else:
         fields["rate_limited"] = F("rate_limited") + 1
-    BulkChunk.objects.filter(pk=chunk.pk, lease_owner=owner).update(**fields)
+    _claim(chunk.pk, owner).release(**fields)
 
 
 # --- item transitions --------------------------------------------------------------------------
@@ -233,7 +229,7 @@ def run_chunk(chunk_id: int, *, owner: str | None = None) -> ChunkOutcome:
     try:
         if op.cancel_requested_at is not None:
             _cancel_chunk_items(chunk)
-            BulkChunk.objects.filter(pk=chunk.pk, lease_owner=owner).update(
+            _claim(chunk.pk, owner).release(
                 state=BulkChunk.State.CANCELLED, finished_at=timezone.now()
             )
             return ChunkOutcome("cancelled")
@@ -262,11 +258,8 @@ def _complete(chunk: BulkChunk, owner: str) -> None:
     left = BulkItem.objects.filter(chunk=chunk, state__in=BulkItem.CLAIM_STATES)
     if left.exists():
         raise Release(_backoff(chunk), "items left to send", transient=True)
-    BulkChunk.objects.filter(pk=chunk.pk, lease_owner=owner).update(
-        state=BulkChunk.State.DONE,
-        finished_at=timezone.now(),
-        lease_owner="",
-        lease_until=None,
+    _claim(chunk.pk, owner).release(
+        state=BulkChunk.State.DONE, finished_at=timezone.now()
     )
 
 
@@ -354,7 +347,7 @@ def _run_items(
 
     def take_in_hand(to_send: list[Target]) -> None:
         with transaction.atomic():
-            _renew(chunk, owner)
+            _claim(chunk.pk, owner).renew(state=BulkChunk.State.RUNNING)
             marked = BulkItem.objects.filter(
                 pk__in=[t.key for t in to_send], state=BulkItem.State.QUEUED
             ).update(state=BulkItem.State.IN_FLIGHT)
@@ -536,7 +529,7 @@ def _audit_finished(op: BulkOperation) -> None:
 # --- the sweeper ---------------------------------------------------------------------------------
 
 
-def sweep(now: datetime | None = None) -> dict[str, int]:
+def sweep_chunks(now: datetime | None = None) -> dict[str, int]:
     """Recover from lost messages and dead workers; the database says what is left to do.
 
     - running chunks whose lease expired go back to queued (or fail after max attempts);
@@ -556,12 +549,10 @@ def sweep(now: datetime | None = None) -> dict[str, int]:
                 f"Gave up after {chunk.attempts} attempts: the chunk's worker kept dying.",
             )
             stats["given_up"] += 1
-        elif BulkChunk.objects.filter(
-            pk=chunk.pk, state=BulkChunk.State.RUNNING, lease_until__lt=now
-        ).update(
+        elif leases.reclaim(
+            BulkChunk.objects.filter(pk=chunk.pk, state=BulkChunk.State.RUNNING),
+            now,
             state=BulkChunk.State.QUEUED,
-            lease_owner="",
-            lease_until=None,
             enqueued_at=None,
             not_before=now,
         ):

@@ -315,9 +315,9 @@ def confirm(
             time.sleep(0.05 * (attempt + 1))
     op.refresh_from_db()
     _audit_confirmed(op, actor or Actor.of(user))
-    from dashboard.bulk.execution import enqueue_on_commit
+    from dashboard.bulk.execution import enqueue_chunks_on_commit
 
-    enqueue_on_commit(chunk_ids)
+    enqueue_chunks_on_commit(chunk_ids)
     return op
 
 
