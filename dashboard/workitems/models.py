@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -68,6 +66,3 @@ class SavedView(models.Model):
 
     def __str__(self) -> str:
         return self.name
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"id": self.pk, "name": self.name, "query": self.query}
