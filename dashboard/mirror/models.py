@@ -215,7 +215,7 @@ class WorkItem(MirrorRow):
 
 
 class WorkItemStateChange(models.Model):
-    """A state change of a work item observed by a sync (the item's history, issue 5)."""
+    """A state change of a work item observed by a sync (the item's history)."""
 
     work_item = models.ForeignKey(
         WorkItem, on_delete=models.CASCADE, related_name="state_changes"

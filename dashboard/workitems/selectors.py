@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlencode
 
 from django.db.models import Count, F, Max, Min, Q, QuerySet, TextField
@@ -371,6 +371,20 @@ class FailureGroup:
         return "usually transient — retry" if self.transient else "fix data / mark done"
 
 
+class _GroupRow(NamedTuple):
+    """One row of the triage GROUP BY, in the order of its values_list."""
+
+    workspace_id: int
+    process_id: int | None
+    exception_type: str
+    exception_code: str
+    signature: str
+    n: int
+    first_seen: datetime | None
+    last_seen: datetime | None
+    sample_id: int
+
+
 @dataclass
 class Triage:
     groups: list[FailureGroup]
@@ -399,8 +413,9 @@ def failure_groups(
         failed = failed.filter(process_id=process)
     if exception_type:
         failed = failed.filter(exception_type=exception_type)
-    rows = list(
-        failed.values_list(
+    rows = [
+        _GroupRow(*r)
+        for r in failed.values_list(
             "workspace_id",
             "process_id",
             "exception_type",
@@ -416,38 +431,39 @@ def failure_groups(
         .order_by(
             "-n", "workspace_id", "process_id", "exception_code", "message_signature"
         )
-    )
+    ]
     shown = rows[:TRIAGE_LIMIT]
     samples = dict(
-        WorkItem.objects.filter(pk__in=[r[8] for r in shown]).values_list(
+        WorkItem.objects.filter(pk__in=[r.sample_id for r in shown]).values_list(
             "id", "exception_message"
         )
     )
-    processes = {
+    processes: dict[int | None, Process] = {
         p.pk: p
-        for p in Process.objects.filter(pk__in={r[1] for r in shown}).only(
+        for p in Process.objects.filter(pk__in={r.process_id for r in shown}).only(
             "id", "name", "external_id", "workspace_id"
         )
     }
     by_kind: dict[str, int] = {}
     for r in rows:
-        by_kind[r[2] or "unspecified"] = by_kind.get(r[2] or "unspecified", 0) + r[5]
+        kind = r.exception_type or "unspecified"
+        by_kind[kind] = by_kind.get(kind, 0) + r.n
     groups = [
         FailureGroup(
-            workspace=scope.workspaces[ws],
-            process=processes.get(proc),
-            exception_type=etype,
-            exception_code=code,
-            signature=sig,
-            count=n,
-            first_seen=first,
-            last_seen=last,
-            sample_message=samples.get(sample, ""),
-            sample_id=sample,
+            workspace=scope.workspaces[r.workspace_id],
+            process=processes.get(r.process_id),
+            exception_type=r.exception_type,
+            exception_code=r.exception_code,
+            signature=r.signature,
+            count=r.n,
+            first_seen=r.first_seen,
+            last_seen=r.last_seen,
+            sample_message=samples.get(r.sample_id, ""),
+            sample_id=r.sample_id,
         )
-        for ws, proc, etype, code, sig, n, first, last, sample in shown
+        for r in shown
     ]
-    return Triage(groups, sum(r[5] for r in rows), len(rows) > TRIAGE_LIMIT, by_kind)
+    return Triage(groups, sum(r.n for r in rows), len(rows) > TRIAGE_LIMIT, by_kind)
 
 
 # --- one item -----------------------------------------------------------------------------

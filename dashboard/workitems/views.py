@@ -377,7 +377,7 @@ def failure_triage(request: HtmxHttpRequest) -> HttpResponse:
         "triage": triage,
         "has_workspaces": bool(scope.workspaces),
         "list_url": reverse("workitems-item-list"),
-        # Bulk operations (issue 6) live in another app; link to it only if it is installed.
+        # Bulk operations live on a floor above; link to them only when the app is installed.
         "bulk_url": _optional_url("bulk-new"),
         "can_act": any(scope.can_act(w) for w in scope.workspaces.values()),
     }

@@ -1,4 +1,4 @@
-"""An operator goes from a failure group to a fixed and retried work item (issue 5)."""
+"""An operator goes from a failure group to a fixed and retried work item."""
 
 from __future__ import annotations
 
