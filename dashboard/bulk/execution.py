@@ -21,11 +21,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
+from django.contrib.auth.models import AnonymousUser
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from dashboard.accounts.models import Team
+from dashboard.accounts.models import Team, User
 from dashboard.audit import services as audit
 from dashboard.audit.services import Actor
 from dashboard.bulk import conf
@@ -439,7 +440,7 @@ def _cancel_chunk_items(chunk: BulkChunk) -> None:
     )
 
 
-def cancel(op: BulkOperation, user: Any) -> int:
+def cancel(op: BulkOperation, user: User | AnonymousUser) -> int:
     """Ask an operation to stop: chunks not started are cancelled, a running one finishes.
 
     Returns the number of chunks cancelled now.

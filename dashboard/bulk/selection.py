@@ -107,7 +107,7 @@ _ROW = (
 
 
 def create_draft(
-    user: Any,
+    user: User | AnonymousUser,
     *,
     action: str,
     filter_query: str = "",
@@ -120,6 +120,8 @@ def create_draft(
     """
     if action not in Action.values:
         raise SelectionError(f"Unknown action {action!r}.")
+    if not user.is_authenticated:
+        raise SelectionError("Sign in to act on work items.")
     scope = Scope.for_user(user)
     query = filter_only(filter_query) if ids is None else ""
     items = selected_items(scope, filter_query=query, ids=ids)
@@ -250,7 +252,7 @@ class Drift:
         return bool(self.added or self.removed or self.changed)
 
 
-def drift(op: BulkOperation, user: Any) -> Drift:
+def drift(op: BulkOperation, user: User | AnonymousUser) -> Drift:
     """Compare the frozen preview with the selection recomputed now."""
     scope = Scope.for_user(user)
     try:

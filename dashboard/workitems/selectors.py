@@ -16,12 +16,13 @@ from datetime import date, datetime, time
 from typing import Any, NamedTuple
 from urllib.parse import urlencode
 
+from django.contrib.auth.models import AnonymousUser
 from django.db.models import Count, F, Max, Min, Q, QuerySet, TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from dashboard.accounts.models import Membership, Role
+from dashboard.accounts.models import Membership, Role, User
 from dashboard.audit.models import AuditEvent
 from dashboard.mirror.models import (
     Process,
@@ -58,9 +59,9 @@ ROW_FIELDS = (
 # --- scope --------------------------------------------------------------------------------
 
 
-def visible_workspaces(user: Any) -> QuerySet[Workspace]:
+def visible_workspaces(user: User | AnonymousUser) -> QuerySet[Workspace]:
     """Return the workspaces of every team the user is a member of."""
-    if user is None or not user.is_authenticated:
+    if not user.is_authenticated:
         return Workspace.objects.none()
     return (
         Workspace.objects.filter(team__memberships__user=user)
@@ -69,8 +70,10 @@ def visible_workspaces(user: Any) -> QuerySet[Workspace]:
     )
 
 
-def roles_by_team(user: Any) -> dict[int, int]:
+def roles_by_team(user: User | AnonymousUser) -> dict[int, int]:
     """Return {team id: role} of the user's memberships."""
+    if not user.is_authenticated:
+        return {}
     return dict(Membership.objects.filter(user=user).values_list("team_id", "role"))
 
 
@@ -82,7 +85,7 @@ class Scope:
     roles: dict[int, int]
 
     @classmethod
-    def for_user(cls, user: Any) -> Scope:
+    def for_user(cls, user: User | AnonymousUser) -> Scope:
         return cls(
             {w.pk: w for w in visible_workspaces(user)},
             roles_by_team(user),
