@@ -37,6 +37,7 @@ from dashboard.audit import services as audit
 from dashboard.audit.services import Actor
 from dashboard.mirror.models import Process, WorkItem
 from dashboard.workitems import selectors, services
+from dashboard.workitems.extensions import history_sections
 from dashboard.workitems.filtering import read_filter
 from dashboard.workitems.forms import (
     DEFAULT_PAGE_SIZE,
@@ -420,6 +421,7 @@ def _detail_context(
         "reasons": row.reasons,
         "reason_notes": sorted({r for r in row.reasons.values() if r}),
         "history": selectors.item_history(item),
+        "history_sections": history_sections(item),
         "payload_form": PayloadForm(
             initial={"payload": pretty_json(item.payload)}
             if payload_text is None
