@@ -21,6 +21,7 @@ from typing import Any, BinaryIO
 
 from django.utils import timezone
 
+from dashboard.accounts.models import Membership, Role
 from dashboard.audit.services import Actor, record_by
 from dashboard.lib.errors import WorkroomError
 from dashboard.mirror.models import ProcessRun, WorkItem
@@ -207,7 +208,7 @@ def apply(
     """
     try:
         verdicts = _apply(
-            action, list(targets), workspace, client, fresh_within, before_send
+            action, list(targets), actor, workspace, client, fresh_within, before_send
         )
     except Deferred as deferred:
         if audit_each:
@@ -231,12 +232,13 @@ def _undecided(targets: Sequence[Target], deferred: Deferred) -> list[Verdict]:
 def _apply(
     action: Action,
     targets: list[Target],
+    actor: Actor,
     workspace: Workspace,
     client: ControlRoomClient,
     fresh_within: timedelta | None,
     before_send: Callable[[list[Target]], None] | None,
 ) -> list[Verdict]:
-    blocked = workspace.why_not(action.feature)
+    blocked = actor_refusal(actor, workspace) or workspace.why_not(action.feature)
     if blocked:
         return [
             Verdict(t, Outcome.SKIPPED, f"{blocked} Nothing was sent.") for t in targets
@@ -250,6 +252,27 @@ def _apply(
 
 
 # --- eligible? --------------------------------------------------------------------------------
+
+
+def actor_refusal(actor: Actor, workspace: Workspace) -> str:
+    """Return why the actor may not act on this workspace's items now ("" = may).
+
+    Checked at every apply, so a bulk operation stops acting for someone who lost the
+    operator role (or left the team) after confirming it.
+    """
+    role = (
+        Membership.objects.filter(user=actor.user, team_id=workspace.team_id)
+        .values_list("role", flat=True)
+        .first()
+        if actor.user is not None
+        else None
+    )
+    if role is None or role < Role.OPERATOR:
+        who = actor.label or "The actor"
+        return (
+            f"{who} may not act in {workspace.team.name} (the operator role is needed)."
+        )
+    return ""
 
 
 def _eligible(

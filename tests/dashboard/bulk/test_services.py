@@ -303,6 +303,20 @@ def test_a_viewer_added_later_cannot_confirm_someone_elses_preview(db, ws, emu, 
         selection.confirm(op, other, reason="mine now")
 
 
+def test_an_operator_demoted_after_confirming_stops_acting(db, ws, emu, bob, spy):
+    seed_failed(emu, 3)
+    mirror(ws)
+    op = selection.create_draft(bob, action="retry", filter_query="")
+    selection.confirm(op, bob, reason="before the demotion")
+    ws.team.memberships.filter(user=bob).update(role=Role.VIEWER)
+    run_all(op)
+    op.refresh_from_db()
+    assert (op.done_count, op.skipped_count) == (0, 3)
+    assert spy.calls == []  # nothing reached Control Room
+    reason = BulkItem.objects.filter(operation=op).values_list("reason", flat=True)[0]
+    assert "bob may not act" in reason and "operator role" in reason
+
+
 def _external(ws: Any, n: int) -> list[str]:
     return list(
         WorkItem.objects.filter(workspace=ws)
