@@ -16,12 +16,12 @@ from django.http import QueryDict
 
 from dashboard.lib.errors import WorkroomError
 from dashboard.mirror.models import WorkItem
-from dashboard.workitems.forms import WorkItemFilterForm
+from dashboard.workitems.forms import FILTER_FIELDS, WorkItemFilterForm, only_fields
 from dashboard.workitems.selectors import Scope, filtered_items
 
 PAGING_FIELDS = ("sort", "page_size", "after", "before")
-# Query-string keys that page, sort or pick an action; they never change which items match.
-NON_FILTER_KEYS = (*PAGING_FIELDS, "page", "action")
+# The fields that decide which items match (a bulk selection keeps only these).
+SET_FIELDS = tuple(f for f in FILTER_FIELDS if f not in PAGING_FIELDS)
 
 
 class FilterError(WorkroomError):
@@ -83,8 +83,6 @@ def matching_items(scope: Scope, query: str) -> QuerySet[WorkItem]:
 
 
 def filter_only(query: str) -> str:
-    """Return the query string without paging / sorting keys (what identifies the set)."""
-    data = QueryDict(query or "", mutable=True)
-    for key in NON_FILTER_KEYS:
-        data.pop(key, None)
-    return data.urlencode()
+    """Return the query string of the fields that decide which items match (no paging or
+    sorting): what identifies the set."""
+    return only_fields(QueryDict(query or ""), SET_FIELDS)

@@ -4,11 +4,13 @@ file upload and the admin's process schema."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
 from django import forms
 from django.http import QueryDict
+from django.utils.datastructures import MultiValueDict
 
 from robocorp_api.models import EXCEPTION_TYPES, WORK_ITEM_STATES
 
@@ -86,7 +88,7 @@ class WorkItemFilterForm(forms.Form):
 
     def __init__(
         self,
-        data: QueryDict | dict[str, Any] | None,
+        data: QueryDict | None,
         *,
         workspaces: list[tuple[int, str]],
         processes: list[tuple[int, str]],
@@ -114,19 +116,19 @@ class WorkItemFilterForm(forms.Form):
 
     def filter_query(self) -> str:
         """Return the query string of the filter alone (no paging), for links and saved views."""
-        query = QueryDict(mutable=True)
-        for name in FILTER_FIELDS:
-            if name in ("state",):
-                values = (
-                    self.data.getlist(name) if hasattr(self.data, "getlist") else []
-                )
-                if values:
-                    query.setlist(name, [str(v) for v in values])
-                continue
-            value = self.data.get(name) if self.data else None
-            if value not in (None, ""):
-                query[name] = str(value)
-        return query.urlencode()
+        data = self.data if isinstance(self.data, MultiValueDict) else MultiValueDict()
+        return only_fields(data)
+
+
+def only_fields(data: MultiValueDict[str, Any], names: Iterable[str] = FILTER_FIELDS) -> str:
+    """Return the query string of `data` keeping only the non-empty values of `names`: the
+    one way a filter's query string is cleaned (links, saved views, bulk selections)."""
+    query = QueryDict(mutable=True)
+    for name in names:
+        values = [str(v) for v in data.getlist(name) if v not in (None, "")]
+        if values:
+            query.setlist(name, values)
+    return query.urlencode()
 
 
 class SavedViewForm(forms.Form):

@@ -21,6 +21,7 @@ from django.http import (
     HttpRequest,
     HttpResponse,
     HttpResponseRedirect,
+    QueryDict,
     StreamingHttpResponse,
 )
 from django.shortcuts import get_object_or_404, redirect, render
@@ -45,6 +46,7 @@ from dashboard.workitems.forms import (
     SavedViewForm,
     SchemaForm,
     UploadForm,
+    only_fields,
     pretty_json,
 )
 from dashboard.workitems.models import ProcessSchema, SavedView
@@ -294,7 +296,7 @@ def savedview_create(request: HtmxHttpRequest) -> HttpResponse:
         return redirect(target + "?" + request.POST.get("query", ""))
     team = teams[form.cleaned_data["team"]]
     get_membership_or_404(request.user, team)
-    query = _clean_query(form.cleaned_data["query"])
+    query = only_fields(QueryDict(form.cleaned_data["query"]))
     try:
         view = SavedView.objects.create(
             team=team,
@@ -315,21 +317,6 @@ def savedview_create(request: HtmxHttpRequest) -> HttpResponse:
     )
     messages.success(request, f"Saved view “{view.name}” for {team.name}.")
     return redirect(target + ("?" + query if query else ""))
-
-
-def _clean_query(query: str) -> str:
-    """Keep only the filter's own parameters of a query string."""
-    from django.http import QueryDict
-
-    from dashboard.workitems.forms import FILTER_FIELDS
-
-    parsed = QueryDict(query)
-    clean = QueryDict(mutable=True)
-    for name in FILTER_FIELDS:
-        values = [v for v in parsed.getlist(name) if v]
-        if values:
-            clean.setlist(name, values)
-    return clean.urlencode()
 
 
 @login_required
