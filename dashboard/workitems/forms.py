@@ -120,7 +120,9 @@ class WorkItemFilterForm(forms.Form):
         return only_fields(data)
 
 
-def only_fields(data: MultiValueDict[str, Any], names: Iterable[str] = FILTER_FIELDS) -> str:
+def only_fields(
+    data: MultiValueDict[str, Any], names: Iterable[str] = FILTER_FIELDS
+) -> str:
     """Return the query string of `data` keeping only the non-empty values of `names`: the
     one way a filter's query string is cleaned (links, saved views, bulk selections)."""
     query = QueryDict(mutable=True)
