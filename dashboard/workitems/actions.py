@@ -526,7 +526,7 @@ def _write_mirror(
             _read_back(workspace, client, applied)
         _settle(action, applied)
         if action is RETRY:
-            flag_runs([t.work_item_id for t in applied])
+            flag_runs(workspace, [t.work_item_id for t in applied])
     touched = {v.target.process_id for v in verdicts if v.target.process_id}
     if touched:
         refresh_item_counts(workspace, touched)
@@ -554,19 +554,18 @@ def _settle(action: Action, targets: list[Target]) -> None:
         rows.update(state=action.settles_to, state_updated_at=now)
 
 
-def flag_runs(work_item_ids: list[int]) -> None:
+def flag_runs(workspace: Workspace, work_item_ids: list[int]) -> None:
     """Ask the next sync to re-read the runs of retried items: they are processed again
-    later, and the run's new outcome must reach the mirror even without webhooks."""
-    runs = (
+    later, and the run's new outcome must reach the mirror even without webhooks.
+    One UPDATE for all the items' runs."""
+    run_ids = (
         WorkItem.objects.filter(pk__in=work_item_ids)
         .exclude(process_run_external_id="")
-        .values_list("workspace_id", "process_run_external_id")
-        .distinct()
+        .values("process_run_external_id")
     )
-    for workspace_id, run_id in runs:
-        ProcessRun.objects.filter(workspace_id=workspace_id, external_id=run_id).update(
-            needs_refresh=True, refresh_requested_at=timezone.now()
-        )
+    ProcessRun.objects.filter(workspace=workspace, external_id__in=run_ids).update(
+        needs_refresh=True, refresh_requested_at=timezone.now()
+    )
 
 
 # --- audit -------------------------------------------------------------------------------------
