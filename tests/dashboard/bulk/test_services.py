@@ -15,7 +15,7 @@ from dashboard.accounts.models import Role
 from dashboard.audit.models import AuditEvent
 from dashboard.bulk import execution, selection
 from dashboard.bulk.models import BulkChunk, BulkItem, BulkOperation
-from dashboard.mirror.models import WorkItem
+from dashboard.mirror.models import ProcessRun, WorkItem
 from tests.dashboard.bulk.helpers import failed_ids, mirror, reread, seed_failed
 from tests.dashboard.factories import add_member, make_user, make_workspace_row
 
@@ -301,6 +301,18 @@ def test_a_viewer_added_later_cannot_confirm_someone_elses_preview(db, ws, emu, 
     add_member(ws.team, other, Role.OPERATOR)
     with pytest.raises(selection.SelectionError, match="Only the operator"):
         selection.confirm(op, other, reason="mine now")
+
+
+def test_a_bulk_retry_flags_the_run_for_the_next_sync(db, ws, emu, bob, spy):
+    seed_failed(emu, 4)
+    mirror(ws)
+    ProcessRun.objects.filter(workspace=ws).update(needs_refresh=False)
+    op = selection.create_draft(bob, action="retry", filter_query="")
+    selection.confirm(op, bob, reason="same as a single retry")
+    run_all(op)
+    assert list(
+        ProcessRun.objects.filter(workspace=ws).values_list("needs_refresh", flat=True)
+    ) == [True]
 
 
 def test_an_operator_demoted_after_confirming_stops_acting(db, ws, emu, bob, spy):
