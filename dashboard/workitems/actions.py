@@ -290,7 +290,7 @@ def _eligible(
     rows = _mirror_rows([t.work_item_id for t in targets])
     stale = _stale(targets, rows, fresh_within)
     if stale:
-        rows.update(_reread(workspace, client, stale))
+        rows.update(reread(workspace, client, stale))
     keep: list[Target] = []
     verdicts: list[Verdict] = []
     for target in targets:
@@ -353,13 +353,21 @@ def _mirror_rows(pks: list[int]) -> dict[int, dict[str, Any]]:
     }
 
 
-def _reread(
-    workspace: Workspace, client: ControlRoomClient, targets: list[Target]
+def reread(
+    workspace: Workspace,
+    client: ControlRoomClient,
+    targets: list[Target],
+    *,
+    strict: bool = False,
 ) -> dict[int, dict[str, Any]]:
-    """Re-read items into the mirror; return their fresh mirror rows.
+    """Re-read items into the mirror (a 404 marks the row gone); return their fresh rows.
 
     An item that cannot be re-read for another reason (e.g. no read permission) is judged
-    on the mirror as it is.
+    on the mirror as it is, unless `strict`.
+
+    Raises:
+        Deferred: 429 or Control Room unreachable.
+        ControlRoomError: (strict) any other error.
     """
     resolver, now = ProcessResolver(workspace), timezone.now()
     for target in targets:
@@ -372,6 +380,8 @@ def _reread(
         except cr.TransientError as err:
             raise _deferred(err, []) from None
         except cr.ControlRoomError as err:
+            if strict:
+                raise
             logger.info("could not re-read work item %s: %s", target.external_id, err)
     return _mirror_rows([t.work_item_id for t in targets])
 
@@ -424,7 +434,7 @@ def _refused(
     message = _describe(err)
     if isinstance(err, cr.Conflict | cr.NotFound):
         try:
-            _reread(workspace, client, targets)
+            reread(workspace, client, targets)
             message += " Workroom re-read the item and updated the row."
         except Deferred:
             pass
@@ -536,7 +546,7 @@ def _read_back(
     workspace: Workspace, client: ControlRoomClient, targets: list[Target]
 ) -> None:
     try:
-        _reread(workspace, client, targets)
+        reread(workspace, client, targets)
     except Deferred as err:
         logger.info("could not read back acted-on items: %s", err.message)
 

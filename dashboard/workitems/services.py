@@ -9,14 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
-from django.utils import timezone
-
 from dashboard.audit.services import Actor
 from dashboard.lib.errors import WorkroomError
 from dashboard.lib.secretbox import SecretUnavailable
 from dashboard.mirror.models import WorkItem
 from dashboard.mirror.services.sync import refresh_item_counts
-from dashboard.mirror.services.upsert import ProcessResolver, write_item_detail
 from dashboard.workitems import actions
 from dashboard.workitems.actions import Action, Deferred, Outcome, Target
 from dashboard.workitems.schemas import SchemaError, validate_payload
@@ -97,14 +94,9 @@ def item_refresh(client: ControlRoomClient, item: WorkItem) -> WorkItem:
     """
     workspace = item.workspace
     try:
-        api_item = client.work_items.get(item.external_id)
-        write_item_detail(
-            workspace, api_item, ProcessResolver(workspace), timezone.now()
-        )
-    except cr.NotFound:
-        WorkItem.objects.filter(pk=item.pk, gone_at__isnull=True).update(
-            gone_at=timezone.now()
-        )
+        actions.reread(workspace, client, [Target.of(item)], strict=True)
+    except Deferred as err:
+        raise ActionError(err.message) from None
     except cr.ControlRoomError as err:
         raise ActionError(
             describe(err, needs=actions.READ_PERMISSION, thing="work item")
