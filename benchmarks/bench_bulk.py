@@ -122,7 +122,7 @@ def run(args: argparse.Namespace, queue: str, tmp: Path) -> int:
         time.sleep(3)  # worker boot; not part of the measured time
         emu.stats.reset()
         t2 = time.perf_counter()
-        selection.confirm(None, op, user, reason="benchmark")
+        selection.confirm(op, user, reason="benchmark")
         confirm_s = time.perf_counter() - t2
         changes, last, samples = 0, -1, 0
         while True:

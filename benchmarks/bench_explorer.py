@@ -338,7 +338,7 @@ def main() -> None:
             .first()
         )
         last = WorkItem.objects.order_by("-created_at", "-id")[1000]
-        from dashboard.operations.selectors import encode_cursor
+        from dashboard.workitems.selectors import encode_cursor
 
         deep = encode_cursor(last.created_at, last.pk)
         scenarios: list[tuple[str, list[str], str]] = [

@@ -136,7 +136,7 @@ INSTALLED_APPS = [
     "dashboard.audit",
     "dashboard.workspaces",
     "dashboard.mirror",
-    "dashboard.operations",
+    "dashboard.workitems",
     "dashboard.processes",
     "dashboard.bulk",
 ]

@@ -40,7 +40,7 @@ urlpatterns = [
     path("", include("dashboard.workspaces.urls")),
     path("", include("dashboard.audit.urls")),
     path("", include("dashboard.mirror.urls")),
-    path("", include("dashboard.operations.urls")),
+    path("", include("dashboard.workitems.urls")),
     path("", include("dashboard.processes.urls")),
     path("", include("dashboard.bulk.urls")),
 ]

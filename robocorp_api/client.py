@@ -112,10 +112,6 @@ class ControlRoomClient:
         """HTTP requests sent so far, retries and presigned up/downloads included."""
         return self._transport.requests_made
 
-    @requests_made.setter
-    def requests_made(self, value: int) -> None:
-        self._transport.requests_made = value
-
     def __repr__(self) -> str:
         return f"ControlRoomClient(workspace_id={self.workspace_id!r}, base_url={self.base_url!r})"
 

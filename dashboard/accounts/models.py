@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import models
 from django.utils import timezone
+
+# `User` is the user type of every signature (AUTH_USER_MODEL is Django's own User).
+__all__ = ["Invitation", "Membership", "Role", "Team", "User"]
 
 
 class Role(models.IntegerChoices):

@@ -7,20 +7,19 @@ indistinguishable from missing ones; a member below the needed role gets a 403.
 
 from __future__ import annotations
 
-from typing import Any
-
+from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404
 
-from dashboard.accounts.models import Membership, Role, Team
+from dashboard.accounts.models import Membership, Role, Team, User
 
 __all__ = ["Role", "get_membership_or_404", "require_role", "teams_for"]
 
 
-def get_membership_or_404(user: Any, team: Team) -> Membership:
+def get_membership_or_404(user: User | AnonymousUser, team: Team) -> Membership:
     """Return the user's membership of `team`, or raise Http404 if there is none."""
-    if user is None or not user.is_authenticated:
+    if not user.is_authenticated:
         raise Http404("No such team.")
     membership = Membership.objects.filter(team=team, user=user).first()
     if membership is None:
@@ -28,7 +27,9 @@ def get_membership_or_404(user: Any, team: Team) -> Membership:
     return membership
 
 
-def require_role(user: Any, team: Team, minimum_role: Role | int) -> Membership:
+def require_role(
+    user: User | AnonymousUser, team: Team, minimum_role: Role | int
+) -> Membership:
     """Return the membership if the user holds at least `minimum_role` in `team`.
 
     Raises:
@@ -42,8 +43,8 @@ def require_role(user: Any, team: Team, minimum_role: Role | int) -> Membership:
     return membership
 
 
-def teams_for(user: Any) -> QuerySet[Team]:
+def teams_for(user: User | AnonymousUser) -> QuerySet[Team]:
     """Return the teams the user belongs to (none for anonymous users)."""
-    if user is None or not user.is_authenticated:
+    if not user.is_authenticated:
         return Team.objects.none()
     return Team.objects.filter(memberships__user=user).distinct()

@@ -15,14 +15,11 @@ from django.utils.text import slugify
 
 from dashboard.accounts.models import Invitation, Membership, Role, Team
 from dashboard.accounts.signals import team_event
+from dashboard.lib.errors import WorkroomError
 
 
-class TeamRuleError(Exception):
+class TeamRuleError(WorkroomError):
     """A team rule was broken; `message` is safe to show to the user."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 class InvitationError(TeamRuleError):

@@ -32,7 +32,7 @@ def _run(event: AuditEvent) -> list[Any]:
 PAGES: dict[str, tuple[str, ArgsOf]] = {
     "bulk.bulkoperation": ("bulk-detail", _pk),
     "workspaces.workspace": ("workspaces-detail", _pk),
-    "mirror.workitem": ("operations-item-detail", _pk),
+    "mirror.workitem": ("workitems-item-detail", _pk),
     "mirror.processrun": ("processes-run-detail", _run),
 }
 

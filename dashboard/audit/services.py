@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
-from dashboard.accounts.models import Team
+from dashboard.accounts.models import Team, User
 from dashboard.audit.models import AuditEvent
 
 
@@ -32,6 +34,64 @@ def client_ip(request: HttpRequest) -> str | None:
         return None
 
 
+@dataclass(frozen=True)
+class Actor:
+    """Who does something: a user now (a token or a policy later), and where the request
+    came from. Services take this value, never an `HttpRequest`."""
+
+    user: User | None = None
+    label: str = ""
+    ip: str | None = None
+    user_agent: str = ""
+
+    @classmethod
+    def of(cls, user: User | AnonymousUser | None) -> Actor:
+        """Return the actor for a user acting outside a request (a worker, a command)."""
+        if user is None or not user.is_authenticated:
+            return cls(label=user.get_username() if user is not None else "")
+        return cls(user=user, label=user.get_username())
+
+    @classmethod
+    def from_request(cls, request: HttpRequest) -> Actor:
+        """Return the request's user with its client IP and user agent."""
+        return replace(
+            cls.of(request.user),
+            ip=client_ip(request),
+            user_agent=request.META.get("HTTP_USER_AGENT", "")[:300],
+        )
+
+
+def record_by(
+    actor: Actor,
+    *,
+    team: Team,
+    action: str,
+    obj: Model | None = None,
+    summary: str,
+    data: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Append one event done by `actor`.
+
+    Never pass secrets in `summary` or `data`: they are shown to every team admin.
+    """
+    event = AuditEvent(
+        team=team,
+        actor=actor.user,
+        actor_label=actor.label,
+        action=action,
+        summary=summary[:500],
+        data=data or {},
+        ip=actor.ip,
+        user_agent=actor.user_agent,
+    )
+    if obj is not None:
+        event.object_type = obj._meta.label_lower
+        event.object_id = str(obj.pk)
+        event.object_repr = str(obj)[:200]
+    event.save()
+    return event
+
+
 def record(
     request: HttpRequest | None,
     *,
@@ -40,31 +100,14 @@ def record(
     obj: Model | None = None,
     summary: str,
     data: dict[str, Any] | None = None,
-    actor: Any = None,
+    actor: User | AnonymousUser | None = None,
 ) -> AuditEvent:
-    """Append one event. The actor defaults to the request's user.
-
-    Never pass secrets in `summary` or `data`: they are shown to every team admin.
-    """
-    if actor is None and request is not None and request.user.is_authenticated:
-        actor = request.user
-    event = AuditEvent(
-        team=team,
-        actor=actor if actor is not None and actor.is_authenticated else None,
-        actor_label=actor.get_username() if actor is not None else "",
-        action=action,
-        summary=summary[:500],
-        data=data or {},
-    )
-    if obj is not None:
-        event.object_type = obj._meta.label_lower
-        event.object_id = str(obj.pk)
-        event.object_repr = str(obj)[:200]
-    if request is not None:
-        event.ip = client_ip(request)
-        event.user_agent = request.META.get("HTTP_USER_AGENT", "")[:300]
-    event.save()
-    return event
+    """Append one event. The actor defaults to the request's user; the request adds its
+    client IP and user agent. Prefer `record_by` with an `Actor` in services."""
+    who = Actor.from_request(request) if request is not None else Actor()
+    if actor is not None:
+        who = replace(who, user=Actor.of(actor).user, label=Actor.of(actor).label)
+    return record_by(who, team=team, action=action, obj=obj, summary=summary, data=data)
 
 
 def events_for(

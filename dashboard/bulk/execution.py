@@ -15,45 +15,46 @@ import logging
 import random
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
+from django.contrib.auth.models import AnonymousUser
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from dashboard.accounts.models import Team
+from dashboard.accounts.models import Team, User
 from dashboard.audit import services as audit
+from dashboard.audit.services import Actor
 from dashboard.bulk import conf
-from dashboard.bulk.models import Action, BulkChunk, BulkItem, BulkOperation
+from dashboard.bulk.models import BulkChunk, BulkItem, BulkOperation
+from dashboard.lib import leases
+from dashboard.lib.leases import LeaseLost
 from dashboard.lib.secretbox import SecretUnavailable
-from dashboard.mirror.models import WorkItem
-from dashboard.mirror.services.sync import refresh_item_counts
-from dashboard.mirror.services.upsert import ProcessResolver, write_item_detail
-from dashboard.operations.services import describe
-from dashboard.workspaces.models import PERMISSION_NAMES, Workspace
+from dashboard.workitems.actions import (
+    BATCH_ACTIONS,
+    Deferred,
+    Outcome,
+    Target,
+    Verdict,
+    apply,
+    reconcile,
+)
+from dashboard.workspaces.errors import describe
 from dashboard.workspaces.services import build_client
-from robocorp_api import errors as cr
 from robocorp_api.client import ControlRoomClient
-from robocorp_api.models import WorkItem as ApiWorkItem
 
 logger = logging.getLogger(__name__)
 
-# What the mirror row becomes once Control Room accepted the action.
-_AFTER = {Action.RETRY: "pending", Action.MARK_AS_DONE: "done"}
 _COUNTER: dict[str, str] = {
     BulkItem.State.DONE: "done_count",
     BulkItem.State.SKIPPED: "skipped_count",
     BulkItem.State.FAILED: "failed_count",
     BulkItem.State.CANCELLED: "cancelled_count",
 }
-
-
-class LeaseLost(Exception):
-    """The chunk's lease expired and may be someone else's now: stop before sending."""
 
 
 class Release(Exception):
@@ -75,7 +76,7 @@ class ChunkOutcome:
 # --- enqueueing --------------------------------------------------------------------------------
 
 
-def enqueue_on_commit(chunk_ids: Sequence[int]) -> None:
+def enqueue_chunks_on_commit(chunk_ids: Sequence[int]) -> None:
     """Enqueue the chunks' tasks once the transaction commits.
 
     Not `delay_on_commit`: its callback is not robust, so a broker outage would turn into a 500
@@ -125,24 +126,32 @@ def enqueue_due(chunk_ids: Iterable[int]) -> int:
 # --- claiming ----------------------------------------------------------------------------------
 
 
+def _claim(chunk_id: int, owner: str) -> leases.Lease:
+    """The claim of one delivery on a chunk (dashboard.lib.leases)."""
+    return leases.Lease(
+        BulkChunk.objects.filter(pk=chunk_id),
+        owner,
+        conf.lease_seconds(),
+        f"the claim on chunk {chunk_id}",
+    )
+
+
 def claim_chunk(chunk_id: int, owner: str) -> BulkChunk | None:
     """Take the chunk for this delivery, or return None (done, someone else's, not yet due)."""
     now = timezone.now()
     claimable = Q(state=BulkChunk.State.QUEUED, not_before__lte=now) | Q(
         state=BulkChunk.State.RUNNING, lease_until__lt=now
     )
-    taken = (
-        BulkChunk.objects.filter(pk=chunk_id, attempts__lt=conf.max_attempts())
-        .filter(claimable)
-        .update(
-            state=BulkChunk.State.RUNNING,
-            lease_owner=owner,
-            lease_until=now + timedelta(seconds=conf.lease_seconds()),
-            attempts=F("attempts") + 1,
-            started_at=now,
-        )
+    taken = leases.Lease.take(
+        BulkChunk.objects.filter(pk=chunk_id, attempts__lt=conf.max_attempts()),
+        owner,
+        conf.lease_seconds(),
+        claimable=claimable,
+        state=BulkChunk.State.RUNNING,
+        attempts=F("attempts") + 1,
+        started_at=now,
     )
-    if taken != 1:
+    if taken is None:
         return None
     chunk = BulkChunk.objects.select_related(
         "operation", "workspace", "workspace__team"
@@ -153,21 +162,11 @@ def claim_chunk(chunk_id: int, owner: str) -> BulkChunk | None:
     return chunk
 
 
-def _renew(chunk: BulkChunk, owner: str) -> None:
-    until = timezone.now() + timedelta(seconds=conf.lease_seconds())
-    if not BulkChunk.objects.filter(
-        pk=chunk.pk, lease_owner=owner, state=BulkChunk.State.RUNNING
-    ).update(lease_until=until):
-        raise LeaseLost(f"lease of chunk {chunk.pk} lost")
-
-
 def _release(chunk: BulkChunk, owner: str, release: Release) -> None:
     """Give the chunk back (queued, due after the delay); a rate limit is not an attempt."""
     now = timezone.now()
     fields: dict[str, Any] = {
         "state": BulkChunk.State.QUEUED,
-        "lease_owner": "",
-        "lease_until": None,
         "not_before": now + timedelta(seconds=release.delay),
         "enqueued_at": now,
         "attempts": F("attempts") - 1,
@@ -177,7 +176,7 @@ def _release(chunk: BulkChunk, owner: str, release: Release) -> None:
         fields["transient_retries"] = F("transient_retries") + 1
     else:
         fields["rate_limited"] = F("rate_limited") + 1
-    BulkChunk.objects.filter(pk=chunk.pk, lease_owner=owner).update(**fields)
+    _claim(chunk.pk, owner).release(**fields)
 
 
 # --- item transitions --------------------------------------------------------------------------
@@ -231,7 +230,7 @@ def run_chunk(chunk_id: int, *, owner: str | None = None) -> ChunkOutcome:
     try:
         if op.cancel_requested_at is not None:
             _cancel_chunk_items(chunk)
-            BulkChunk.objects.filter(pk=chunk.pk, lease_owner=owner).update(
+            _claim(chunk.pk, owner).release(
                 state=BulkChunk.State.CANCELLED, finished_at=timezone.now()
             )
             return ChunkOutcome("cancelled")
@@ -260,11 +259,8 @@ def _complete(chunk: BulkChunk, owner: str) -> None:
     left = BulkItem.objects.filter(chunk=chunk, state__in=BulkItem.CLAIM_STATES)
     if left.exists():
         raise Release(_backoff(chunk), "items left to send", transient=True)
-    BulkChunk.objects.filter(pk=chunk.pk, lease_owner=owner).update(
-        state=BulkChunk.State.DONE,
-        finished_at=timezone.now(),
-        lease_owner="",
-        lease_until=None,
+    _claim(chunk.pk, owner).release(
+        state=BulkChunk.State.DONE, finished_at=timezone.now()
     )
 
 
@@ -299,44 +295,30 @@ def _backoff(chunk: BulkChunk) -> float:
 
 
 def _work(chunk: BulkChunk, op: BulkOperation, owner: str) -> None:
-    workspace = chunk.workspace
     items = list(BulkItem.objects.filter(chunk=chunk, state__in=BulkItem.CLAIM_STATES))
     if not items:
         return
-    blocked = _workspace_blocked(workspace)
-    if blocked:
-        _finish_grouped(
-            op.pk,
-            {i.pk: (BulkItem.State.SKIPPED, blocked) for i in items},
-        )
-        return
     try:
-        client = build_client(workspace, max_retries=2, backoff_base=0.2, backoff_max=2)
-    except SecretUnavailable:
+        client = build_client(
+            chunk.workspace, max_retries=2, backoff_base=0.2, backoff_max=2
+        )
+    except SecretUnavailable as err:
         _finish_grouped(
-            op.pk,
-            {
-                i.pk: (
-                    BulkItem.State.FAILED,
-                    "The workspace's stored API key cannot be decrypted.",
-                )
-                for i in items
-            },
+            op.pk, {i.pk: (BulkItem.State.FAILED, describe(err)) for i in items}
         )
         return
     with client:
         _run_items(client, chunk, op, owner, items)
 
 
-def _workspace_blocked(workspace: Workspace) -> str:
-    if not workspace.enabled:
-        return "The workspace was disabled before this item was sent."
-    if workspace.permissions.get("write_work_items") is False:
-        return (
-            "The workspace's API key lacks "
-            f"{PERMISSION_NAMES['write_work_items']}; nothing was sent."
-        )
-    return ""
+def _target(item: BulkItem) -> Target:
+    return Target(
+        item.work_item_id,
+        item.external_id,
+        item.process_id,
+        seen_updated_at=item.preview_state_updated_at,
+        key=item.pk,
+    )
 
 
 def _run_items(
@@ -346,233 +328,101 @@ def _run_items(
     owner: str,
     items: list[BulkItem],
 ) -> None:
-    in_flight = [i for i in items if i.state == BulkItem.State.IN_FLIGHT]
-    if in_flight:
-        # A previous delivery died after marking these: they may have been sent. Re-read.
-        _reconcile(client, chunk, op, in_flight)
-    queued = list(BulkItem.objects.filter(chunk=chunk, state=BulkItem.State.QUEUED))
-    to_send = _recheck(client, chunk, op, queued)
-    if not to_send:
-        return
-    with transaction.atomic():
-        _renew(chunk, owner)
-        marked = BulkItem.objects.filter(
-            pk__in=[i.pk for i in to_send], state=BulkItem.State.QUEUED
-        ).update(state=BulkItem.State.IN_FLIGHT)
-    if marked != len(to_send):
-        raise LeaseLost("items changed under this delivery")
-    _send(client, chunk, op, to_send)
+    """Apply the chunk's action to its items through the one pipeline (`workitems.actions`).
 
-
-def _recheck(
-    client: ControlRoomClient,
-    chunk: BulkChunk,
-    op: BulkOperation,
-    queued: list[BulkItem],
-) -> list[BulkItem]:
-    """Return the items still as they were at preview; skip (with the reason) the others.
-
-    Mirror rows not seen by a sync for `WORKROOM_BULK_STALE_SECONDS` are re-read first.
+    Items found in flight were marked by a delivery that died: they may have been sent, so
+    they are reconciled (re-read), never re-sent blindly.
     """
-    if not queued:
-        return []
-    rows = _mirror_rows([i.work_item_id for i in queued])
-    stale_before = timezone.now() - timedelta(seconds=conf.stale_after_seconds())
-    stale = [
-        i
-        for i in queued
-        if i.work_item_id in rows
-        and rows[i.work_item_id]["gone_at"] is None
-        and rows[i.work_item_id]["last_seen_at"] < stale_before
-    ]
-    if stale:
-        rows.update(_refresh(client, chunk.workspace, stale))
-    verdicts: dict[int, tuple[str, str]] = {}
-    keep: list[BulkItem] = []
-    for item in queued:
-        why = _changed(item, rows.get(item.work_item_id))
-        if why:
-            verdicts[item.pk] = (BulkItem.State.SKIPPED, why)
-        else:
-            keep.append(item)
-    _finish_grouped(op.pk, verdicts)
-    return keep
-
-
-def _changed(item: BulkItem, row: dict[str, Any] | None) -> str:
-    if row is None or row["gone_at"] is not None:
-        return "Skipped: the item no longer exists in Control Room."
-    if row["state"] != item.preview_state:
-        return (
-            "Skipped: changed since the preview "
-            f"(now {row['state'].replace('_', ' ')})."
+    action = BATCH_ACTIONS[op.action]
+    in_flight = [_target(i) for i in items if i.state == BulkItem.State.IN_FLIGHT]
+    if in_flight:
+        _decide(
+            chunk,
+            op,
+            lambda: reconcile(action, in_flight, chunk.workspace, client),
         )
-    if row["state_updated_at"] != item.preview_state_updated_at:
-        return "Skipped: changed since the preview (it failed again or was updated)."
-    return ""
+    queued = BulkItem.objects.filter(chunk=chunk, state=BulkItem.State.QUEUED)
+    targets = [_target(i) for i in queued]
+    if not targets:
+        return
+
+    def take_in_hand(to_send: list[Target]) -> None:
+        with transaction.atomic():
+            _claim(chunk.pk, owner).renew(state=BulkChunk.State.RUNNING)
+            marked = BulkItem.objects.filter(
+                pk__in=[t.key for t in to_send], state=BulkItem.State.QUEUED
+            ).update(state=BulkItem.State.IN_FLIGHT)
+        if marked != len(to_send):
+            raise LeaseLost("items changed under this delivery")
+        BulkChunk.objects.filter(pk=chunk.pk).update(batch_calls=F("batch_calls") + 1)
+
+    _decide(
+        chunk,
+        op,
+        lambda: apply(
+            action,
+            targets,
+            Actor.of(op.created_by),
+            workspace=chunk.workspace,
+            client=client,
+            fresh_within=timedelta(seconds=conf.stale_after_seconds()),
+            before_send=take_in_hand,
+            # 100 GETs per chunk would halve the throughput; the sync watches the items
+            # until they settle. One operation is audited whole (confirm and finish).
+            read_back=False,
+            audit_each=False,
+        ),
+    )
 
 
-def _refresh(
-    client: ControlRoomClient, workspace: Workspace, items: list[BulkItem]
-) -> dict[int, dict[str, Any]]:
-    """Re-read items from Control Room into the mirror; return their fresh mirror values."""
-    resolver = ProcessResolver(workspace)
-    now = timezone.now()
-    for item in items:
-        try:
-            write_item_detail(
-                workspace, client.work_items.get(item.external_id), resolver, now
-            )
-        except cr.NotFound:
-            WorkItem.objects.filter(pk=item.work_item_id, gone_at__isnull=True).update(
-                gone_at=now
-            )
-        except cr.RateLimited as err:
-            raise Release(_rate_delay(err), describe(err), transient=False) from None
-        except cr.TransientError as err:
-            raise Release(
-                conf.retry_base_seconds(), describe(err), transient=True
-            ) from None
-        except cr.ControlRoomError as err:
-            # Cannot re-read (e.g. no read permission): judge by the mirror as it is.
-            logger.info("bulk: could not refresh %s: %s", item.external_id, err)
-    return _mirror_rows([i.work_item_id for i in items])
+_FINAL = {
+    Outcome.DONE: BulkItem.State.DONE,
+    Outcome.SKIPPED: BulkItem.State.SKIPPED,
+    Outcome.FAILED: BulkItem.State.FAILED,
+}
 
 
-def _mirror_rows(pks: list[int]) -> dict[int, dict[str, Any]]:
-    fields = ("pk", "state", "state_updated_at", "gone_at", "last_seen_at")
-    return {
-        r[0]: dict(zip(fields, r, strict=True))
-        for r in WorkItem.objects.filter(pk__in=pks).values_list(*fields)
-    }
-
-
-def _rate_delay(err: cr.ControlRoomError) -> float:
-    wait = err.retry_after if err.retry_after else 5.0
-    return min(float(conf.retry_cap_seconds()), wait + random.uniform(0, 1))
-
-
-def _send(
-    client: ControlRoomClient,
-    chunk: BulkChunk,
-    op: BulkOperation,
-    items: list[BulkItem],
+def _decide(
+    chunk: BulkChunk, op: BulkOperation, step: Callable[[], list[Verdict]]
 ) -> None:
-    ids = [i.external_id for i in items]
-    BulkChunk.objects.filter(pk=chunk.pk).update(batch_calls=F("batch_calls") + 1)
+    """Record the verdicts of a pipeline step; release the chunk when something is left.
+
+    Raises:
+        Release: Control Room asked to wait or was unreachable, or items are to be resent.
+    """
     try:
-        client.work_items.batch(op.action, ids)  # type: ignore[arg-type]
-    except cr.RateLimited as err:
-        _requeue(items)  # a 429 means Control Room did nothing
-        raise Release(_rate_delay(err), describe(err), transient=False) from None
-    except cr.ConnectionFailed as err:
-        _requeue(items)  # the connection failed before the request was sent
-        raise Release(_backoff(chunk), describe(err), transient=True) from None
-    except (cr.AmbiguousResult, cr.ServerError, cr.InvalidResponse) as err:
-        # The batch may or may not have been applied: re-read, never re-send blindly.
-        logger.warning("bulk: chunk %s outcome unknown (%s); re-reading", chunk.pk, err)
-        _reconcile(client, chunk, op, items)
-        if BulkItem.objects.filter(chunk=chunk, state=BulkItem.State.QUEUED).exists():
-            raise Release(_backoff(chunk), describe(err), transient=True) from None
-        return
-    except cr.ControlRoomError as err:
-        _finish_grouped(
-            op.pk, {i.pk: (BulkItem.State.FAILED, describe(err)) for i in items}
+        verdicts = step()
+    except Deferred as deferred:
+        _record(op, deferred.decided)
+        delay = (
+            _backoff(chunk) if deferred.transient else _rate_delay(deferred.retry_after)
         )
-        return
-    _applied(chunk, op, items)
+        raise Release(delay, deferred.message, transient=deferred.transient) from None
+    _record(op, verdicts)
+    unsent = [v for v in verdicts if v.outcome is Outcome.UNSENT]
+    if unsent:
+        raise Release(_backoff(chunk), unsent[0].message, transient=True)
 
 
-def _requeue(items: list[BulkItem]) -> None:
+def _record(op: BulkOperation, verdicts: list[Verdict]) -> None:
+    """Finish decided items; items certainly not applied go back to queued."""
+    _finish_grouped(
+        op.pk,
+        {
+            v.target.key: (_FINAL[v.outcome], v.message)
+            for v in verdicts
+            if v.outcome is not Outcome.UNSENT
+        },
+    )
     BulkItem.objects.filter(
-        pk__in=[i.pk for i in items], state=BulkItem.State.IN_FLIGHT
+        pk__in=[v.target.key for v in verdicts if v.outcome is Outcome.UNSENT],
+        state=BulkItem.State.IN_FLIGHT,
     ).update(state=BulkItem.State.QUEUED)
 
 
-def _applied(chunk: BulkChunk, op: BulkOperation, items: list[BulkItem]) -> None:
-    """Record an accepted batch: items done, mirror rows moved to the state CR gives them."""
-    now = timezone.now()
-    work_ids = [i.work_item_id for i in items]
-    with transaction.atomic():
-        finish_items(op.pk, [i.pk for i in items], BulkItem.State.DONE)
-        rows = WorkItem.objects.filter(pk__in=work_ids, state="failed")
-        if op.action == Action.DELETE:
-            rows.update(gone_at=now)
-        else:
-            rows.update(state=_AFTER[Action(op.action)], state_updated_at=now)
-    refresh_item_counts(chunk.workspace, {i.process_id for i in items if i.process_id})
-
-
-def _reconcile(
-    client: ControlRoomClient,
-    chunk: BulkChunk,
-    op: BulkOperation,
-    items: list[BulkItem],
-) -> None:
-    """Decide from Control Room's current state whether in-flight items were applied.
-
-    Unchanged (still failed, same state_updated_at) → not applied → back to queued (sent again
-    by this or a later delivery). Changed → applied (done) when the change is the action's.
-    """
-    resolver = ProcessResolver(chunk.workspace)
-    now = timezone.now()
-    verdicts: dict[int, tuple[str, str]] = {}
-    unsent: list[int] = []
-    for item in items:
-        try:
-            api = client.work_items.get(item.external_id)
-        except cr.NotFound:
-            WorkItem.objects.filter(pk=item.work_item_id, gone_at__isnull=True).update(
-                gone_at=now
-            )
-            verdicts[item.pk] = _verdict_gone(op.action)
-            continue
-        except cr.RateLimited as err:
-            _finish_grouped(op.pk, verdicts)
-            raise Release(_rate_delay(err), describe(err), transient=False) from None
-        except cr.TransientError as err:
-            _finish_grouped(op.pk, verdicts)
-            raise Release(_backoff(chunk), describe(err), transient=True) from None
-        except cr.ControlRoomError as err:
-            verdicts[item.pk] = (
-                BulkItem.State.FAILED,
-                f"Outcome unknown and the item could not be re-read: {describe(err)}",
-            )
-            continue
-        write_item_detail(chunk.workspace, api, resolver, now)
-        verdict = _verdict(op.action, item, api)
-        if verdict is None:
-            unsent.append(item.pk)
-        else:
-            verdicts[item.pk] = verdict
-    _finish_grouped(op.pk, verdicts)
-    BulkItem.objects.filter(pk__in=unsent, state=BulkItem.State.IN_FLIGHT).update(
-        state=BulkItem.State.QUEUED
-    )
-    refresh_item_counts(chunk.workspace, {i.process_id for i in items if i.process_id})
-
-
-def _verdict_gone(action: str) -> tuple[str, str]:
-    if action == Action.DELETE:
-        return BulkItem.State.DONE, "Deleted (confirmed by re-reading Control Room)."
-    return BulkItem.State.SKIPPED, "Skipped: the item no longer exists in Control Room."
-
-
-def _verdict(action: str, item: BulkItem, api: ApiWorkItem) -> tuple[str, str] | None:
-    unchanged = (
-        api.state == "failed" and api.state_updated_at == item.preview_state_updated_at
-    )
-    if unchanged:
-        return None
-    confirmed = "Applied (confirmed by re-reading Control Room)."
-    if action == Action.RETRY:
-        return BulkItem.State.DONE, confirmed
-    if action == Action.MARK_AS_DONE and api.state == "done":
-        return BulkItem.State.DONE, confirmed
-    return (
-        BulkItem.State.SKIPPED,
-        f"Skipped: changed outside this operation (now {api.state}).",
-    )
+def _rate_delay(retry_after: float | None) -> float:
+    wait = retry_after if retry_after else 5.0
+    return min(float(conf.retry_cap_seconds()), wait + random.uniform(0, 1))
 
 
 # --- cancel and finish ---------------------------------------------------------------------------
@@ -590,7 +440,7 @@ def _cancel_chunk_items(chunk: BulkChunk) -> None:
     )
 
 
-def cancel(op: BulkOperation, user: Any) -> int:
+def cancel(op: BulkOperation, user: User | AnonymousUser) -> int:
     """Ask an operation to stop: chunks not started are cancelled, a running one finishes.
 
     Returns the number of chunks cancelled now.
@@ -680,7 +530,7 @@ def _audit_finished(op: BulkOperation) -> None:
 # --- the sweeper ---------------------------------------------------------------------------------
 
 
-def sweep(now: datetime | None = None) -> dict[str, int]:
+def sweep_chunks(now: datetime | None = None) -> dict[str, int]:
     """Recover from lost messages and dead workers; the database says what is left to do.
 
     - running chunks whose lease expired go back to queued (or fail after max attempts);
@@ -700,12 +550,10 @@ def sweep(now: datetime | None = None) -> dict[str, int]:
                 f"Gave up after {chunk.attempts} attempts: the chunk's worker kept dying.",
             )
             stats["given_up"] += 1
-        elif BulkChunk.objects.filter(
-            pk=chunk.pk, state=BulkChunk.State.RUNNING, lease_until__lt=now
-        ).update(
+        elif leases.reclaim(
+            BulkChunk.objects.filter(pk=chunk.pk, state=BulkChunk.State.RUNNING),
+            now,
             state=BulkChunk.State.QUEUED,
-            lease_owner="",
-            lease_until=None,
             enqueued_at=None,
             not_before=now,
         ):

@@ -205,7 +205,6 @@ class BulkItem(models.Model):
         CANCELLED = "cancelled", "Cancelled"
 
     CLAIM_STATES = (State.QUEUED, State.IN_FLIGHT)
-    FINAL_STATES = (State.DONE, State.SKIPPED, State.FAILED, State.CANCELLED)
 
     operation = models.ForeignKey(
         BulkOperation, on_delete=models.CASCADE, related_name="items"
@@ -234,9 +233,6 @@ class BulkItem(models.Model):
         max_length=12, choices=State.choices, default=State.PENDING
     )
     reason = models.CharField(max_length=300, blank=True)
-    # The item's state_updated_at in Control Room just before it was sent: a re-read that shows
-    # another value proves the action was applied (or something else changed the item).
-    sent_state_updated_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

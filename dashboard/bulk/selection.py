@@ -15,13 +15,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.contrib.auth.models import AnonymousUser
 from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Q, QuerySet
-from django.http import HttpRequest, QueryDict
 from django.utils import timezone
 
-from dashboard.accounts.models import Role, Team
+from dashboard.accounts.models import Team, User
 from dashboard.audit import services as audit
+from dashboard.audit.services import Actor
 from dashboard.bulk import conf
 from dashboard.bulk.models import (
     Action,
@@ -30,45 +31,23 @@ from dashboard.bulk.models import (
     BulkOperation,
     BulkThrottle,
 )
+from dashboard.lib.errors import WorkroomError
 from dashboard.mirror.models import Process, WorkItem
-from dashboard.operations.forms import WorkItemFilterForm
-from dashboard.operations.selectors import Scope, filtered_items
-from dashboard.workspaces.models import PERMISSION_NAMES, Workspace
+from dashboard.workitems.actions import item_state_reason
+from dashboard.workitems.filtering import FilterError, filter_only, matching_items
+from dashboard.workitems.selectors import Scope
+from dashboard.workspaces.models import Workspace
 
 logger = logging.getLogger(__name__)
 
-# Query-string keys that page or sort the explorer; they never change which items match.
-_NON_FILTER_KEYS = ("after", "before", "sort", "page_size", "page", "action")
 MAX_EXPLICIT_IDS = 500
-_WRITE = "write_work_items"
 
 
-class SelectionError(Exception):
+class SelectionError(WorkroomError):
     """The selection cannot become an operation; `message` is shown to the operator."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 # --- resolving a selection -------------------------------------------------------------------
-
-
-def clean_filter_query(query: str) -> str:
-    """Return the query string without paging / sorting keys (what identifies the set)."""
-    data = QueryDict(query or "", mutable=True)
-    for key in _NON_FILTER_KEYS:
-        data.pop(key, None)
-    return data.urlencode()
-
-
-def filter_form(scope: Scope, query: str) -> WorkItemFilterForm:
-    """Return the explorer's filter form bound to `query`, with this user's choices."""
-    ws_choices = [(w.pk, w.name) for w in scope.workspaces.values()]
-    proc_choices = [(p.pk, p.name) for p in scope.processes()]
-    return WorkItemFilterForm(
-        QueryDict(query or ""), workspaces=ws_choices, processes=proc_choices
-    )
 
 
 def selected_items(
@@ -86,14 +65,10 @@ def selected_items(
         return WorkItem.objects.filter(
             pk__in=list(ids), workspace_id__in=list(scope.workspaces)
         )
-    form = filter_form(scope, filter_query)
-    if not form.is_valid():
-        problems = "; ".join(
-            f"{name}: {' '.join(str(e) for e in errs)}"
-            for name, errs in form.errors.items()
-        )
-        raise SelectionError(f"The filter is not valid ({problems}).")
-    return filtered_items(scope, form.cleaned_data)
+    try:
+        return matching_items(scope, filter_query)
+    except FilterError as err:
+        raise SelectionError(err.message) from None
 
 
 def parse_ids(values: Iterable[str]) -> list[int]:
@@ -116,28 +91,6 @@ def parse_ids(values: Iterable[str]) -> list[int]:
     return sorted(ids)
 
 
-# --- eligibility -----------------------------------------------------------------------------
-
-
-def workspace_reason(scope: Scope, workspace: Workspace) -> str:
-    """Return why no item of this workspace may be acted on by this user ("" = allowed)."""
-    if scope.roles.get(workspace.team_id, 0) < Role.OPERATOR:
-        return f"You are only a viewer in {workspace.team.name}."
-    if not workspace.enabled:
-        return f"The workspace {workspace.name} is disabled."
-    if workspace.permissions.get(_WRITE) is False:
-        return f"The API key of {workspace.name} lacks {PERMISSION_NAMES[_WRITE]}."
-    return ""
-
-
-def item_reason(state: str, gone_at: datetime | None) -> str:
-    if gone_at is not None:
-        return "No longer exists in Control Room."
-    if state != "failed":
-        return f"Not failed (it is {state.replace('_', ' ')})."
-    return ""
-
-
 # --- the draft (preview) ---------------------------------------------------------------------
 
 _ROW = (
@@ -154,7 +107,7 @@ _ROW = (
 
 
 def create_draft(
-    user: Any,
+    user: User | AnonymousUser,
     *,
     action: str,
     filter_query: str = "",
@@ -167,8 +120,10 @@ def create_draft(
     """
     if action not in Action.values:
         raise SelectionError(f"Unknown action {action!r}.")
+    if not user.is_authenticated:
+        raise SelectionError("Sign in to act on work items.")
     scope = Scope.for_user(user)
-    query = clean_filter_query(filter_query) if ids is None else ""
+    query = filter_only(filter_query) if ids is None else ""
     items = selected_items(scope, filter_query=query, ids=ids)
     cap = conf.max_items()
     # One row past the cap is enough to refuse: a filter matching millions is never loaded.
@@ -189,7 +144,7 @@ def create_draft(
         Process.objects.filter(pk__in={r[3] for r in rows}).values_list("pk", "name")
     )
     ws_reasons = {
-        pk: workspace_reason(scope, ws) for pk, ws in scope.workspaces.items()
+        pk: scope.why_not(ws, "item_actions") for pk, ws in scope.workspaces.items()
     }
     with transaction.atomic():
         op = BulkOperation.objects.create(
@@ -219,7 +174,7 @@ def _frozen_item(
     claimed: dict[int, int],
 ) -> BulkItem:
     pk, ws_id, ext, proc, state, updated, etype, ecode, gone = row
-    reason = ws_reasons.get(ws_id, "") or item_reason(state, gone)
+    reason = ws_reasons.get(ws_id, "") or item_state_reason(state, gone)
     if not reason and pk in claimed:
         reason = f"Already in bulk operation #{claimed[pk]}, which has not finished."
     return BulkItem(
@@ -297,7 +252,7 @@ class Drift:
         return bool(self.added or self.removed or self.changed)
 
 
-def drift(op: BulkOperation, user: Any) -> Drift:
+def drift(op: BulkOperation, user: User | AnonymousUser) -> Drift:
     """Compare the frozen preview with the selection recomputed now."""
     scope = Scope.for_user(user)
     try:
@@ -330,7 +285,11 @@ def drift(op: BulkOperation, user: Any) -> Drift:
 
 
 def confirm(
-    request: HttpRequest | None, op: BulkOperation, user: Any, *, reason: str
+    op: BulkOperation,
+    user: User | AnonymousUser,
+    *,
+    reason: str,
+    actor: Actor | None = None,
 ) -> BulkOperation:
     """Confirm a draft: claim its items, write its chunks, enqueue them after commit.
 
@@ -357,10 +316,10 @@ def confirm(
                 raise
             time.sleep(0.05 * (attempt + 1))
     op.refresh_from_db()
-    _audit_confirmed(request, op, user)
-    from dashboard.bulk.execution import enqueue_on_commit
+    _audit_confirmed(op, actor or Actor.of(user))
+    from dashboard.bulk.execution import enqueue_chunks_on_commit
 
-    enqueue_on_commit(chunk_ids)
+    enqueue_chunks_on_commit(chunk_ids)
     return op
 
 
@@ -476,7 +435,7 @@ def _reserve(workspace_id: int, span: timedelta, now: datetime) -> datetime:
             return start
 
 
-def _audit_confirmed(request: HttpRequest | None, op: BulkOperation, user: Any) -> None:
+def _audit_confirmed(op: BulkOperation, actor: Actor) -> None:
     verb = op.get_action_display().lower()
     for team_id in op.team_ids:
         n = BulkItem.objects.filter(
@@ -484,8 +443,8 @@ def _audit_confirmed(request: HttpRequest | None, op: BulkOperation, user: Any) 
         ).count()
         if not n:
             continue
-        audit.record(
-            request,
+        audit.record_by(
+            actor,
             team=Team.objects.get(pk=team_id),
             action=f"bulk.{op.action}.confirmed",
             obj=op,
@@ -503,5 +462,4 @@ def _audit_confirmed(request: HttpRequest | None, op: BulkOperation, user: Any) 
                     "changed": op.drift_changed,
                 },
             },
-            actor=user,
         )

@@ -6,11 +6,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from django.contrib.auth.models import AnonymousUser
 from django.db.models import Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
-from dashboard.accounts.models import Membership, Role
+from dashboard.accounts.models import Membership, Role, User
 from dashboard.bulk import conf
 from dashboard.bulk.models import BulkChunk, BulkItem, BulkOperation
 from dashboard.mirror.models import WorkItem
@@ -18,9 +19,11 @@ from dashboard.mirror.models import WorkItem
 RESULT_STATES = ("done", "skipped", "failed", "cancelled", "queued", "in_flight")
 
 
-def operations_for(user: Any) -> QuerySet[BulkOperation]:
+def operations_for(user: User | AnonymousUser) -> QuerySet[BulkOperation]:
     """Return the operations the user made plus those touching any of their teams (not drafts
     of other people)."""
+    if not user.is_authenticated:
+        return BulkOperation.objects.none()
     team_ids = list(
         Membership.objects.filter(user=user).values_list("team_id", flat=True)
     )
@@ -40,7 +43,9 @@ def _touching_pks(team_ids: list[int]) -> Any:
     )
 
 
-def operation_for(user: Any, op_id: int, *, act: bool = False) -> BulkOperation:
+def operation_for(
+    user: User | AnonymousUser, op_id: int, *, act: bool = False
+) -> BulkOperation:
     """Return the operation if the user may see it (act: may cancel it), else raise Http404.
 
     Raises:
@@ -50,7 +55,7 @@ def operation_for(user: Any, op_id: int, *, act: bool = False) -> BulkOperation:
     from django.core.exceptions import PermissionDenied
 
     op = BulkOperation.objects.filter(pk=op_id).select_related("created_by").first()
-    if op is None or not getattr(user, "is_authenticated", False):
+    if op is None or not user.is_authenticated:
         raise Http404("No such bulk operation.")
     if op.created_by_id == user.pk:
         return op

@@ -38,6 +38,6 @@ def run_chunk(self, chunk_id: int) -> str:  # type: ignore[no-untyped-def]
 @shared_task(ignore_result=True)
 def sweep_bulk() -> dict[str, int]:
     """Re-enqueue lost chunks, recover dead workers' chunks, finish ended operations (beat)."""
-    from dashboard.bulk.execution import sweep
+    from dashboard.bulk.execution import sweep_chunks
 
-    return sweep()
+    return sweep_chunks()

@@ -25,10 +25,12 @@ from django_htmx.http import (
 )
 
 from dashboard.accounts.http import HtmxHttpRequest
+from dashboard.audit.services import Actor
 from dashboard.bulk import execution, selection, selectors
 from dashboard.bulk.forms import ConfirmForm, StartForm
 from dashboard.bulk.models import Action, BulkOperation
-from dashboard.operations.selectors import Scope
+from dashboard.workitems.filtering import filter_only
+from dashboard.workitems.selectors import Scope
 
 RESULTS_PAGE_SIZE = 100
 
@@ -60,7 +62,7 @@ def operation_new(request: HtmxHttpRequest) -> HttpResponse:
             else:
                 return _redirect(request, reverse("bulk-detail", args=[op.pk]))
         return _new_page(request, form, form.data.get("filter", ""), status=400)
-    query = selection.clean_filter_query(request.GET.urlencode())
+    query = filter_only(request.GET.urlencode())
     action = request.GET.get("action", Action.RETRY)
     form = StartForm(
         initial={
@@ -135,7 +137,10 @@ def operation_confirm(request: HtmxHttpRequest, op_id: int) -> HttpResponse:
     if form.is_valid():
         try:
             selection.confirm(
-                request, op, request.user, reason=form.cleaned_data["reason"]
+                op,
+                request.user,
+                reason=form.cleaned_data["reason"],
+                actor=Actor.from_request(request),
             )
         except selection.SelectionError as err:
             form.add_error(None, err.message)

@@ -219,7 +219,7 @@ class WorkItem(MirrorRow):
 
 
 class WorkItemStateChange(models.Model):
-    """A state change of a work item observed by a sync (the item's history, issue 5)."""
+    """A state change of a work item observed by a sync (the item's history)."""
 
     work_item = models.ForeignKey(
         WorkItem, on_delete=models.CASCADE, related_name="state_changes"
@@ -361,14 +361,6 @@ class WorkspaceSyncState(models.Model):
 
     def __str__(self) -> str:
         return f"Sync state of workspace {self.workspace_id}"
-
-    @property
-    def lease_held(self) -> bool:
-        return (
-            bool(self.lease_owner)
-            and self.lease_until is not None
-            and self.lease_until > timezone.now()
-        )
 
 
 class WebhookRegistration(models.Model):

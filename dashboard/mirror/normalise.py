@@ -1,7 +1,7 @@
 """Normalise exception messages into signatures that group "the same failure".
 
 `message_signature("Order 48213 not found in SAP")` and the same message with another order
-number give the same signature, so failure triage (issue 5) can GROUP BY it. Pure functions.
+number give the same signature, so failure triage can GROUP BY it. Pure functions.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Start variants (API.md §3.3): no input, one JSON payload, many payloads (a JSON array or a
 CSV file, one payload per row), selected existing work items, or the queued inputs. Parse
 errors carry a line and column; every payload is also checked against the process's JSON
-Schema when one is set (dashboard.operations.schemas).
+Schema when one is set (dashboard.workitems.schemas).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from dashboard.operations.schemas import parse_payload, validate_payload
+from dashboard.workitems.schemas import parse_payload, validate_payload
 from dashboard.workspaces.models import Workspace
 
 VARIANTS = {

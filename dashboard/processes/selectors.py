@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
+from django.contrib.auth.models import AnonymousUser
 from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import TruncDay, TruncHour
 from django.utils import timezone
 
+from dashboard.accounts.models import User
 from dashboard.accounts.permissions import teams_for
 from dashboard.mirror.models import Process, ProcessRun, StepRun, WorkItem
 from dashboard.workspaces.models import Workspace
@@ -23,7 +24,7 @@ WINDOWS: dict[str, tuple[timedelta, str]] = {
 }
 
 
-def visible_workspaces(user: Any) -> QuerySet[Workspace]:
+def visible_workspaces(user: User | AnonymousUser) -> QuerySet[Workspace]:
     """Return the workspaces of every team the user belongs to."""
     return (
         Workspace.objects.filter(team__in=teams_for(user))

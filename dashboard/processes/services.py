@@ -18,13 +18,14 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-from django.http import HttpRequest
-
 from dashboard.audit import services as audit
+from dashboard.audit.services import Actor
 from dashboard.lib import secretbox
+from dashboard.lib.errors import WorkroomError
 from dashboard.mirror.models import Process, ProcessRun
 from dashboard.mirror.services.sync import WorkspaceSync
 from dashboard.processes.inputs import StartInput
+from dashboard.workspaces.errors import describe
 from dashboard.workspaces.models import Workspace
 from dashboard.workspaces.services import build_client
 from robocorp_api import errors as cr
@@ -51,63 +52,19 @@ T = TypeVar("T")
 INTERACTIVE: dict[str, Any] = {"max_retries": 1, "backoff_max": 1.0, "timeout": (3, 15)}
 
 
-class ActionFailed(Exception):
-    """An action Control Room refused or could not do; `message` is for the operator."""
+class ActionFailed(WorkroomError):
+    """A run action Control Room refused or could not do; `message` is for the operator."""
 
     def __init__(self, message: str, *, not_found: bool = False) -> None:
         super().__init__(message)
-        self.message = message
         self.not_found = not_found
-
-
-def describe_error(err: Exception, *, permission: str, thing: str = "object") -> str:
-    """Return an operator-facing sentence for a client error (never the key, never a URL)."""
-    if isinstance(err, secretbox.SecretUnavailable):
-        return (
-            "Workroom cannot decrypt this workspace's stored API key (the encryption key "
-            "changed?). A team admin must replace the key on the workspace page."
-        )
-    if not isinstance(err, cr.ControlRoomError):
-        return "Workroom could not talk to Control Room."
-    detail = f" Control Room said: “{err.message}”" if err.message else ""
-    if isinstance(err, cr.PermissionDenied):
-        return (
-            f"Control Room refused (403): the workspace's API key lacks the permission "
-            f"{permission}. A team admin can grant it in Control Room and re-check the key "
-            "on the workspace page."
-        )
-    if isinstance(err, cr.AuthenticationFailed):
-        return (
-            "Control Room rejected the workspace's API key (401): it was deleted or "
-            "rotated. A team admin must replace it on the workspace page."
-        )
-    if isinstance(err, cr.NotFound):
-        return f"Control Room has no such {thing} (404); it may have been deleted."
-    if isinstance(err, cr.Conflict):
-        return f"Control Room refused because of a conflict (409).{detail}"
-    if isinstance(err, cr.BadRequest):
-        return f"Control Room rejected the request (400).{detail}"
-    if isinstance(err, cr.AmbiguousResult):
-        return (
-            "The request reached Control Room but no answer came back, so Workroom cannot "
-            "tell whether it took effect. Check the runs list before trying again."
-        )
-    if isinstance(err, cr.RateLimited):
-        return "Control Room is limiting requests (429); try again in a minute."
-    if isinstance(err, cr.ConnectionFailed | cr.ReadTimedOut):
-        return "Control Room could not be reached (no answer); try again in a moment."
-    if isinstance(err, cr.ServerError):
-        return f"Control Room had an internal error ({err.status}); try again later."
-    if isinstance(err, cr.InvalidResponse):
-        return "Control Room sent an answer Workroom could not read; try again later."
-    return f"Control Room answered unexpectedly ({err.status or 'no status'})."
 
 
 def _client(workspace: Workspace, permission: str) -> ControlRoomClient:
     try:
         return build_client(workspace, **INTERACTIVE)
     except secretbox.SecretUnavailable as err:
-        raise ActionFailed(describe_error(err, permission=permission)) from None
+        raise ActionFailed(describe(err, needs=permission)) from None
 
 
 # --- keeping the mirror of one run fresh -----------------------------------------------
@@ -128,7 +85,7 @@ def refresh_run(workspace: Workspace, run_external_id: str) -> Refresh:
     except (cr.ControlRoomError, secretbox.SecretUnavailable) as err:
         logger.info("refresh of run %s failed: %s", run_external_id, err)
         return Refresh(
-            describe_error(err, permission=READ_RUNS, thing="process run"),
+            describe(err, needs=READ_RUNS, thing="process run"),
             not_found=isinstance(err, cr.NotFound),
         )
     gone = ProcessRun.objects.filter(
@@ -156,7 +113,7 @@ def start_run(
     process: Process,
     start: StartInput,
     *,
-    request: HttpRequest | None,
+    actor: Actor,
 ) -> StartedRun:
     """Start a run of `process` as described by a validated `start`; audit it either way.
 
@@ -186,8 +143,8 @@ def start_run(
                 with_inputs=start.variant == "inputs",
             )
     except cr.ControlRoomError as err:
-        message = describe_error(err, permission=TRIGGER, thing="process")
-        _audit(request, workspace, ACTION_START, None, f"Start of {process.name} failed",
+        message = describe(err, needs=TRIGGER, thing="process")
+        _audit(actor, workspace, ACTION_START, None, f"Start of {process.name} failed",
                {**data, "outcome": "failed", "error": type(err).__name__, "status": err.status})  # fmt: skip
         raise ActionFailed(message, not_found=isinstance(err, cr.NotFound)) from None
     run = None
@@ -200,7 +157,7 @@ def start_run(
     else:
         summary = f"Start of {process.name} with queued inputs: nothing was waiting"
     outcome = "started" if started.started else "not_started"
-    _audit(request, workspace, ACTION_START, run, summary,
+    _audit(actor, workspace, ACTION_START, run, summary,
            {**data, "outcome": outcome, "run_id": started.id})  # fmt: skip
     return started
 
@@ -222,7 +179,7 @@ def stop_run(
     terminate: bool,
     remaining_done: bool,
     reason: str,
-    request: HttpRequest | None,
+    actor: Actor,
 ) -> bool:
     """Ask Control Room to stop a run; return whether it accepted. Audited either way.
 
@@ -246,10 +203,10 @@ def stop_run(
                 reason=reason or None,
             )
     except cr.ControlRoomError as err:
-        _audit(request, workspace, ACTION_STOP, run, f"Stop of run {run.external_id} failed",
+        _audit(actor, workspace, ACTION_STOP, run, f"Stop of run {run.external_id} failed",
                {**data, "outcome": "failed", "error": type(err).__name__, "status": err.status})  # fmt: skip
         raise ActionFailed(
-            describe_error(err, permission=TRIGGER, thing="process run"),
+            describe(err, needs=TRIGGER, thing="process run"),
             not_found=isinstance(err, cr.NotFound),
         ) from None
     mode = "terminate" if terminate else "graceful stop"
@@ -258,22 +215,22 @@ def stop_run(
         if accepted
         else f"Stop of run {run.external_id} not accepted: it was no longer running"
     )
-    _audit(request, workspace, ACTION_STOP, run, summary,
+    _audit(actor, workspace, ACTION_STOP, run, summary,
            {**data, "outcome": "accepted" if accepted else "not_accepted"})  # fmt: skip
     refresh_run(workspace, run.external_id)
     return accepted
 
 
 def _audit(
-    request: HttpRequest | None,
+    actor: Actor,
     workspace: Workspace,
     action: str,
     run: ProcessRun | None,
     summary: str,
     data: dict[str, Any],
 ) -> None:
-    audit.record(
-        request,
+    audit.record_by(
+        actor,
         team=workspace.team,
         action=action,
         obj=run,
@@ -314,7 +271,7 @@ def _read(fn: Callable[[], T], *, thing: str) -> tuple[T | None, str]:
     try:
         return fn(), ""
     except (cr.ControlRoomError, secretbox.SecretUnavailable) as err:
-        return None, describe_error(err, permission=READ_OUTPUTS, thing=thing)
+        return None, describe(err, needs=READ_OUTPUTS, thing=thing)
 
 
 def console_page(
@@ -402,7 +359,7 @@ def open_artifact(workspace: Workspace, step_run_id: str, artifact_id: str) -> D
     except cr.ControlRoomError as err:
         client.close()
         raise ActionFailed(
-            describe_error(err, permission=READ_OUTPUTS, thing="artifact"),
+            describe(err, needs=READ_OUTPUTS, thing="artifact"),
             not_found=isinstance(err, cr.NotFound),
         ) from None
     return Download(meta.name, _chained(first, chunks, client))

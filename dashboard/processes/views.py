@@ -20,26 +20,18 @@ from django_htmx.http import HttpResponseStopPolling
 
 from dashboard.accounts.http import HtmxHttpRequest
 from dashboard.accounts.models import Membership, Role
+from dashboard.audit.services import Actor
 from dashboard.lib import secretbox
 from dashboard.lib.params import page_number
 from dashboard.mirror.models import Process, ProcessRun, StepRun
 from dashboard.processes import charts, inputs, selectors, services
 from dashboard.processes.forms import RunFilterForm, StopForm
 from dashboard.workspaces.access import workspace_for_user
+from dashboard.workspaces.errors import describe
 from dashboard.workspaces.models import Workspace
 from dashboard.workspaces.services import build_client
 
 RUNS_PER_PAGE = 50
-
-
-def _blocked(workspace: Workspace, feature: str) -> str:
-    """Return why the workspace's key cannot do `feature` ("" when it can or may)."""
-    if not workspace.enabled:
-        return "This workspace is disabled."
-    for row in workspace.feature_table():
-        if row.feature.slug == feature and row.allowed is False:
-            return f"The workspace's API key lacks {', '.join(row.missing)}."
-    return ""
 
 
 def _page_number(request: HtmxHttpRequest) -> int:
@@ -61,7 +53,7 @@ def _overview(
             user_id=request.user.pk or 0, role__gte=Role.OPERATOR
         ).values_list("team_id", flat=True)
     )
-    blocked = {w.pk: _blocked(w, "start_stop") for w in workspaces}
+    blocked = {w.pk: w.why_not("start_stop") for w in workspaces}
     for row in rows:
         row.can_start = row.process.workspace.team_id in operator_teams
         row.start_blocked = blocked[row.process.workspace_id]
@@ -141,8 +133,8 @@ def _run_context(
         "steps": selectors.step_rows(run),
         "refresh_error": refresh_error,
         "live": not run.is_terminal and run.gone_at is None,
-        "stop_blocked": _blocked(workspace, "start_stop"),
-        "outputs_blocked": _blocked(workspace, "run_outputs"),
+        "stop_blocked": workspace.why_not("start_stop"),
+        "outputs_blocked": workspace.why_not("run_outputs"),
     }
 
 
@@ -194,7 +186,7 @@ def run_stop(request: HtmxHttpRequest, workspace_id: int, run_id: str) -> HttpRe
                 terminate=data["mode"] == "terminate",
                 remaining_done=data["remaining"] == "done",
                 reason=data["reason"],
-                request=request,
+                actor=Actor.from_request(request),
             )
         except services.ActionFailed as err:
             error = err.message
@@ -212,7 +204,7 @@ def run_stop(request: HtmxHttpRequest, workspace_id: int, run_id: str) -> HttpRe
         "run": run,
         "form": form,
         "error": error,
-        "blocked": _blocked(workspace, "start_stop"),
+        "blocked": workspace.why_not("start_stop"),
     }
     status = 400 if request.method == "POST" else 200
     return render(request, "processes/run_stop.html", context, status=status)
@@ -264,7 +256,7 @@ def run_start(
         "process": process,
         "variants": inputs.VARIANTS,
         "waiting": waiting,
-        "blocked": _blocked(workspace, "start_stop"),
+        "blocked": workspace.why_not("start_stop"),
         "post": request.POST,
         "chosen": request.POST.get("variant", "none"),
         "max_payloads": inputs.MAX_PAYLOADS,
@@ -278,7 +270,9 @@ def run_start(
     if request.POST.get("stage") != "confirm":
         return render(request, "processes/run_start_confirm.html", context)
     try:
-        started = services.start_run(workspace, process, start, request=request)
+        started = services.start_run(
+            workspace, process, start, actor=Actor.from_request(request)
+        )
     except services.ActionFailed as err:
         context["action_error"] = err.message
         return render(request, "processes/run_start_confirm.html", context, status=400)
@@ -334,14 +328,12 @@ def steprun_detail(
         "membership": membership,
         "run": step.process_run,
         "step": step,
-        "outputs_blocked": _blocked(workspace, "run_outputs"),
+        "outputs_blocked": workspace.why_not("run_outputs"),
     }
     try:
         client = build_client(workspace, **services.INTERACTIVE)
     except secretbox.SecretUnavailable as err:
-        context["client_error"] = services.describe_error(
-            err, permission=services.READ_OUTPUTS
-        )
+        context["client_error"] = describe(err, needs=services.READ_OUTPUTS)
         return render(request, "processes/steprun_detail.html", context)
     with client:
         context["console"] = services.console_page(

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from django.contrib.auth.models import AnonymousUser
 from django.shortcuts import get_object_or_404
 
-from dashboard.accounts.models import Membership
+from dashboard.accounts.models import Membership, User
 from dashboard.accounts.permissions import Role, require_role
 from dashboard.workspaces.models import Workspace
 
 
 def workspace_for_user(
-    user: object, workspace_id: int, minimum_role: Role
+    user: User | AnonymousUser, workspace_id: int, minimum_role: Role
 ) -> tuple[Workspace, Membership]:
     """Return the workspace and the user's membership in its team.
 

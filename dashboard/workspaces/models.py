@@ -121,6 +121,20 @@ class Workspace(models.Model):
             rows.append(FeatureStatus(feature, allowed, missing, unknown))
         return rows
 
+    def why_not(self, feature_slug: str) -> str:
+        """Return why Workroom may not use this workspace for the feature ("" = it may).
+
+        The one answer to "can this key do X, and if not, why": the enabled switch and the
+        stored permission probe (a permission the probe could not tell is not a refusal;
+        Control Room has the last word and its 403 is described when it comes).
+        """
+        if not self.enabled:
+            return "The workspace is disabled."
+        for row in self.feature_table():
+            if row.feature.slug == feature_slug and row.allowed is False:
+                return f"The workspace's API key lacks {', '.join(row.missing)}."
+        return ""
+
     def allows(self, feature_slug: str) -> bool:
         """Return True if the last probe showed the key allows the feature."""
         return any(

@@ -24,30 +24,22 @@ from django.views.decorators.debug import sensitive_variables
 from dashboard.accounts.models import Team
 from dashboard.audit.services import record
 from dashboard.lib import redact, secretbox
+from dashboard.lib.errors import WorkroomError
+from dashboard.workspaces.errors import describe
 from dashboard.workspaces.models import Workspace
 from robocorp_api.client import ControlRoomClient
-from robocorp_api.errors import (
-    AuthenticationFailed,
-    ConnectionFailed,
-    ControlRoomError,
-    NotFound,
-    PermissionDenied,
-    RateLimited,
-    ReadTimedOut,
-    ServerError,
-)
+from robocorp_api.errors import ControlRoomError
 from robocorp_api.models import Workspace as CRWorkspace
 
 CLOUD_BASE_URL = "https://cloud.robocorp.com/api/v1"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
-class WorkspaceError(Exception):
+class WorkspaceError(WorkroomError):
     """A workspace could not be added or changed; `message` is safe to show."""
 
     def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
-        self.message = message
         self.field = field
 
 
@@ -190,31 +182,12 @@ def build_client(workspace: Workspace, **kwargs: Any) -> ControlRoomClient:
     )
 
 
-def _describe(err: ControlRoomError, base_url: str, cr_workspace_id: str) -> str:
-    status = f" ({err.status})" if err.status else ""
-    if isinstance(err, AuthenticationFailed):
-        return (
-            "The API key was rejected by Control Room (401). Check that you copied the whole "
-            "key and that it has not been deleted."
-        )
-    if isinstance(err, PermissionDenied):
-        return (
-            f"Control Room refused this key access to workspace {cr_workspace_id} (403). "
-            "Is the key from this workspace?"
-        )
-    if isinstance(err, NotFound):
-        return (
-            f"Control Room has no workspace {cr_workspace_id} at {base_url} (404). "
-            "Check the workspace id and the API URL."
-        )
-    if isinstance(err, ConnectionFailed | ReadTimedOut):
-        return f"Could not reach Control Room at {base_url}: no answer."
-    if isinstance(err, RateLimited):
-        return "Control Room is rate-limiting requests (429); try again in a minute."
-    if isinstance(err, ServerError):
-        return f"Control Room had an internal error{status}; try again later."
-    code = f", {err.code}" if err.code else ""
-    return f"Control Room answered unexpectedly{status}{code}."
+def _describe_verification(err: ControlRoomError, cr_workspace_id: str) -> str:
+    return describe(
+        err,
+        needs=f"to read workspace {cr_workspace_id} (is the key from this workspace?)",
+        thing=f"workspace {cr_workspace_id} at this API URL",
+    )
 
 
 @sensitive_variables("api_key")
@@ -232,14 +205,14 @@ def _verify(api_key: str, *, base_url: str, cr_workspace_id: str) -> Verified:
         cr_workspace = client.workspace.get()
     except ControlRoomError as err:
         raise WorkspaceError(
-            f"{_describe(err, base_url, cr_workspace_id)} Nothing was saved.",
+            f"{_describe_verification(err, cr_workspace_id)} Nothing was saved.",
             field="api_key",
         ) from None
     try:
         permissions, probe_error = client.probe_permissions(), ""
     except ControlRoomError as err:
         permissions = {}
-        probe_error = f"Could not probe the key's permissions: {_describe(err, base_url, cr_workspace_id)}"
+        probe_error = f"Could not probe the key's permissions: {_describe_verification(err, cr_workspace_id)}"
     return Verified(cr_workspace, permissions, probe_error)
 
 
@@ -421,9 +394,7 @@ def reprobe(
         workspace.last_error = "The stored key cannot be decrypted; replace the key."
         workspace.needs_attention = True
     except ControlRoomError as err:
-        workspace.last_error = _describe(
-            err, workspace.base_url, workspace.cr_workspace_id
-        )
+        workspace.last_error = _describe_verification(err, workspace.cr_workspace_id)
         workspace.needs_attention = True
     with transaction.atomic():
         workspace.save()

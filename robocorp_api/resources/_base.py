@@ -9,7 +9,7 @@ from urllib.parse import quote
 import requests
 from pydantic import BaseModel
 
-from robocorp_api._http import Transport, parse_body, parse_json
+from robocorp_api._http import Transport, parse_body
 from robocorp_api.pagination import Paginator
 
 M = TypeVar("M", bound=BaseModel)
@@ -70,10 +70,6 @@ class Resource:
     ) -> M:
         response, full = self._send(method, path, params=params, json=json)
         return parse_body(response, model, method=method, path=full)
-
-    def _call_json(self, method: str, path: str, *, json: Any = None) -> Any:
-        response, full = self._send(method, path, json=json)
-        return parse_json(response, method=method, path=full)
 
     def _list(self, path: str, model: type[M], **params: Any) -> Paginator[M]:
         return Paginator(self._transport, self._prefix + path, model, params=params)

@@ -18,7 +18,7 @@ from dashboard.bulk.models import BulkOperation
 from dashboard.mirror.models import WorkItem
 from robocorp_api.emulator import EmulatorServer
 from tests.dashboard.factories import add_member, make_user
-from tests.dashboard.operations.conftest import (
+from tests.dashboard.workitems.conftest import (
     emulated_workspace,
     failing_run,
     mirror_sync,
@@ -98,7 +98,7 @@ def test_l_an_empty_upload_says_the_file_is_empty(client_for, bob, ws_a):
     item = WorkItem.objects.filter(workspace=ws_a, state="failed").first()
     assert item is not None
     response = client_for(bob).post(
-        reverse("operations-item-upload", args=[item.pk]),
+        reverse("workitems-item-upload", args=[item.pk]),
         {"file": SimpleUploadedFile("empty.txt", b"")},
         follow=True,
     )
@@ -131,7 +131,7 @@ def test_n_items_of_a_stopped_run_are_not_called_transient(client_for, bob, ws_a
     )
     html = (
         client_for(bob)
-        .get(reverse("operations-item-detail", args=[item.pk]))
+        .get(reverse("workitems-item-detail", args=[item.pk]))
         .content.decode()
     )
     assert "PROCESS_RUN_STOPPED" in html

@@ -121,7 +121,7 @@ def _full_flow(emu: EmulatorServer) -> dict[str, str]:
     failed = WorkItem.objects.filter(workspace=workspace, state="failed").first()
     assert failed is not None
     acted = newcomer.post(
-        reverse("operations-item-action", args=[failed.pk, "retry"]), {}
+        reverse("workitems-item-action", args=[failed.pk, "retry"]), {}
     )
     assert acted.status_code in (200, 302)
 

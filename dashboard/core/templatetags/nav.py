@@ -10,8 +10,8 @@ register = template.Library()
 
 # First match wins: triage and runs are more specific than their apps' other pages.
 SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("triage", ("operations-triage",)),
-    ("items", ("operations-",)),
+    ("triage", ("workitems-triage",)),
+    ("items", ("workitems-",)),
     ("runs", ("processes-run-", "processes-steprun-", "processes-artifact-")),
     ("processes", ("processes-",)),
     ("bulk", ("bulk-",)),

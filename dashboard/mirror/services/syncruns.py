@@ -22,6 +22,8 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from dashboard.audit.services import record
+from dashboard.lib import leases
+from dashboard.lib.leases import LeaseLost
 from dashboard.lib.secretbox import SecretUnavailable
 from dashboard.mirror import conf
 from dashboard.mirror.models import (
@@ -48,49 +50,21 @@ logger = logging.getLogger(__name__)
 ATTENTION_PREFIX = "Sync: "
 
 
-class LeaseLost(Exception):
-    """Another sync took the workspace's lease (ours expired): stop writing at once."""
-
-
 # --- the lease ------------------------------------------------------------------------------
 
 
-@dataclass
-class Lease:
-    """An expiring claim on a workspace's sync, taken and renewed by conditional UPDATEs.
-
-    Works the same on SQLite and PostgreSQL (no SELECT … FOR UPDATE); a killed worker's
-    lease simply expires (ECOSYSTEM.md B5).
-    """
-
-    workspace_id: int
-    owner: str
+class Lease(leases.Lease):
+    """An expiring claim on a workspace's sync (dashboard.lib.leases on its sync state)."""
 
     @classmethod
     def acquire(cls, workspace_id: int, owner: str) -> Lease | None:
         WorkspaceSyncState.objects.get_or_create(workspace_id=workspace_id)
-        now = timezone.now()
-        taken = (
-            WorkspaceSyncState.objects.filter(pk=workspace_id)
-            .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
-            .update(
-                lease_owner=owner,
-                lease_until=now + timedelta(seconds=conf.lease_seconds()),
-            )
+        return cls.take(
+            WorkspaceSyncState.objects.filter(pk=workspace_id),
+            owner,
+            conf.lease_seconds(),
+            what="the sync lease of this workspace",
         )
-        return cls(workspace_id, owner) if taken == 1 else None
-
-    def renew(self) -> None:
-        until = timezone.now() + timedelta(seconds=conf.lease_seconds())
-        if not WorkspaceSyncState.objects.filter(
-            pk=self.workspace_id, lease_owner=self.owner
-        ).update(lease_until=until):
-            raise LeaseLost("the sync lease of this workspace was taken over")
-
-    def release(self) -> None:
-        WorkspaceSyncState.objects.filter(
-            pk=self.workspace_id, lease_owner=self.owner
-        ).update(lease_owner="", lease_until=None)
 
 
 # --- requesting a sync ----------------------------------------------------------------------

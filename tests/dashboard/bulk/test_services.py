@@ -15,7 +15,7 @@ from dashboard.accounts.models import Role
 from dashboard.audit.models import AuditEvent
 from dashboard.bulk import execution, selection
 from dashboard.bulk.models import BulkChunk, BulkItem, BulkOperation
-from dashboard.mirror.models import WorkItem
+from dashboard.mirror.models import ProcessRun, WorkItem
 from tests.dashboard.bulk.helpers import failed_ids, mirror, reread, seed_failed
 from tests.dashboard.factories import add_member, make_user, make_workspace_row
 
@@ -88,8 +88,8 @@ def test_confirm_runs_the_frozen_set_and_audits(db, ws, emu, bob, spy):
     mirror(ws)
     op = selection.create_draft(bob, action="retry", filter_query="state=failed")
     with pytest.raises(selection.SelectionError, match="reason"):
-        selection.confirm(None, op, bob, reason="  ")
-    selection.confirm(None, op, bob, reason="SAP was down")
+        selection.confirm(op, bob, reason="  ")
+    selection.confirm(op, bob, reason="SAP was down")
     op.refresh_from_db()
     assert op.state == BulkOperation.State.QUEUED
     assert op.chunks.count() == 1  # default 100 per chunk
@@ -113,7 +113,7 @@ def test_chunks_follow_the_chunk_size(db, ws, emu, bob, settings, spy):
     seed_failed(emu, 20)
     mirror(ws)
     op = selection.create_draft(bob, action="mark_as_done", filter_query="")
-    selection.confirm(None, op, bob, reason="business failures")
+    selection.confirm(op, bob, reason="business failures")
     assert list(op.chunks.values_list("size", flat=True)) == [7, 7, 6]
     run_all(op)
     assert len(spy.calls) == 3
@@ -132,7 +132,7 @@ def test_drift_is_reported_and_changed_items_are_skipped(db, ws, emu, bob, spy):
     reread(ws, _external(ws, 2))
     found = selection.drift(op, bob)
     assert found.changed == 2 and found.removed == 2 and found.added == 0
-    selection.confirm(None, op, bob, reason="retry the rest")
+    selection.confirm(op, bob, reason="retry the rest")
     op.refresh_from_db()
     assert op.drift_changed == 2
     run_all(op)
@@ -150,7 +150,7 @@ def test_stale_mirror_rows_are_reread_before_sending(db, ws, emu, bob, spy, sett
     seed_failed(emu, 6)
     mirror(ws)
     op = selection.create_draft(bob, action="retry", filter_query="")
-    selection.confirm(None, op, bob, reason="stale check")
+    selection.confirm(op, bob, reason="stale check")
     # Control Room changes 3 items; the mirror does not know, but is old.
     rows = [emu.store.items.parse_id(e) for e in _external(ws, 3)]
     emu.store.batch("mark_as_done", rows)
@@ -171,7 +171,7 @@ def test_a_502_after_apply_is_reconciled_not_resent(db, ws, emu, bob, spy):
         kind="error", status=502, path=r"/work-items/batch$", after_apply=True, times=1
     )
     op = selection.create_draft(bob, action="retry", filter_query="")
-    selection.confirm(None, op, bob, reason="reconcile")
+    selection.confirm(op, bob, reason="reconcile")
     run_all(op)
     op.refresh_from_db()
     assert op.state == BulkOperation.State.SUCCEEDED, op.chunks.get().last_error
@@ -188,7 +188,7 @@ def test_a_dropped_answer_is_ambiguous_and_reconciled(db, ws, emu, bob, spy):
     mirror(ws)
     emu.faults.add(kind="drop", path=r"/work-items/batch$", after_apply=True, times=1)
     op = selection.create_draft(bob, action="mark_as_done", filter_query="")
-    selection.confirm(None, op, bob, reason="ambiguous")
+    selection.confirm(op, bob, reason="ambiguous")
     run_all(op)
     op.refresh_from_db()
     assert op.done_count == 5
@@ -203,7 +203,7 @@ def test_a_502_before_apply_resends_only_after_the_reread(
     mirror(ws)
     emu.faults.add(kind="error", status=502, path=r"/work-items/batch$", times=1)
     op = selection.create_draft(bob, action="retry", filter_query="")
-    selection.confirm(None, op, bob, reason="not applied")
+    selection.confirm(op, bob, reason="not applied")
     chunk = op.chunks.get()
     outcome = execution.run_chunk(chunk.pk)
     assert outcome.status == "released"
@@ -217,7 +217,7 @@ def test_duplicate_delivery_of_a_finished_chunk_does_nothing(db, ws, emu, bob, s
     seed_failed(emu, 3)
     mirror(ws)
     op = selection.create_draft(bob, action="retry", filter_query="")
-    selection.confirm(None, op, bob, reason="dup")
+    selection.confirm(op, bob, reason="dup")
     chunk = op.chunks.get()
     assert execution.run_chunk(chunk.pk).status == "done"
     assert execution.run_chunk(chunk.pk).status == "noop"
@@ -229,7 +229,7 @@ def test_cancel_stops_chunks_not_started(db, ws, emu, bob, spy, settings):
     seed_failed(emu, 6)
     mirror(ws)
     op = selection.create_draft(bob, action="retry", filter_query="")
-    selection.confirm(None, op, bob, reason="cancel me")
+    selection.confirm(op, bob, reason="cancel me")
     first = op.chunks.order_by("seq")[0]
     execution.run_chunk(first.pk)
     assert execution.cancel(op, bob) == 2
@@ -252,7 +252,7 @@ def test_overlapping_operations_of_two_operators_never_double_apply(
 
     def confirm(op: BulkOperation, user: Any) -> None:
         try:
-            selection.confirm(None, op, user, reason="overlap")
+            selection.confirm(op, user, reason="overlap")
         except BaseException as err:
             errors.append(err)
         finally:
@@ -300,7 +300,33 @@ def test_a_viewer_added_later_cannot_confirm_someone_elses_preview(db, ws, emu, 
     other = make_user("dora")
     add_member(ws.team, other, Role.OPERATOR)
     with pytest.raises(selection.SelectionError, match="Only the operator"):
-        selection.confirm(None, op, other, reason="mine now")
+        selection.confirm(op, other, reason="mine now")
+
+
+def test_a_bulk_retry_flags_the_run_for_the_next_sync(db, ws, emu, bob, spy):
+    seed_failed(emu, 4)
+    mirror(ws)
+    ProcessRun.objects.filter(workspace=ws).update(needs_refresh=False)
+    op = selection.create_draft(bob, action="retry", filter_query="")
+    selection.confirm(op, bob, reason="same as a single retry")
+    run_all(op)
+    assert list(
+        ProcessRun.objects.filter(workspace=ws).values_list("needs_refresh", flat=True)
+    ) == [True]
+
+
+def test_an_operator_demoted_after_confirming_stops_acting(db, ws, emu, bob, spy):
+    seed_failed(emu, 3)
+    mirror(ws)
+    op = selection.create_draft(bob, action="retry", filter_query="")
+    selection.confirm(op, bob, reason="before the demotion")
+    ws.team.memberships.filter(user=bob).update(role=Role.VIEWER)
+    run_all(op)
+    op.refresh_from_db()
+    assert (op.done_count, op.skipped_count) == (0, 3)
+    assert spy.calls == []  # nothing reached Control Room
+    reason = BulkItem.objects.filter(operation=op).values_list("reason", flat=True)[0]
+    assert "bob may not act" in reason and "operator role" in reason
 
 
 def _external(ws: Any, n: int) -> list[str]:

@@ -29,7 +29,7 @@ def confirmed(user: Any, *, ids: list[int] | None = None) -> BulkOperation:
     op = selection.create_draft(
         user, action="retry", ids=ids, filter_query="" if ids else "state=failed"
     )
-    return selection.confirm(None, op, user, reason="limits test")
+    return selection.confirm(op, user, reason="limits test")
 
 
 def due_times(op: BulkOperation) -> list[Any]:
@@ -123,7 +123,9 @@ def test_a_worker_sends_on_the_throttles_schedule(
             == 1
         )
     wait_until(
-        lambda: execution.sweep() and state_of(op) in BulkOperation.TERMINAL_STATES,
+        lambda: (
+            execution.sweep_chunks() and state_of(op) in BulkOperation.TERMINAL_STATES
+        ),
         timeout=30,
         interval=0.25,
     )
@@ -170,7 +172,7 @@ def die_after_sending(ws: Workspace, chunk: BulkChunk, owner: str) -> None:
 
 def lease_expires_then_sweep() -> dict[str, int]:
     time.sleep(1.1)
-    return execution.sweep()
+    return execution.sweep_chunks()
 
 
 def test_a_chunk_whose_deliveries_keep_dying_is_given_up(db, ws, emu, bob, spy, dying):

@@ -19,6 +19,13 @@ def items(db, ws, emu):
     return failed_ids(ws)
 
 
+def test_new_page_reports_a_bad_filter_like_the_explorer(items, bob, client_for):
+    page = client_for(bob).get("/bulk/new/?state=failed&created_from=nope")
+    assert page.status_code == 200
+    assert "The filter is not valid (Created from:" in page.content.decode()
+    assert b'id="match-total">12<' not in page.content
+
+
 def test_new_page_counts_the_filter(items, bob, client_for):
     page = client_for(bob).get("/bulk/new/?state=failed&page_size=25&action=retry")
     assert page.status_code == 200
@@ -95,7 +102,7 @@ def test_other_teams_cannot_see_or_cancel(items, bob, charlie, carol, client_for
     assert (
         client_for(carol).get(f"/bulk/{op.pk}/").status_code == 404
     )  # a draft is private
-    selection.confirm(None, op, bob, reason="visible now")
+    selection.confirm(op, bob, reason="visible now")
     assert client_for(carol).get(f"/bulk/{op.pk}/").status_code == 200
     assert client_for(carol).post(f"/bulk/{op.pk}/cancel/").status_code == 403
     assert client_for(charlie).post(f"/bulk/{op.pk}/cancel/").status_code == 404
@@ -103,7 +110,7 @@ def test_other_teams_cannot_see_or_cancel(items, bob, charlie, carol, client_for
 
 def test_cancel_from_the_page(items, bob, client_for):
     op = selection.create_draft(bob, action="retry", filter_query="")
-    selection.confirm(None, op, bob, reason="oops")
+    selection.confirm(op, bob, reason="oops")
     response = client_for(bob).post(f"/bulk/{op.pk}/cancel/")
     assert response.status_code == 302
     op.refresh_from_db()

@@ -103,7 +103,7 @@ def _reset_pools() -> None:
 
 def confirmed(ws: Any, user: Any, action: str = "retry") -> BulkOperation:
     op = selection.create_draft(user, action=action, filter_query="state=failed")
-    return selection.confirm(None, op, user, reason="worker test")
+    return selection.confirm(op, user, reason="worker test")
 
 
 def state_of(op: BulkOperation) -> str:
@@ -146,7 +146,9 @@ def test_a_sigkilled_worker_resumes_with_nothing_lost_or_doubled(
     time.sleep(3.5)
     start_worker()
     wait_until(
-        lambda: execution.sweep() and state_of(op) in BulkOperation.TERMINAL_STATES,
+        lambda: (
+            execution.sweep_chunks() and state_of(op) in BulkOperation.TERMINAL_STATES
+        ),
         timeout=60,
         interval=0.5,
     )
@@ -211,7 +213,7 @@ def test_redis_down_at_confirm_queues_then_the_sweeper_completes(
     private_redis.start()
     _reset_pools()
     start_worker(REDIS_URL=private_redis.url)
-    assert execution.sweep()["enqueued"] == 2
+    assert execution.sweep_chunks()["enqueued"] == 2
     wait_until(lambda: state_of(draft) in BulkOperation.TERMINAL_STATES, timeout=30)
     assert draft.state == BulkOperation.State.SUCCEEDED
     assert_exactly_once(spy, 20)
@@ -233,7 +235,7 @@ def test_a_redis_restart_mid_operation_is_survived(
     sweeps: list[dict[str, int]] = []
 
     def swept_and_ended() -> bool:
-        sweeps.append(execution.sweep())
+        sweeps.append(execution.sweep_chunks())
         return state_of(op) in BulkOperation.TERMINAL_STATES
 
     wait_until(swept_and_ended, timeout=90, interval=1.0)

@@ -17,10 +17,10 @@ from django.test import Client
 from dashboard.accounts import services as account_services
 from dashboard.accounts.models import Membership, Role, Team
 from dashboard.mirror.models import Process, ProcessRun, StepRun, WorkItem
-from dashboard.operations.models import SavedView
+from dashboard.workitems.models import SavedView
 from dashboard.workspaces.models import Workspace
 from robocorp_api.emulator import EmulatorServer
-from tests.dashboard.operations.conftest import (
+from tests.dashboard.workitems.conftest import (
     emulated_workspace,
     failing_run,
     mirror_sync,

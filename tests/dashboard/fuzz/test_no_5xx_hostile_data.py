@@ -21,7 +21,7 @@ from dashboard.mirror.services.webhooks import signature_for, webhooks_register
 from robocorp_api.emulator.store import Artifact
 from tests.dashboard.fuzz.conftest import World
 from tests.dashboard.fuzz.strategies import deep_json, fuzz_settings, hostile_text
-from tests.dashboard.operations.conftest import mirror_sync
+from tests.dashboard.workitems.conftest import mirror_sync
 
 pytestmark = [pytest.mark.django_db, pytest.mark.emulator, pytest.mark.slow]
 
@@ -100,8 +100,8 @@ def _pages(world: World, run: Any) -> list[str]:
     workspace = world.workspaces[0]
     store = world.emu.store
     urls = [
-        reverse("operations-item-list"),
-        reverse("operations-triage"),
+        reverse("workitems-item-list"),
+        reverse("workitems-triage"),
         reverse("processes-run-list"),
         reverse("processes-overview"),
         reverse("mirror-workspace-overview", args=[workspace.pk]),
@@ -121,7 +121,7 @@ def _pages(world: World, run: Any) -> list[str]:
                 )
             )
     for item in WorkItem.objects.filter(process_run__external_id=run.id):
-        urls.append(reverse("operations-item-detail", args=[item.pk]))
+        urls.append(reverse("workitems-item-detail", args=[item.pk]))
     return urls
 
 

@@ -150,7 +150,7 @@ def test_every_url_pattern_is_enumerated() -> None:
         "login",
         "workspaces-add",
         "processes-steprun-detail",
-        "operations-item-payload",
+        "workitems-item-payload",
         "bulk-new",
         "mirror-webhook-receive",
         "accounts-invitation-accept",

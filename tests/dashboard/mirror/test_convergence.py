@@ -175,7 +175,7 @@ def _differ(truth: dict[str, str], mirror: dict[str, str]) -> int:
 def retry_every_failed_item(ws: Workspace, user: Any) -> BulkOperation:
     op = selection.create_draft(user, action="retry", filter_query="state=failed")
     assert op.total >= 1000, op.total  # the demo seed has about 2,000 failed items
-    return selection.confirm(None, op, user, reason="convergence test")
+    return selection.confirm(op, user, reason="convergence test")
 
 
 def lag_after_the_last_change(

@@ -28,7 +28,7 @@ from dashboard.mirror import conf
 from dashboard.mirror.models import ITEM_ACTIVE_STATES, Process, SyncRun, WorkItem
 from dashboard.mirror.services.sync import WorkspaceSync
 from dashboard.mirror.services.syncruns import sync_request, sync_run_execute
-from dashboard.operations.models import SavedView
+from dashboard.workitems.models import SavedView
 from dashboard.workspaces.models import Workspace
 from dashboard.workspaces.services import build_client
 from robocorp_api.client import ControlRoomClient

@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from dashboard.audit.models import AuditEvent
 from dashboard.mirror.models import ProcessRun
-from dashboard.operations.models import ProcessSchema
+from dashboard.workitems.models import ProcessSchema
 from robocorp_api.emulator import EmulatorServer
 from tests.dashboard.processes.conftest import add_workspace, sync
 

@@ -1,0 +1,17 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class WorkItemsConfig(AppConfig):
+    """The action core and the explorer, triage and item pages (ARCHITECTURE.md floor 5).
+
+    The app was called `operations`; its label stays "operations" so the applied migrations,
+    the table names (operations_*) and every existing database keep working unchanged: the
+    rename needs no data migration.
+    """
+
+    name = "dashboard.workitems"
+    label = "operations"
+    verbose_name = "Work items"
+    default_auto_field = "django.db.models.BigAutoField"

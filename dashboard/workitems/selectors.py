@@ -1,0 +1,532 @@
+"""Reads of the work-item pages: the explorer's scoped, filtered, keyset-paged item list,
+counts per state, failure triage groups, an item's history, and CSV rows.
+
+Every read starts from `visible_workspaces(user)`: a user sees the items of the
+workspaces of the teams they belong to, and nothing else.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from typing import Any, NamedTuple
+from urllib.parse import urlencode
+
+from django.contrib.auth.models import AnonymousUser
+from django.db.models import Count, F, Max, Min, Q, QuerySet, TextField
+from django.db.models.functions import Cast
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from dashboard.accounts.models import Membership, Role, User
+from dashboard.audit.models import AuditEvent
+from dashboard.mirror.models import (
+    Process,
+    WorkItem,
+    WorkItemStateChange,
+    WorkspaceSyncState,
+)
+from dashboard.workspaces.models import Workspace
+from robocorp_api.models import WORK_ITEM_STATES
+
+TRANSIENT_TYPES = ("application", "orchestrator", "unspecified", "")
+TRIAGE_LIMIT = 200
+
+# Fields of a list row: everything the row template shows, never the payload.
+ROW_FIELDS = (
+    "id",
+    "workspace_id",
+    "process_id",
+    "external_id",
+    "process_external_id",
+    "process_run_external_id",
+    "step_run_external_id",
+    "state",
+    "state_updated_at",
+    "created_at",
+    "exception_type",
+    "exception_code",
+    "exception_message",
+    "message_signature",
+    "gone_at",
+)
+
+
+# --- scope --------------------------------------------------------------------------------
+
+
+def visible_workspaces(user: User | AnonymousUser) -> QuerySet[Workspace]:
+    """Return the workspaces of every team the user is a member of."""
+    if not user.is_authenticated:
+        return Workspace.objects.none()
+    return (
+        Workspace.objects.filter(team__memberships__user=user)
+        .select_related("team")
+        .order_by("team__name", "name", "id")
+    )
+
+
+def roles_by_team(user: User | AnonymousUser) -> dict[int, int]:
+    """Return {team id: role} of the user's memberships."""
+    if not user.is_authenticated:
+        return {}
+    return dict(Membership.objects.filter(user=user).values_list("team_id", "role"))
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What one user may see and do, loaded once per request."""
+
+    workspaces: dict[int, Workspace]
+    roles: dict[int, int]
+
+    @classmethod
+    def for_user(cls, user: User | AnonymousUser) -> Scope:
+        return cls(
+            {w.pk: w for w in visible_workspaces(user)},
+            roles_by_team(user),
+        )
+
+    def can_act(self, workspace: Workspace) -> bool:
+        return self.roles.get(workspace.team_id, 0) >= Role.OPERATOR
+
+    def why_not(self, workspace: Workspace, feature: str) -> str:
+        """Return why this actor may not use the feature on the workspace ("" = may):
+        their role, then the workspace's own answer (Workspace.why_not)."""
+        if not self.can_act(workspace):
+            return f"You are only a viewer in {workspace.team.name}."
+        why = workspace.why_not(feature)
+        return f"{workspace.name}: {why}" if why else ""
+
+    def is_admin(self, workspace: Workspace) -> bool:
+        return self.roles.get(workspace.team_id, 0) >= Role.ADMIN
+
+    def processes(self) -> list[Process]:
+        return list(
+            Process.objects.filter(
+                workspace_id__in=list(self.workspaces), gone_at__isnull=True
+            )
+            .only("id", "name", "workspace_id", "external_id", "item_counts")
+            .order_by("name", "id")
+        )
+
+
+# --- filtering ----------------------------------------------------------------------------
+
+
+def _day_start(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=timezone.get_current_timezone())
+
+
+def _day_end(day: date) -> datetime:
+    return datetime.combine(day, time.max, tzinfo=timezone.get_current_timezone())
+
+
+def filtered_items(
+    scope: Scope, filters: dict[str, Any], *, with_state: bool = True
+) -> QuerySet[WorkItem]:
+    """Return the live items in scope matching the cleaned filter (unordered)."""
+    ws_ids = list(scope.workspaces)
+    if filters.get("workspace"):
+        ws_ids = [w for w in ws_ids if w == filters["workspace"]]
+    items = WorkItem.objects.filter(workspace_id__in=ws_ids, gone_at__isnull=True)
+    if filters.get("process"):
+        items = items.filter(process_id=filters["process"])
+    if filters.get("run"):
+        items = items.filter(process_run_external_id=filters["run"].strip())
+    if with_state and filters.get("state"):
+        items = items.filter(state__in=filters["state"])
+    if filters.get("exception_type"):
+        items = items.filter(exception_type=filters["exception_type"])
+    if filters.get("exception_code"):
+        items = items.filter(exception_code=filters["exception_code"].strip())
+    if filters.get("signature"):
+        items = items.filter(message_signature=filters["signature"])
+    if filters.get("message"):
+        items = items.filter(exception_message__icontains=filters["message"].strip())
+    if filters.get("payload"):
+        items = items.alias(payload_text=Cast("payload", TextField())).filter(
+            payload_text__icontains=filters["payload"].strip()
+        )
+    return _date_filters(items, filters)
+
+
+def _date_filters(
+    items: QuerySet[WorkItem], filters: dict[str, Any]
+) -> QuerySet[WorkItem]:
+    if filters.get("created_from"):
+        items = items.filter(created_at__gte=_day_start(filters["created_from"]))
+    if filters.get("created_to"):
+        items = items.filter(created_at__lte=_day_end(filters["created_to"]))
+    if filters.get("updated_from"):
+        items = items.filter(state_updated_at__gte=_day_start(filters["updated_from"]))
+    if filters.get("updated_to"):
+        items = items.filter(state_updated_at__lte=_day_end(filters["updated_to"]))
+    return items
+
+
+# --- keyset pagination --------------------------------------------------------------------
+
+_SORT_FIELDS = {"created": ("created_at", False), "updated": ("state_updated_at", True)}
+
+
+def _sort(sort: str) -> tuple[str, bool, bool]:
+    """Return (field, descending, nullable) for a sort key such as "-created"."""
+    desc = sort.startswith("-")
+    name, nullable = _SORT_FIELDS.get(sort.lstrip("-"), _SORT_FIELDS["created"])
+    return name, desc, nullable
+
+
+def encode_cursor(value: datetime | None, pk: int) -> str:
+    raw = json.dumps([value.isoformat() if value else None, pk]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(token: str) -> tuple[datetime | None, int] | None:
+    """Return (value, pk) of a cursor, or None for a malformed one (treated as page 1)."""
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        value, pk = json.loads(raw)
+        moment = parse_datetime(value) if value is not None else None
+        if not isinstance(pk, int) or (value is not None and moment is None):
+            return None
+        return moment, pk
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+        return None
+
+
+def _order(name: str, desc: bool, nullable: bool = False) -> list[Any]:
+    """Return the ORDER BY of a sort; it must match an index exactly (NULLS placement too),
+    or PostgreSQL sorts the whole table for every page."""
+    if not nullable:
+        return (
+            [F(name).desc(), F("id").desc()] if desc else [F(name).asc(), F("id").asc()]
+        )
+    if desc:
+        return [F(name).desc(nulls_last=True), F("id").desc()]
+    return [F(name).asc(nulls_first=True), F("id").asc()]
+
+
+def _beyond(
+    name: str, desc: bool, nullable: bool, value: datetime | None, pk: int
+) -> Q:
+    """Return the rows strictly after (value, pk) in the (desc, nulls-last) order.
+
+    Written as `field <= v AND (field < v OR id < pk)` so the index range starts at the
+    cursor instead of filtering from the top (deep pages stay as fast as the first).
+    """
+    lt, lte, id_lt = ("lt", "lte", "lt") if desc else ("gt", "gte", "gt")
+    if value is None:
+        # Null rows come last when descending, first when ascending.
+        nulls_after = Q(**{f"{name}__isnull": True, f"id__{id_lt}": pk})
+        return nulls_after if desc else nulls_after | Q(**{f"{name}__isnull": False})
+    q = Q(**{f"{name}__{lte}": value}) & (
+        Q(**{f"{name}__{lt}": value}) | Q(**{f"id__{id_lt}": pk})
+    )
+    if nullable and desc:
+        q |= Q(**{f"{name}__isnull": True})
+    return q
+
+
+@dataclass
+class Page:
+    rows: list[WorkItem]
+    next_cursor: str | None
+    prev_cursor: str | None
+    page_size: int
+
+
+def keyset_page(
+    items: QuerySet[WorkItem],
+    *,
+    sort: str,
+    page_size: int,
+    after: str = "",
+    before: str = "",
+) -> Page:
+    """Return one page of `items` in `sort` order after / before a cursor (2 queries max)."""
+    name, desc, nullable = _sort(sort or "-created")
+    items = items.only(*ROW_FIELDS)
+    cursor = (
+        decode_cursor(before) if before else decode_cursor(after) if after else None
+    )
+    backwards = bool(before) and cursor is not None
+    if cursor is not None:
+        items = items.filter(_beyond(name, desc != backwards, nullable, *cursor))
+    rows = list(
+        items.order_by(*_order(name, desc != backwards, nullable))[: page_size + 1]
+    )
+    more = len(rows) > page_size
+    rows = rows[:page_size]
+    if backwards:
+        rows.reverse()
+    has_next = more if not backwards else True
+    has_prev = (cursor is not None) if not backwards else more
+
+    def key(row: WorkItem) -> str:
+        return encode_cursor(getattr(row, name), row.pk)
+
+    return Page(
+        rows=rows,
+        next_cursor=key(rows[-1]) if rows and has_next else None,
+        prev_cursor=key(rows[0]) if rows and has_prev else None,
+        page_size=page_size,
+    )
+
+
+# --- counts -------------------------------------------------------------------------------
+
+_COUNT_FILTERS = ("workspace", "process")
+
+
+def state_counts(scope: Scope, filters: dict[str, Any]) -> dict[str, int]:
+    """Return {state: n} for the current filter, ignoring its state part.
+
+    Filters on workspace / process only are answered from `Process.item_counts`, which the
+    sync keeps current (an exact COUNT over a million rows takes ~80 ms); any other filter
+    counts the matching rows.
+    """
+    other = [
+        k
+        for k, v in filters.items()
+        if v
+        and k not in (*_COUNT_FILTERS, "state", "sort", "page_size", "after", "before")
+    ]
+    if not other:
+        processes = Process.objects.filter(
+            workspace_id__in=[
+                w
+                for w in scope.workspaces
+                if not filters.get("workspace") or w == filters["workspace"]
+            ]
+        )
+        if filters.get("process"):
+            processes = processes.filter(pk=filters["process"])
+        counts: dict[str, int] = dict.fromkeys(WORK_ITEM_STATES, 0)
+        for item_counts in processes.values_list("item_counts", flat=True):
+            for state, n in (item_counts or {}).items():
+                counts[state] = counts.get(state, 0) + int(n)
+        return counts
+    rows = (
+        filtered_items(scope, filters, with_state=False)
+        .values_list("state")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    counts = dict.fromkeys(WORK_ITEM_STATES, 0)
+    counts.update(dict(rows))
+    return counts
+
+
+def data_as_of(workspace_ids: Sequence[int]) -> dict[int, datetime | None]:
+    """Return {workspace id: time of its last successful sync}."""
+    return dict(
+        WorkspaceSyncState.objects.filter(pk__in=list(workspace_ids)).values_list(
+            "workspace_id", "last_success_at"
+        )
+    )
+
+
+# --- triage -------------------------------------------------------------------------------
+
+
+@dataclass
+class FailureGroup:
+    workspace: Workspace
+    process: Process | None
+    exception_type: str
+    exception_code: str
+    signature: str
+    count: int
+    first_seen: datetime | None
+    last_seen: datetime | None
+    sample_message: str = ""
+    sample_id: int | None = None
+
+    @property
+    def transient(self) -> bool:
+        return self.exception_type in TRANSIENT_TYPES
+
+    @property
+    def kind_label(self) -> str:
+        return (self.exception_type or "unspecified").title()
+
+    @property
+    def explorer_query(self) -> str:
+        """Return the explorer query string that shows exactly this group's items."""
+        params: dict[str, Any] = {"workspace": self.workspace.pk}
+        if self.process is not None:
+            params["process"] = self.process.pk
+        params.update(
+            state="failed",
+            exception_type=self.exception_type,
+            exception_code=self.exception_code,
+            signature=self.signature,
+        )
+        return urlencode(params)
+
+    @property
+    def advice(self) -> str:
+        return "usually transient — retry" if self.transient else "fix data / mark done"
+
+
+class _GroupRow(NamedTuple):
+    """One row of the triage GROUP BY, in the order of its values_list."""
+
+    workspace_id: int
+    process_id: int | None
+    exception_type: str
+    exception_code: str
+    signature: str
+    n: int
+    first_seen: datetime | None
+    last_seen: datetime | None
+    sample_id: int
+
+
+@dataclass
+class Triage:
+    groups: list[FailureGroup]
+    total_failed: int
+    truncated: bool
+    by_kind: dict[str, int] = field(default_factory=dict)
+
+
+def failure_groups(
+    scope: Scope,
+    *,
+    workspace: int | None = None,
+    process: int | None = None,
+    exception_type: str = "",
+) -> Triage:
+    """Return failed live items grouped by (workspace, process, type, code, signature).
+
+    One GROUP BY served by the partial index `op_item_failed_groups` (state = failed), plus
+    one lookup of the sample message of the groups shown.
+    """
+    ws_ids = [w for w in scope.workspaces if not workspace or w == workspace]
+    failed = WorkItem.objects.filter(
+        workspace_id__in=ws_ids, state="failed", gone_at__isnull=True
+    )
+    if process:
+        failed = failed.filter(process_id=process)
+    if exception_type:
+        failed = failed.filter(exception_type=exception_type)
+    rows = [
+        _GroupRow(*r)
+        for r in failed.values_list(
+            "workspace_id",
+            "process_id",
+            "exception_type",
+            "exception_code",
+            "message_signature",
+        )
+        .annotate(
+            n=Count("id"),
+            first=Min("state_updated_at"),
+            last=Max("state_updated_at"),
+            sample=Max("id"),
+        )
+        .order_by(
+            "-n", "workspace_id", "process_id", "exception_code", "message_signature"
+        )
+    ]
+    shown = rows[:TRIAGE_LIMIT]
+    samples = dict(
+        WorkItem.objects.filter(pk__in=[r.sample_id for r in shown]).values_list(
+            "id", "exception_message"
+        )
+    )
+    processes: dict[int | None, Process] = {
+        p.pk: p
+        for p in Process.objects.filter(pk__in={r.process_id for r in shown}).only(
+            "id", "name", "external_id", "workspace_id"
+        )
+    }
+    by_kind: dict[str, int] = {}
+    for r in rows:
+        kind = r.exception_type or "unspecified"
+        by_kind[kind] = by_kind.get(kind, 0) + r.n
+    groups = [
+        FailureGroup(
+            workspace=scope.workspaces[r.workspace_id],
+            process=processes.get(r.process_id),
+            exception_type=r.exception_type,
+            exception_code=r.exception_code,
+            signature=r.signature,
+            count=r.n,
+            first_seen=r.first_seen,
+            last_seen=r.last_seen,
+            sample_message=samples.get(r.sample_id, ""),
+            sample_id=r.sample_id,
+        )
+        for r in shown
+    ]
+    return Triage(groups, sum(r.n for r in rows), len(rows) > TRIAGE_LIMIT, by_kind)
+
+
+# --- one item -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    at: datetime
+    kind: str  # "sync" | "audit"
+    text: str
+    actor: str = ""
+
+
+def item_history(item: WorkItem, *, limit: int = 100) -> list[HistoryEntry]:
+    """Return the item's observed state changes and audit events, newest first."""
+    entries = [
+        HistoryEntry(
+            c.observed_at,
+            "sync",
+            f"{c.old_state} → {c.new_state}"
+            + (f" ({c.exception_code})" if c.exception_code else ""),
+        )
+        for c in WorkItemStateChange.objects.filter(work_item=item).order_by(
+            "-observed_at", "-id"
+        )[:limit]
+    ]
+    events = AuditEvent.objects.filter(
+        team_id=item.workspace.team_id,
+        object_type=WorkItem._meta.label_lower,
+        object_id=str(item.pk),
+    ).order_by("-created_at", "-id")[:limit]
+    entries += [
+        HistoryEntry(e.created_at, "audit", e.summary, e.actor_label) for e in events
+    ]
+    entries.sort(key=lambda e: e.at, reverse=True)
+    return entries[:limit]
+
+
+# --- CSV ----------------------------------------------------------------------------------
+
+CSV_COLUMNS = (
+    ("workspace", "workspace__name"),
+    ("process", "process__name"),
+    ("work_item_id", "external_id"),
+    ("state", "state"),
+    ("created_at", "created_at"),
+    ("state_updated_at", "state_updated_at"),
+    ("process_run_id", "process_run_external_id"),
+    ("step_run_id", "step_run_external_id"),
+    ("exception_type", "exception_type"),
+    ("exception_code", "exception_code"),
+    ("exception_message", "exception_message"),
+)
+
+
+def csv_rows(items: QuerySet[WorkItem], *, sort: str) -> Iterator[tuple[Any, ...]]:
+    """Yield the CSV value tuples of `items` in `sort` order, 2,000 rows per fetch."""
+    name, desc, nullable = _sort(sort or "-created")
+    return (
+        items.order_by(*_order(name, desc, nullable))
+        .values_list(*(c[1] for c in CSV_COLUMNS))
+        .iterator(chunk_size=2000)
+    )
