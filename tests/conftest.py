@@ -53,3 +53,16 @@ def emu(emulator_factory: Callable[..., EmulatorServer]) -> EmulatorServer:
     emulator = emulator_factory(webhook_backoff=0.05)
     emulator.pause_robots()
     return emulator
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config
+) -> None:
+    """After a failed run, repeat pytest-randomly's seed (its header line is hidden by -q)."""
+    seed = config.getoption("randomly_seed", default=None)
+    failed = exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED)
+    if failed and isinstance(seed, int):
+        terminalreporter.write_line(
+            f"The tests ran in a random order; replay it with "
+            f"-p randomly --randomly-seed={seed}"
+        )

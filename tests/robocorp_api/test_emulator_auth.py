@@ -179,4 +179,6 @@ def test_keep_alive_is_fast(emu):
         api.session.get(url, timeout=5)
         count += 1
     elapsed = time.perf_counter() - started
-    assert count / elapsed > 400, f"{count / elapsed:.0f} req/s — keep-alive stall?"
+    # A stall (Nagle + delayed ACK) costs ~40 ms a request: at most 25 req/s. 100 catches it
+    # and still passes on a CPU shared with other processes (250-300 req/s measured there).
+    assert count / elapsed > 100, f"{count / elapsed:.0f} req/s — keep-alive stall?"
