@@ -66,10 +66,6 @@ def test_sync_now_through_a_worker_converges(ws, emu, start_worker):
 def test_concurrent_triggers_run_one_sync(ws, emu, start_worker):
     add_runs(emu, processes=1, runs=2, items=6)
     emu.faults.add(kind="latency", latency_ms=150, path=r"/work-items", method="GET")
-    # Both workers are ready before the triggers: a worker that is still starting while the
-    # other one already runs the whole sync would let the sync end before it is seen running.
-    start_worker()
-    start_worker()  # a second, idle worker that takes the next message at once
     results: list[SyncRun] = []
 
     def trigger(kind: str) -> None:
@@ -85,6 +81,8 @@ def test_concurrent_triggers_run_one_sync(ws, emu, start_worker):
         t.join()
     assert len({r.pk for r in results}) == 1
     full = results[0]
+    start_worker()
+    start_worker()  # a second, idle worker that takes the next message at once
     wait_until(lambda: status_of(full) == SyncRun.Status.RUNNING, timeout=20)
     # A sync of one run while the full sync holds the lease: it is skipped, not run alongside.
     targeted = sync_request(
