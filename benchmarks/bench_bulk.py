@@ -58,13 +58,10 @@ def run(args: argparse.Namespace, queue: str, tmp: Path) -> int:
     from dashboard.bulk import selection
     from dashboard.bulk.models import BulkChunk, BulkOperation
     from robocorp_api.emulator import EmulatorServer
-    from tests.dashboard.bulk.helpers import mirror, seed_failed
-    from tests.dashboard.factories import (
-        add_member,
-        make_team,
-        make_user,
-        make_workspace_row,
-    )
+    from tests.dashboard.bulk.helpers import seed_failed
+    from tests.dashboard.factories import add_member, make_team, make_user
+    from tests.dashboard.support.sync import full_sync
+    from tests.dashboard.support.workspaces import workspace_on_emulator
 
     emu = EmulatorServer(host="127.0.0.1", port=0, seed="empty")
     emu.start()
@@ -75,15 +72,8 @@ def run(args: argparse.Namespace, queue: str, tmp: Path) -> int:
         user = make_user(f"bench-{uuid.uuid4().hex[:6]}")
         team = make_team("Bench team")
         add_member(team, user, Role.OPERATOR)
-        ws = make_workspace_row(
-            team,
-            name="Bench WS",
-            api_key=emu.api_key,
-            base_url=emu.api_base_url,
-            cr_workspace_id=emu.workspace_id,
-            permissions={"write_work_items": True, "read_work_items": True},
-        )
-        mirror(ws)
+        ws = workspace_on_emulator(emu, team, name="Bench WS", added_by=user)
+        full_sync(ws)
         print(
             f"seeded + mirrored {args.items} failed items in {time.perf_counter() - t0:.1f} s"
         )

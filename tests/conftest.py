@@ -1,10 +1,10 @@
-"""Root fixtures: the Control Room emulator on an ephemeral loopback port (real HTTP, no mocks).
+"""Root fixtures: Control Room emulators on ephemeral loopback ports (real HTTP, no mocks).
 
-- `emulator`: one per test session, seed `empty`, robots running fast (speed 50). Tests that share it create
-  their own processes (`emulator.store.add_process(...)`) so they do not depend on each other.
-- `emulator_factory(**kwargs)`: start extra emulators (stopped at the end of the test).
-- `fresh_emulator`: a private emulator per test, seed `empty`, robots PAUSED — drive them with
-  `fresh_emulator.advance(seconds)` for deterministic state machines.
+- `emu`: THE emulator of a test: its own (never shared, so no test sees another's data, keys
+  or faults), seed `empty`, robots PAUSED — drive them with `emu.advance(seconds)` for
+  deterministic state machines, or `emu.resume_robots()` to let them run in the background.
+- `emulator_factory(**kwargs)`: start more emulators, or one seeded differently
+  (`emulator_factory(seed="large:15000")`); all are stopped at the end of the test.
 """
 
 from __future__ import annotations
@@ -32,15 +32,9 @@ def _started(**kwargs: Any) -> EmulatorServer:
     return emu
 
 
-@pytest.fixture(scope="session")
-def emulator() -> Iterator[EmulatorServer]:
-    emu = _started(speed=50.0, webhook_backoff=0.05)
-    yield emu
-    emu.stop()
-
-
 @pytest.fixture
 def emulator_factory() -> Iterator[Callable[..., EmulatorServer]]:
+    """Start emulators (`EmulatorServer` keyword arguments); each is stopped after the test."""
     started: list[EmulatorServer] = []
 
     def make(**kwargs: Any) -> EmulatorServer:
@@ -54,7 +48,21 @@ def emulator_factory() -> Iterator[Callable[..., EmulatorServer]]:
 
 
 @pytest.fixture
-def fresh_emulator(emulator_factory: Callable[..., EmulatorServer]) -> EmulatorServer:
-    emu = emulator_factory(webhook_backoff=0.05)
-    emu.pause_robots()
-    return emu
+def emu(emulator_factory: Callable[..., EmulatorServer]) -> EmulatorServer:
+    """This test's own emulator: seed `empty`, robots paused, webhooks redelivered quickly."""
+    emulator = emulator_factory(webhook_backoff=0.05)
+    emulator.pause_robots()
+    return emulator
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config
+) -> None:
+    """After a failed run, repeat pytest-randomly's seed (its header line is hidden by -q)."""
+    seed = config.getoption("randomly_seed", default=None)
+    failed = exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED)
+    if failed and isinstance(seed, int):
+        terminalreporter.write_line(
+            f"The tests ran in a random order; replay it with "
+            f"-p randomly --randomly-seed={seed}"
+        )

@@ -18,10 +18,10 @@ from dashboard.bulk.models import BulkOperation
 from dashboard.mirror.models import WorkItem
 from robocorp_api.emulator import EmulatorServer
 from tests.dashboard.factories import add_member, make_user
+from tests.dashboard.support.sync import full_sync
+from tests.dashboard.support.workspaces import workspace_on_emulator
 from tests.dashboard.workitems.conftest import (
-    emulated_workspace,
     failing_run,
-    mirror_sync,
 )
 
 pytestmark = [pytest.mark.django_db, pytest.mark.emulator]
@@ -29,9 +29,11 @@ pytestmark = [pytest.mark.django_db, pytest.mark.emulator]
 
 @pytest.fixture
 def ws_a(fresh_emulator: EmulatorServer, team_a: Any, alice: Any) -> Any:
-    workspace = emulated_workspace(team_a, alice, fresh_emulator, name="Second A")
+    workspace = workspace_on_emulator(
+        fresh_emulator, team_a, name="Second A", added_by=alice
+    )
     failing_run(fresh_emulator)
-    mirror_sync(workspace)
+    full_sync(workspace)
     return workspace
 
 
@@ -79,8 +81,10 @@ def test_d_a_huge_id_is_a_clear_message(client_for, bob, ws_a):
 def test_g_an_operation_never_spans_teams(
     fresh_emulator, team_a, team_b, alice, charlie, ws_a
 ):
-    ws_b = emulated_workspace(team_b, charlie, fresh_emulator, name="Second B")
-    mirror_sync(ws_b)
+    ws_b = workspace_on_emulator(
+        fresh_emulator, team_b, name="Second B", added_by=charlie
+    )
+    full_sync(ws_b)
     both = make_user("both-teams")
     add_member(team_a, both, Role.OPERATOR)
     add_member(team_b, both, Role.OPERATOR)
@@ -113,7 +117,7 @@ def test_m_a_preview_of_ineligible_items_says_so_plainly(
     process = fresh_emulator.store.add_process("All done", failure_rate=0.0)
     fresh_emulator.store.create_run(process.id, payloads=[{"n": n} for n in range(3)])
     fresh_emulator.advance(600)
-    mirror_sync(ws_a)
+    full_sync(ws_a)
     op = selection.create_draft(bob, action="retry", filter_query="state=done")
     html = client_for(bob).get(reverse("bulk-detail", args=[op.pk])).content.decode()
     assert "retryed" not in html

@@ -17,7 +17,6 @@ from dashboard.accounts.models import Membership, Role
 from dashboard.audit.models import AuditEvent
 from dashboard.workspaces import services
 from dashboard.workspaces.models import Workspace
-from robocorp_api.emulator import EmulatorServer
 from robocorp_api.errors import AuthenticationFailed
 from tests.dashboard.factories import PASSWORD
 
@@ -25,12 +24,6 @@ pytestmark = [pytest.mark.django_db, pytest.mark.emulator]
 
 CANARY = "CANARYkey-7f3e9b1c5a2d4e6f8a0b-wr"
 HTMX = {"HX-Request": "true"}
-
-
-@pytest.fixture(scope="module")
-def canary_emulator() -> Iterator[EmulatorServer]:
-    with EmulatorServer(seed="demo", api_key=CANARY) as emu:
-        yield emu
 
 
 class _RawCapture(logging.Handler):
@@ -117,9 +110,9 @@ def _get_every_page(client: Client, workspace: Workspace, token: str) -> None:
 
 
 def test_the_canary_key_never_leaks(
-    client_for, team_a, alice, carol, canary_emulator, all_logs
+    client_for, team_a, alice, carol, emulator_factory, all_logs
 ):
-    emu = canary_emulator
+    emu = emulator_factory(seed="demo", api_key=CANARY)
     admin = client_for(alice)
     add_url = reverse("workspaces-add", args=[team_a.slug])
     form = {
@@ -153,7 +146,7 @@ def test_the_canary_key_never_leaks(
         _scan(response)
 
     # A revoked key: the re-check answers 401 and the page shows the error.
-    # (The emulator is this module's own, so revoking its key disturbs no other test.)
+    # (The emulator is this test's own, so revoking its key disturbs no other test.)
     emu.store.keys.pop(CANARY)
     text = _scan(
         admin.post(reverse("workspaces-reprobe", args=[workspace.pk]), follow=True)

@@ -1,7 +1,8 @@
 """Shared fixtures of the dashboard tests: the small world of users, teams and workspaces.
 
 Team A: alice (admin), bob (operator), carol (viewer). Team B: charlie (admin).
-`workspace_a` is team A's workspace, added through the real service against the emulator.
+`workspace_a` / `workspace_b` are team A's / team B's workspaces on this test's emulator (`emu`),
+added through the real service; both point at the same Control Room workspace.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ import pytest
 from django.test import Client
 
 from dashboard.accounts.models import Role, Team
-from dashboard.workspaces import services as workspace_services
 from dashboard.workspaces.models import Workspace
+from robocorp_api.emulator import EmulatorServer
 from tests.dashboard.factories import PASSWORD, add_member, make_team, make_user
+from tests.dashboard.support.workspaces import workspace_on_emulator
 
 __all__ = [
     "PASSWORD",
@@ -78,24 +80,10 @@ def client_for() -> Callable[[Any], Client]:
 
 
 @pytest.fixture
-def workspace_a(team_a: Team, alice: Any, emulator: Any) -> Workspace:
-    return workspace_services.add_workspace(
-        team_a,
-        alice,
-        name="Production A",
-        base_url=emulator.api_base_url,
-        cr_workspace_id=emulator.workspace_id,
-        api_key=emulator.api_key,
-    )
+def workspace_a(team_a: Team, alice: Any, emu: EmulatorServer) -> Workspace:
+    return workspace_on_emulator(emu, team_a, name="Production A", added_by=alice)
 
 
 @pytest.fixture
-def workspace_b(team_b: Team, charlie: Any, emulator: Any) -> Workspace:
-    return workspace_services.add_workspace(
-        team_b,
-        charlie,
-        name="Production B",
-        base_url=emulator.api_base_url,
-        cr_workspace_id=emulator.workspace_id,
-        api_key=emulator.api_key,
-    )
+def workspace_b(team_b: Team, charlie: Any, emu: EmulatorServer) -> Workspace:
+    return workspace_on_emulator(emu, team_b, name="Production B", added_by=charlie)

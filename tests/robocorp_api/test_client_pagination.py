@@ -17,14 +17,14 @@ pytestmark = pytest.mark.emulator
 N = 2_500
 
 
-@pytest.fixture(scope="module")
-def seeded(emulator: EmulatorServer) -> tuple[EmulatorServer, str, list[str]]:
-    store = emulator.store
+@pytest.fixture
+def seeded(emu: EmulatorServer) -> tuple[EmulatorServer, str, list[str]]:
+    store = emu.store
     process = store.add_process(f"Paged {uuid.uuid4().hex[:8]}")
     with store.lock:
         rows = [store.create_input_item(process, {"n": n}) for n in range(N)]
         ids = [store.items.item_id(row) for row in rows]
-    return emulator, process.id, ids
+    return emu, process.id, ids
 
 
 @pytest.fixture

@@ -44,15 +44,15 @@ def snapshot(emu: EmulatorServer) -> dict[str, Any]:
         }
 
 
-def test_an_all_permissions_key_can_do_everything(emulator: EmulatorServer) -> None:
-    assert probe(emulator, emulator.api_key) == dict.fromkeys(PERMISSION_FEATURES, True)
+def test_an_all_permissions_key_can_do_everything(emu: EmulatorServer) -> None:
+    assert probe(emu, emu.api_key) == dict.fromkeys(PERMISSION_FEATURES, True)
 
 
-def test_a_read_only_key_cannot_write(emulator: EmulatorServer) -> None:
-    key = emulator.create_key(
+def test_a_read_only_key_cannot_write(emu: EmulatorServer) -> None:
+    key = emu.create_key(
         [f"Processes.{p}" for p in READS[:4]] + ["Webhooks.read_webhooks"]
     )
-    result = probe(emulator, key)
+    result = probe(emu, key)
     assert {k: v for k, v in result.items() if k in READS} == dict.fromkeys(READS, True)
     assert {k: v for k, v in result.items() if k in WRITES} == dict.fromkeys(
         WRITES, False
@@ -60,13 +60,12 @@ def test_a_read_only_key_cannot_write(emulator: EmulatorServer) -> None:
 
 
 @pytest.mark.parametrize("feature", PERMISSION_FEATURES)
-def test_each_permission_is_told_apart(emulator: EmulatorServer, feature: str) -> None:
-    result = probe(emulator, emulator.create_key([feature]))
+def test_each_permission_is_told_apart(emu: EmulatorServer, feature: str) -> None:
+    result = probe(emu, emu.create_key([feature]))
     assert result == {name: name == feature for name in PERMISSION_FEATURES}
 
 
-def test_the_probe_changes_nothing(fresh_emulator: EmulatorServer) -> None:
-    emu = fresh_emulator
+def test_the_probe_changes_nothing(emu: EmulatorServer) -> None:
     emu.pause_robots()
     process = emu.store.add_process(f"Process {uuid.uuid4().hex[:8]}")
     run = emu.store.create_run(process.id, payloads=[{"n": 1}, {"n": 2}])
@@ -85,16 +84,16 @@ def test_the_probe_changes_nothing(fresh_emulator: EmulatorServer) -> None:
     assert set(by_status) <= {"200", "403", "404"}
 
 
-def test_an_invalid_key_raises(emulator: EmulatorServer) -> None:
+def test_an_invalid_key_raises(emu: EmulatorServer) -> None:
     with pytest.raises(AuthenticationFailed):
-        probe(emulator, "nobody-" + uuid.uuid4().hex)
+        probe(emu, "nobody-" + uuid.uuid4().hex)
 
 
 def test_a_transient_failure_is_reported_as_unknown(
-    fresh_emulator: EmulatorServer,
+    emu: EmulatorServer,
 ) -> None:
-    fresh_emulator.faults.add(kind="error", path="/webhooks", status=503)
-    result = probe_with_retries(fresh_emulator)
+    emu.faults.add(kind="error", path="/webhooks", status=503)
+    result = probe_with_retries(emu)
     assert result["read_webhooks"] is None
     assert result["write_webhooks"] is None
     assert result["read_processes"] is True

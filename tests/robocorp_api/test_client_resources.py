@@ -34,12 +34,6 @@ pytestmark = pytest.mark.emulator
 
 
 @pytest.fixture
-def emu(fresh_emulator: EmulatorServer) -> Iterator[EmulatorServer]:
-    fresh_emulator.pause_robots()
-    yield fresh_emulator
-
-
-@pytest.fixture
 def client(emu: EmulatorServer) -> Iterator[ControlRoomClient]:
     with ControlRoomClient(
         emu.api_key,

@@ -36,13 +36,6 @@ pytestmark = pytest.mark.emulator
 W = "/api/v1/workspaces/{workspace_id}"
 
 
-@pytest.fixture
-def emu(fresh_emulator: EmulatorServer) -> Iterator[EmulatorServer]:
-    fresh_emulator.pause_robots()
-    yield fresh_emulator
-    fresh_emulator.faults.clear()
-
-
 def make_client(
     emu: EmulatorServer, key: str | None = None, **kwargs: Any
 ) -> ControlRoomClient:

@@ -202,9 +202,8 @@ EMULATOR_FAULTS: dict[
 
 @pytest.mark.emulator
 def test_no_error_over_real_http_reveals_the_key(
-    fresh_emulator: EmulatorServer, caplog: pytest.LogCaptureFixture
+    emu: EmulatorServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    emu = fresh_emulator
     permissions = [
         "read_processes",
         "read_runs",

@@ -32,12 +32,6 @@ UPLOAD_PATH = "/__uploads__/"  # the url the emulator's register answer returns
 UPLOAD_ROUTE = "/__uploads__"  # its route template, as the request counters name it
 
 
-@pytest.fixture
-def emu(fresh_emulator: EmulatorServer) -> Iterator[EmulatorServer]:
-    fresh_emulator.pause_robots()
-    yield fresh_emulator
-
-
 def _client(
     api_key: str, workspace_id: str, base_url: str, **kwargs: Any
 ) -> ControlRoomClient:

@@ -7,11 +7,11 @@ from .emu_helpers import Api, error
 NO_SUCH = "00000000-0000-4000-8000-000000000000"
 
 
-def test_workspace_get_and_401s(emulator):
-    api = Api(emulator)
+def test_workspace_get_and_401s(emu):
+    api = Api(emu)
     answer = api.get("")
     assert answer.status_code == 200
-    assert answer.json()["id"] == emulator.workspace_id
+    assert answer.json()["id"] == emu.workspace_id
     url = api.url("processes")
     assert error(requests.get(url, timeout=5), 401)["code"] == "unauthorized"
     assert error(
@@ -27,20 +27,18 @@ def test_workspace_get_and_401s(emulator):
     assert "not-a-key" not in unknown["message"]
 
 
-def test_wrong_workspace_is_403(emulator):
-    api = Api(emulator)
+def test_wrong_workspace_is_403(emu):
+    api = Api(emu)
     answer = api.session.get(
-        f"{emulator.api_base_url}/workspaces/{NO_SUCH}/processes", timeout=5
+        f"{emu.api_base_url}/workspaces/{NO_SUCH}/processes", timeout=5
     )
     assert "workspace" in error(answer, 403)["message"]
 
 
-def test_permission_checked_before_existence(emulator):
-    process = emulator.store.add_process("Auth Check")
-    reader = Api(emulator, emulator.create_key(["Processes.read_work_items"]))
-    writer = Api(
-        emulator, emulator.create_key(["write_work_items", "Processes.read_runs"])
-    )
+def test_permission_checked_before_existence(emu):
+    process = emu.store.add_process("Auth Check")
+    reader = Api(emu, emu.create_key(["Processes.read_work_items"]))
+    writer = Api(emu, emu.create_key(["write_work_items", "Processes.read_runs"]))
     # missing permission: 403 even for an id that does not exist
     forbidden = error(reader.put(f"work-items/{NO_SUCH}/payload", {"payload": 1}), 403)
     assert forbidden["message"] == "Missing permission Processes.write_work_items"
@@ -72,18 +70,18 @@ def test_permission_checked_before_existence(emulator):
     )
 
 
-def test_admin_key_endpoint_validates_permissions(emulator):
+def test_admin_key_endpoint_validates_permissions(emu):
     created = requests.post(
-        f"{emulator.url}/__emulator__/keys",
+        f"{emu.url}/__emulator__/keys",
         json={"permissions": ["read_runs", "Webhooks.read_webhooks"]},
         timeout=5,
     )
     assert created.status_code == 200
     key = created.json()["key"]
-    assert Api(emulator, key).get("webhooks").status_code == 200
+    assert Api(emu, key).get("webhooks").status_code == 200
     assert error(
         requests.post(
-            f"{emulator.url}/__emulator__/keys",
+            f"{emu.url}/__emulator__/keys",
             json={"permissions": ["Processes.read_webhooks"]},
             timeout=5,
         ),
@@ -91,7 +89,7 @@ def test_admin_key_endpoint_validates_permissions(emulator):
     )
     assert error(
         requests.post(
-            f"{emulator.url}/__emulator__/keys",
+            f"{emu.url}/__emulator__/keys",
             json={"permissions": "read_runs"},
             timeout=5,
         ),
@@ -99,9 +97,9 @@ def test_admin_key_endpoint_validates_permissions(emulator):
     )
 
 
-def test_bad_input_never_500_or_html(emulator):
-    api = Api(emulator)
-    process = emulator.store.add_process("Bad Input")
+def test_bad_input_never_500_or_html(emu):
+    api = Api(emu)
+    process = emu.store.add_process("Bad Input")
     cases = [
         api.session.post(api.url("work-items"), data=b"{not json", timeout=5),
         api.session.post(api.url("work-items"), data=b"[1,2]", timeout=5),
@@ -161,7 +159,7 @@ def test_bad_input_never_500_or_html(emulator):
         assert answer.headers["Content-Type"].startswith("application/json")
         assert "error" in answer.json()
     assert error(api.get("no/such/thing"), 404)["code"] == "not_found"
-    assert error(requests.get(f"{emulator.url}/nothing-here", timeout=5), 404)
+    assert error(requests.get(f"{emu.url}/nothing-here", timeout=5), 404)
     assert (
         error(api.session.patch(api.url("work-items"), timeout=5), 405)["code"]
         == "method_not_allowed"
@@ -169,11 +167,11 @@ def test_bad_input_never_500_or_html(emulator):
     assert error(api.delete("work-items"), 405)
 
 
-def test_keep_alive_is_fast(emulator):
+def test_keep_alive_is_fast(emu):
     """No Nagle/delayed-ACK stall: well over 1000 small keep-alive requests per second (we measure ~1,200-1,500)."""
     import time
 
-    api = Api(emulator)
+    api = Api(emu)
     url = api.url("")
     api.session.get(url, timeout=5)
     count, started = 0, time.perf_counter()
@@ -181,4 +179,6 @@ def test_keep_alive_is_fast(emulator):
         api.session.get(url, timeout=5)
         count += 1
     elapsed = time.perf_counter() - started
-    assert count / elapsed > 400, f"{count / elapsed:.0f} req/s — keep-alive stall?"
+    # A stall (Nagle + delayed ACK) costs ~40 ms a request: at most 25 req/s. 100 catches it
+    # and still passes on a CPU shared with other processes (250-300 req/s measured there).
+    assert count / elapsed > 100, f"{count / elapsed:.0f} req/s — keep-alive stall?"

@@ -97,8 +97,7 @@ class Checker:
         return body
 
 
-def test_every_v1_operation_matches_the_openapi_document(spec, fresh_emulator):
-    emu = fresh_emulator
+def test_every_v1_operation_matches_the_openapi_document(spec, emu):
     api = Api(emu)
     nobody = Api(emu, emu.create_key([]))  # valid key, no permissions
     W = "/workspaces/{workspace_id}"

@@ -23,8 +23,7 @@ def _faults(emu: EmulatorServer, spec: dict[str, Any]) -> list[dict[str, Any]]:
     return rules
 
 
-def test_error_count_then_ok_and_rate_is_seeded(fresh_emulator):
-    emu = fresh_emulator
+def test_error_count_then_ok_and_rate_is_seeded(emu):
     api = Api(emu)
     _faults(
         emu,
@@ -48,8 +47,7 @@ def test_error_count_then_ok_and_rate_is_seeded(fresh_emulator):
     assert patterns[0] == patterns[1] and {200, 503} == set(patterns[0])
 
 
-def test_rate_limit_with_seconds_and_http_date(fresh_emulator):
-    emu = fresh_emulator
+def test_rate_limit_with_seconds_and_http_date(emu):
     api = Api(emu)
     emu.faults.add(kind="rate_limit", path="/processes", retry_after="2", times=1)
     answer = api.get("processes")
@@ -63,8 +61,7 @@ def test_rate_limit_with_seconds_and_http_date(fresh_emulator):
     assert api.get("processes").status_code == 200
 
 
-def test_latency_malformed_drop_reset(fresh_emulator):
-    emu = fresh_emulator
+def test_latency_malformed_drop_reset(emu):
     api = Api(emu)
     emu.faults.add(kind="latency", path="/processes", latency_ms=300, times=1)
     started = time.perf_counter()
@@ -86,8 +83,7 @@ def test_latency_malformed_drop_reset(fresh_emulator):
     assert api.get("processes").status_code == 200
 
 
-def test_after_apply_error_applies_the_post(fresh_emulator):
-    emu = fresh_emulator
+def test_after_apply_error_applies_the_post(emu):
     api = Api(emu)
     process = emu.store.add_process("Worst Case")
     emu.faults.add(
@@ -118,8 +114,7 @@ def test_after_apply_error_applies_the_post(fresh_emulator):
     assert len(api.collect("work-items", process_id=process.id)) == 2
 
 
-def test_faults_admin_validation_and_never_on_admin(fresh_emulator):
-    emu = fresh_emulator
+def test_faults_admin_validation_and_never_on_admin(emu):
     error(
         requests.post(
             f"{emu.url}/__emulator__/faults", json={"kind": "explode"}, timeout=5
@@ -159,8 +154,7 @@ def test_faults_admin_validation_and_never_on_admin(fresh_emulator):
     assert Api(emu).get("processes").status_code == 200
 
 
-def test_stats_count_per_route_and_reset(fresh_emulator):
-    emu = fresh_emulator
+def test_stats_count_per_route_and_reset(emu):
     api = Api(emu)
     requests.delete(f"{emu.url}/__emulator__/stats", timeout=5)
     for _ in range(3):
@@ -174,8 +168,7 @@ def test_stats_count_per_route_and_reset(fresh_emulator):
     assert emu.stats.total == 0
 
 
-def test_drop_closes_socket_without_answer(fresh_emulator):
-    emu = fresh_emulator
+def test_drop_closes_socket_without_answer(emu):
     emu.faults.add(kind="drop", path="/processes", times=1)
     with socket.create_connection(("127.0.0.1", emu.port), timeout=5) as sock:
         sock.sendall(
@@ -185,8 +178,7 @@ def test_drop_closes_socket_without_answer(fresh_emulator):
             assert sock.recv(100) == b""
 
 
-def test_repeat_next_points_a_page_back_at_itself(fresh_emulator):
-    emu = fresh_emulator
+def test_repeat_next_points_a_page_back_at_itself(emu):
     api = Api(emu)
     proc = emu.store.add_process("P", steps=["Read"])
     emu.store.create_run(proc.id, payloads=[{"n": n} for n in range(3)])

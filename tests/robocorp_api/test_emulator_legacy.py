@@ -16,8 +16,7 @@ def _session(emu: EmulatorServer) -> requests.Session:
     return session
 
 
-def test_legacy_wire_replay(fresh_emulator):
-    emu = fresh_emulator
+def test_legacy_wire_replay(emu):
     process = emu.store.add_process(
         "Legacy Orders", steps=["Read", "Post"], failure_rate=0.0, item_seconds=1
     )
@@ -141,8 +140,7 @@ def test_legacy_wire_replay(fresh_emulator):
     assert {"seqNo", "timeStamp", "eventType", "data"} == set(events[0])
 
 
-def test_legacy_failed_items_and_retry(fresh_emulator):
-    emu = fresh_emulator
+def test_legacy_failed_items_and_retry(emu):
     process = emu.store.add_process("Legacy Failing", failure_rate=1.0, item_seconds=1)
     p = f"{emu.legacy_base_url}/workspaces/{emu.workspace_id}/processes/{process.id}"
     s = _session(emu)
@@ -164,8 +162,7 @@ def test_legacy_failed_items_and_retry(fresh_emulator):
     )
 
 
-def test_legacy_errors(fresh_emulator):
-    emu = fresh_emulator
+def test_legacy_errors(emu):
     process = emu.store.add_process("Legacy Errors")
     ws = f"{emu.legacy_base_url}/workspaces/{emu.workspace_id}"
     s = _session(emu)

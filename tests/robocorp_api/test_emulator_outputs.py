@@ -20,8 +20,7 @@ def _finished_run(emu: EmulatorServer, *, failure_rate: float) -> Run:
     return run
 
 
-def test_console_events_and_artifacts(fresh_emulator):
-    emu = fresh_emulator
+def test_console_events_and_artifacts(emu):
     run = _finished_run(emu, failure_rate=1.0)
     api = Api(emu)
     step_run = api.collect("step-runs", process_run_id=run.id)[0]
@@ -82,8 +81,7 @@ def _upload(
     return requests.post(url, data=fields, files={"file": (name, data)}, timeout=10)
 
 
-def test_v1_upload_end_to_end_binary(fresh_emulator):
-    emu = fresh_emulator
+def test_v1_upload_end_to_end_binary(emu):
     api = Api(emu)
     process = emu.store.add_process("Uploads")
     item = api.post("work-items", {"process": {"id": process.id}, "payload": {}}).json()

@@ -15,14 +15,14 @@ def _seed_items(emu: EmulatorServer, count: int, name: str) -> Process:
     return process
 
 
-def test_paging_2500_items_no_duplicates_no_gaps(fresh_emulator):
-    process = _seed_items(fresh_emulator, 2500, "Paging")
-    api = Api(fresh_emulator)
+def test_paging_2500_items_no_duplicates_no_gaps(emu):
+    process = _seed_items(emu, 2500, "Paging")
+    api = Api(emu)
     first = api.get("work-items", process_id=process.id, limit=100).json()
     assert first["has_more"] is True and len(first["data"]) == 100
     parts = urlsplit(first["next"])
     assert (
-        parts.scheme == "http" and parts.netloc == urlsplit(fresh_emulator.url).netloc
+        parts.scheme == "http" and parts.netloc == urlsplit(emu.url).netloc
     )  # absolute, from Host
     rows = api.collect("work-items", process_id=process.id, limit=100)
     ids = [r["id"] for r in rows]
@@ -35,9 +35,9 @@ def test_paging_2500_items_no_duplicates_no_gaps(fresh_emulator):
     assert created == sorted(created, reverse=True)
 
 
-def test_limit_default_cap_and_last_page(fresh_emulator):
-    process = _seed_items(fresh_emulator, 1205, "Limits")
-    api = Api(fresh_emulator)
+def test_limit_default_cap_and_last_page(emu):
+    process = _seed_items(emu, 1205, "Limits")
+    api = Api(emu)
     assert len(api.get("work-items", process_id=process.id).json()["data"]) == 100
     capped = api.get("work-items", process_id=process.id, limit=5000).json()
     assert len(capped["data"]) == 1000 and capped["has_more"]
@@ -58,8 +58,7 @@ def test_limit_default_cap_and_last_page(fresh_emulator):
     )
 
 
-def test_filters_combine_and_next_keeps_them(fresh_emulator):
-    emu = fresh_emulator
+def test_filters_combine_and_next_keeps_them(emu):
     a = emu.store.add_process("Filter A", failure_rate=0.5)
     b = emu.store.add_process("Filter B", failure_rate=0.0)
     run_a = emu.store.create_run(a.id, payloads=[{"i": i} for i in range(60)])
@@ -98,8 +97,7 @@ def test_filters_combine_and_next_keeps_them(fresh_emulator):
     error(api.get("process-runs", state="running"), 400)
 
 
-def test_runs_newest_first_and_paged(fresh_emulator):
-    emu = fresh_emulator
+def test_runs_newest_first_and_paged(emu):
     process = emu.store.add_process("Many Runs")
     runs = [emu.store.create_run(process.id) for _ in range(25)]
     api = Api(emu)

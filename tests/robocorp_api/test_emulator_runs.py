@@ -22,8 +22,7 @@ def _items(api: Api, run_id: str) -> list[dict[str, Any]]:
     return api.collect("work-items", process_run_id=run_id)
 
 
-def test_start_variants_create_items(fresh_emulator):
-    emu = fresh_emulator
+def test_start_variants_create_items(emu):
     api = Api(emu)
     process = emu.store.add_process("Variants", failure_rate=0.0)
     for kwargs in (
@@ -105,8 +104,7 @@ def test_start_variants_create_items(fresh_emulator):
     error(api.post("processes/unknown/process-runs"), 404)
 
 
-def test_robots_complete_a_multi_step_run(fresh_emulator):
-    emu = fresh_emulator
+def test_robots_complete_a_multi_step_run(emu):
     api = Api(emu)
     process = emu.store.add_process(
         "Three Steps",
@@ -143,8 +141,7 @@ def test_robots_complete_a_multi_step_run(fresh_emulator):
     )
 
 
-def test_failures_retry_in_same_run_until_completed(fresh_emulator):
-    emu = fresh_emulator
+def test_failures_retry_in_same_run_until_completed(emu):
     api = Api(emu)
     process = emu.store.add_process("Always Fails", failure_rate=1.0, item_seconds=1)
     run_id = _start(
@@ -195,8 +192,7 @@ def test_failures_retry_in_same_run_until_completed(fresh_emulator):
     assert api.get(f"process-runs/{run_id}").json()["state"] == "completed"
 
 
-def test_batch_ignores_non_failed_items_and_unknown_ids(fresh_emulator):
-    emu = fresh_emulator
+def test_batch_ignores_non_failed_items_and_unknown_ids(emu):
     api = Api(emu)
     process = emu.store.add_process("Batch Guard")
     item = api.post("work-items", {"process": {"id": process.id}, "payload": {}}).json()
@@ -209,8 +205,7 @@ def test_batch_ignores_non_failed_items_and_unknown_ids(fresh_emulator):
         assert api.get(f"work-items/{item['id']}").json()["state"] == "new"
 
 
-def test_legacy_retry_of_non_failed_is_409(fresh_emulator):
-    emu = fresh_emulator
+def test_legacy_retry_of_non_failed_is_409(emu):
     process = emu.store.add_process("Legacy Retry", failure_rate=1.0, item_seconds=1)
     legacy = Api(emu, legacy=True)
     item = legacy.post(
@@ -235,8 +230,7 @@ def test_legacy_retry_of_non_failed_is_409(fresh_emulator):
     assert retried.status_code == 200 and retried.json()["state"] == "PENDING"
 
 
-def test_stop_graceful_terminate_and_remaining_done(fresh_emulator):
-    emu = fresh_emulator
+def test_stop_graceful_terminate_and_remaining_done(emu):
     api = Api(emu)
     process = emu.store.add_process("Stoppable", failure_rate=0.0, item_seconds=10)
     payloads = {"type": "with_payloads", "payloads": [{"i": i} for i in range(10)]}
@@ -289,8 +283,7 @@ def test_stop_graceful_terminate_and_remaining_done(fresh_emulator):
     )
 
 
-def test_delete_run(fresh_emulator):
-    emu = fresh_emulator
+def test_delete_run(emu):
     api = Api(emu)
     process = emu.store.add_process("Deletable", failure_rate=0.0, item_seconds=1)
     run_id = _start(api, process.id)["id"]
@@ -338,11 +331,13 @@ def test_payload_update_and_failure_decisions_repeatable(emulator_factory):
     assert 3 < sum(1 for o in outcomes[0] if o[1] == "failed") < 25
 
 
-def test_background_robots_progress_in_accelerated_time(emulator):
+def test_background_robots_progress_in_accelerated_time(emu):
     import time
 
-    process = emulator.store.add_process("Background", failure_rate=0.0, item_seconds=2)
-    api = Api(emulator)
+    emu.set_speed(50.0)
+    emu.resume_robots()
+    process = emu.store.add_process("Background", failure_rate=0.0, item_seconds=2)
+    api = Api(emu)
     run_id = _start(api, process.id, {"type": "with_payloads", "payloads": [1, 2, 3]})[
         "id"
     ]

@@ -134,8 +134,7 @@ def test_demo_seed_schedules_every_five_minutes_and_can_be_turned_off():
         EmulatorServer(seed="empty", schedule_every=-1)
 
 
-def test_admin_endpoint_changes_the_schedule(fresh_emulator):
-    emu = fresh_emulator
+def test_admin_endpoint_changes_the_schedule(emu):
     api = Api(emu)
     emu.store.add_process("Admin Scheduled", failure_rate=0.0)
     robots = f"{emu.url}/__emulator__/robots"

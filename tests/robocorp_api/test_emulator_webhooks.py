@@ -68,8 +68,7 @@ def receiver():
         r.close()
 
 
-def test_webhook_crud_and_signed_delivery_with_retries(fresh_emulator, receiver):
-    emu = fresh_emulator
+def test_webhook_crud_and_signed_delivery_with_retries(emu, receiver):
     api = Api(emu)
     hook_rx = receiver(failures=2)
     process = emu.store.add_process("Hooked", failure_rate=0.0, item_seconds=1)
@@ -130,8 +129,7 @@ def test_webhook_crud_and_signed_delivery_with_retries(fresh_emulator, receiver)
     error(api.delete(f"webhooks/{created['id']}"), 404)
 
 
-def test_per_run_callback_and_bounded_attempts(fresh_emulator, receiver):
-    emu = fresh_emulator
+def test_per_run_callback_and_bounded_attempts(emu, receiver):
     api = Api(emu)
     rx = receiver()
     dead = receiver(failures=100)

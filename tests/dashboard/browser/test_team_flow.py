@@ -28,7 +28,7 @@ def _sees_your_teams(page: Page) -> None:
 
 
 def test_admin_adds_workspace_and_invites_a_viewer(
-    live_server: Any, page: Page, browser: Browser, emulator: Any
+    live_server: Any, page: Page, browser: Browser, emu: Any
 ) -> None:
     base = live_server.url
     admin = make_user("ada")
@@ -41,9 +41,9 @@ def test_admin_adds_workspace_and_invites_a_viewer(
 
     page.get_by_label("Name").fill("Emulated workspace")
     page.get_by_label("Custom URL").check()
-    page.get_by_label("Custom API URL").fill(emulator.api_base_url)
-    page.get_by_label("Workspace id").fill(emulator.workspace_id)
-    page.get_by_label("API key").fill(emulator.api_key)
+    page.get_by_label("Custom API URL").fill(emu.api_base_url)
+    page.get_by_label("Workspace id").fill(emu.workspace_id)
+    page.get_by_label("API key").fill(emu.api_key)
     page.get_by_label("Your Workroom password").fill(PASSWORD)
     page.get_by_role("button", name="Verify and save").click()
 
@@ -51,8 +51,8 @@ def test_admin_adds_workspace_and_invites_a_viewer(
     expect(table).to_be_visible()
     expect(table.locator('tr[data-feature="read_items"]')).to_contain_text("✓")
     expect(table.locator('tr[data-feature="start_stop"]')).to_contain_text("✓")
-    expect(page.get_by_text(f"••••{emulator.api_key[-4:]}")).to_be_visible()
-    assert emulator.api_key not in page.content()
+    expect(page.get_by_text(f"••••{emu.api_key[-4:]}")).to_be_visible()
+    assert emu.api_key not in page.content()
 
     page.goto(f"{base}/teams/{team.slug}/")
     page.get_by_role("link", name="Manage members").click()

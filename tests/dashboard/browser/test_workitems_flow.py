@@ -13,11 +13,9 @@ from dashboard.accounts.models import Role
 from dashboard.mirror.models import WorkItem
 from tests.dashboard.factories import add_member, make_team, make_user
 from tests.dashboard.support.browser import left_the_login_page, log_in
-from tests.dashboard.workitems.conftest import (
-    emulated_workspace,
-    failing_run,
-    mirror_sync,
-)
+from tests.dashboard.support.sync import full_sync
+from tests.dashboard.support.workspaces import workspace_on_emulator
+from tests.dashboard.workitems.conftest import failing_run
 
 pytestmark = [
     pytest.mark.browser,
@@ -27,15 +25,15 @@ pytestmark = [
 
 
 def test_triage_to_fixed_and_retried_item(
-    live_server: Any, page: Page, fresh_emulator: Any, tmp_path: Any
+    live_server: Any, page: Page, emu: Any, tmp_path: Any
 ) -> None:
     admin = make_user("ada")
     operator = make_user("otto")
     team = make_team("Ops team", admin=admin)
     add_member(team, operator, Role.OPERATOR)
-    workspace = emulated_workspace(team, admin, fresh_emulator, name="Production")
-    proc = failing_run(fresh_emulator, items=3, mix=(0.0, 1.0, 0.0), name="Invoices")
-    mirror_sync(workspace)
+    workspace = workspace_on_emulator(emu, team, name="Production", added_by=admin)
+    proc = failing_run(emu, items=3, mix=(0.0, 1.0, 0.0), name="Invoices")
+    full_sync(workspace)
     base = live_server.url
 
     log_in(page, base, "otto", then=left_the_login_page)
@@ -75,17 +73,15 @@ def test_triage_to_fixed_and_retried_item(
     expect(page.locator("#file-list")).to_contain_text("corrected invoice.pdf")
 
     # Retry; the robot now succeeds (the data was the problem).
-    fresh_emulator.store.processes[
-        fresh_emulator.store.process_by_id[proc.id]
-    ].failure_rate = 0.0
+    emu.store.processes[emu.store.process_by_id[proc.id]].failure_rate = 0.0
     page.locator("#retry-button").click()
     expect(page.locator("#op-flash")).to_contain_text("Retry sent")
     expect(page.locator("#item-state")).to_contain_text("pending")
 
     # The emulator processes it; the next (in-process) sync re-reads the run the retry flagged;
     # the explorer row shows the new state.
-    fresh_emulator.advance(600)
-    mirror_sync(workspace)
+    emu.advance(600)
+    full_sync(workspace)
     external_id = WorkItem.objects.get(pk=item_id).external_id
     row = page.locator(f"#item-row-{item_id}")
     deadline = time.monotonic() + 20
@@ -102,13 +98,13 @@ def test_triage_to_fixed_and_retried_item(
 
 
 def test_row_retry_updates_row_and_counts_and_filters_push_the_url(
-    live_server: Any, page: Page, fresh_emulator: Any
+    live_server: Any, page: Page, emu: Any
 ) -> None:
     admin = make_user("ada")
     team = make_team("Ops team", admin=admin)
-    workspace = emulated_workspace(team, admin, fresh_emulator, name="Production")
-    failing_run(fresh_emulator, items=5, mix=(0.5, 0.4, 0.1), name="Invoices")
-    mirror_sync(workspace)
+    workspace = workspace_on_emulator(emu, team, name="Production", added_by=admin)
+    failing_run(emu, items=5, mix=(0.5, 0.4, 0.1), name="Invoices")
+    full_sync(workspace)
 
     log_in(page, live_server.url, "ada", then=left_the_login_page)
     page.goto(f"{live_server.url}/items/?state=failed")

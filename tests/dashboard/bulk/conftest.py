@@ -1,5 +1,5 @@
-"""Fixtures of the bulk tests: a private emulator (robots paused) with a workspace of team A,
-a spy on its batch endpoint, and a Celery queue of the test's own."""
+"""Fixtures of the bulk tests: team A's workspace on this test's emulator (`emu`), a spy on the
+emulator's batch endpoint, and a Celery queue of the test's own."""
 
 from __future__ import annotations
 
@@ -13,32 +13,13 @@ import pytest
 from dashboard.workspaces.models import Workspace
 from robocorp_api.emulator import EmulatorServer
 from tests.dashboard.bulk.helpers import BatchSpy
-from tests.dashboard.factories import make_workspace_row
 from tests.dashboard.support.workers import Worker, Workers
-
-ALL_PERMISSIONS = {
-    "read_processes": True,
-    "read_runs": True,
-    "read_work_items": True,
-    "write_work_items": True,
-}
-
-
-@pytest.fixture
-def emu(fresh_emulator: EmulatorServer) -> EmulatorServer:
-    return fresh_emulator
+from tests.dashboard.support.workspaces import workspace_on_emulator
 
 
 @pytest.fixture
 def ws(team_a: Any, emu: EmulatorServer) -> Workspace:
-    return make_workspace_row(
-        team_a,
-        name="Bulk WS",
-        api_key=emu.api_key,
-        base_url=emu.api_base_url,
-        cr_workspace_id=emu.workspace_id,
-        permissions=dict(ALL_PERMISSIONS),
-    )
+    return workspace_on_emulator(emu, team_a, name="Bulk WS")
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
-"""Builders for the bulk tests: failed items in the emulator, mirrored by the real sync, and a
-spy on the emulator's batch endpoint that records every id Control Room received."""
+"""Builders for the bulk tests: failed items in the emulator, and a spy on the emulator's batch
+endpoint that records every id Control Room received."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from collections import Counter
 from typing import Any
 
 from dashboard.mirror.models import WorkItem
-from dashboard.mirror.services.sync import WorkspaceSync
 from dashboard.workspaces.models import Workspace
 from dashboard.workspaces.services import build_client
 from robocorp_api.emulator import EmulatorServer
@@ -23,12 +22,6 @@ def seed_failed(emu: EmulatorServer, n: int, *, name: str = "Invoices") -> Any:
     emu.store.create_run(process.id, payloads=[{"n": k} for k in range(n)])
     emu.advance(3600)
     return process
-
-
-def mirror(workspace: Workspace) -> None:
-    """Run one real full sync of the workspace into the mirror."""
-    with build_client(workspace, backoff_base=0.01, backoff_max=0.05) as client:
-        WorkspaceSync(workspace, client).run_full()
 
 
 def failed_ids(workspace: Workspace) -> list[int]:

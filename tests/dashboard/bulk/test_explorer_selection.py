@@ -12,7 +12,8 @@ from django.http import QueryDict
 
 from dashboard.bulk import execution
 from dashboard.bulk.models import BulkChunk, BulkOperation
-from tests.dashboard.bulk.helpers import failed_ids, mirror, seed_failed
+from tests.dashboard.bulk.helpers import failed_ids, seed_failed
+from tests.dashboard.support.sync import full_sync
 
 pytestmark = [pytest.mark.emulator]
 
@@ -22,7 +23,7 @@ HTMX = {"HTTP_HX_REQUEST": "true"}
 @pytest.fixture
 def items(db: Any, ws: Any, emu: Any) -> list[int]:
     seed_failed(emu, 12)
-    mirror(ws)
+    full_sync(ws)
     return failed_ids(ws)
 
 

@@ -19,7 +19,8 @@ from dashboard.bulk.models import BulkChunk, BulkItem, BulkOperation
 from dashboard.workspaces.models import Workspace
 from dashboard.workspaces.services import build_client
 from robocorp_api.emulator import EmulatorServer
-from tests.dashboard.bulk.helpers import failed_ids, mirror, seed_failed
+from tests.dashboard.bulk.helpers import failed_ids, seed_failed
+from tests.dashboard.support.sync import full_sync
 from tests.dashboard.support.workers import wait_until
 
 pytestmark = [pytest.mark.emulator]
@@ -57,7 +58,7 @@ def test_the_throttle_spaces_chunk_sends(db, ws, emu, bob, settings):
     settings.WORKROOM_BULK_CHUNK_SIZE = 2
     settings.WORKROOM_BULK_MAX_ITEMS_PER_MINUTE = 120  # 2 items a second
     seed_failed(emu, 7)
-    mirror(ws)
+    full_sync(ws)
     op = confirmed(bob)
     due = due_times(op)
     assert list(op.chunks.order_by("seq").values_list("size", flat=True)) == [
@@ -79,7 +80,7 @@ def test_the_throttle_is_shared_by_operations_of_a_workspace(
     settings.WORKROOM_BULK_CHUNK_SIZE = 2
     settings.WORKROOM_BULK_MAX_ITEMS_PER_MINUTE = 120
     seed_failed(emu, 10)
-    mirror(ws)
+    full_sync(ws)
     ids = failed_ids(ws)
     first = confirmed(bob, ids=ids[:6])
     second = confirmed(bob, ids=ids[6:])
@@ -94,7 +95,7 @@ def test_without_the_throttle_nothing_waits(db, ws, emu, bob, settings):
     settings.WORKROOM_BULK_CHUNK_SIZE = 2
     settings.WORKROOM_BULK_MAX_ITEMS_PER_MINUTE = 0
     seed_failed(emu, 6)
-    mirror(ws)
+    full_sync(ws)
     op = confirmed(bob)
     assert len(set(due_times(op))) == 1
     assert due_times(op)[0] <= op.confirmed_at
@@ -110,7 +111,7 @@ def test_a_worker_sends_on_the_throttles_schedule(
     settings.WORKROOM_BULK_CHUNK_SIZE = 2
     settings.WORKROOM_BULK_MAX_ITEMS_PER_MINUTE = rate
     seed_failed(emu, 8)
-    mirror(ws)
+    full_sync(ws)
     worker = start_worker()
     confirmed_at = time.monotonic()
     op = confirmed(bob)
@@ -177,7 +178,7 @@ def lease_expires_then_sweep() -> dict[str, int]:
 
 def test_a_chunk_whose_deliveries_keep_dying_is_given_up(db, ws, emu, bob, spy, dying):
     seed_failed(emu, 4)
-    mirror(ws)
+    full_sync(ws)
     op = confirmed(bob)
     chunk = op.chunks.get()
     for n in (1, 2):
@@ -207,7 +208,7 @@ def test_a_chunk_whose_deliveries_keep_dying_is_given_up(db, ws, emu, bob, spy, 
 def test_a_given_up_chunk_is_never_sent_twice(db, ws, emu, bob, spy, dying, settings):
     settings.WORKROOM_BULK_CHUNK_SIZE = 3
     seed_failed(emu, 6)
-    mirror(ws)
+    full_sync(ws)
     op = confirmed(bob)
     healthy, poison = op.chunks.order_by("seq")
     assert execution.run_chunk(healthy.pk).status == "done"
@@ -239,7 +240,7 @@ def test_a_selection_over_the_cap_is_refused_at_preview(
 ):
     settings.WORKROOM_BULK_MAX_ITEMS = 5
     seed_failed(emu, 8)
-    mirror(ws)
+    full_sync(ws)
     client = client_for(bob)
     response = client.post(
         "/bulk/new/",
@@ -276,7 +277,7 @@ def test_cancel_while_a_worker_sends_a_chunk(
     settings.WORKROOM_BULK_CHUNK_SIZE = 2
     settings.WORKROOM_BULK_MAX_ITEMS_PER_MINUTE = 0
     seed_failed(emu, 8)
-    mirror(ws)
+    full_sync(ws)
     # The batch call takes 1.5 s, so the cancel lands while the first chunk is on the wire.
     emu.faults.add(kind="latency", latency_ms=1500, path=r"/work-items/batch$")
     worker = start_worker()

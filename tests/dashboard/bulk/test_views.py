@@ -7,7 +7,8 @@ import pytest
 
 from dashboard.bulk import execution, selection
 from dashboard.bulk.models import BulkChunk, BulkOperation
-from tests.dashboard.bulk.helpers import failed_ids, mirror, seed_failed
+from tests.dashboard.bulk.helpers import failed_ids, seed_failed
+from tests.dashboard.support.sync import full_sync
 
 pytestmark = [pytest.mark.emulator]
 
@@ -15,7 +16,7 @@ pytestmark = [pytest.mark.emulator]
 @pytest.fixture
 def items(db, ws, emu):
     seed_failed(emu, 12)
-    mirror(ws)
+    full_sync(ws)
     return failed_ids(ws)
 
 

@@ -21,7 +21,8 @@ import redis
 from dashboard.bulk import execution, selection
 from dashboard.bulk.models import BulkChunk, BulkOperation
 from dashboard.celery import app as celery_app
-from tests.dashboard.bulk.helpers import mirror, seed_failed
+from tests.dashboard.bulk.helpers import seed_failed
+from tests.dashboard.support.sync import full_sync
 from tests.dashboard.support.workers import wait_until
 
 pytestmark = [
@@ -119,7 +120,7 @@ def assert_exactly_once(spy: Any, n: int) -> None:
 
 def test_a_worker_runs_all_chunks(ws, emu, bob, spy, start_worker):
     seed_failed(emu, 45)
-    mirror(ws)
+    full_sync(ws)
     worker = start_worker()
     op = confirmed(ws, bob)
     wait_until(lambda: state_of(op) in BulkOperation.TERMINAL_STATES, timeout=30)
@@ -132,7 +133,7 @@ def test_a_sigkilled_worker_resumes_with_nothing_lost_or_doubled(
     ws, emu, bob, spy, start_worker
 ):
     seed_failed(emu, 60)
-    mirror(ws)
+    full_sync(ws)
     # Each batch call takes 0.6 s, so the kill lands while one is on the wire.
     emu.faults.add(kind="latency", latency_ms=600, path=r"/work-items/batch$")
     worker = start_worker()
@@ -162,7 +163,7 @@ def test_duplicate_deliveries_are_no_ops(ws, emu, bob, spy, start_worker, tuned)
     from dashboard.bulk.tasks import run_chunk
 
     seed_failed(emu, 30)
-    mirror(ws)
+    full_sync(ws)
     emu.faults.add(kind="latency", latency_ms=300, path=r"/work-items/batch$")
     start_worker()
     start_worker()
@@ -181,7 +182,7 @@ def test_a_429_storm_slows_the_operation_but_never_fails_it(
     ws, emu, bob, spy, start_worker
 ):
     seed_failed(emu, 30)
-    mirror(ws)
+    full_sync(ws)
     # Long Retry-After: the client does not sleep; the task retries with a capped countdown.
     emu.faults.add(
         kind="rate_limit", path=r"/work-items/batch$", retry_after="120", times=5
@@ -199,7 +200,7 @@ def test_redis_down_at_confirm_queues_then_the_sweeper_completes(
     ws, emu, bob, spy, start_worker, private_redis, client_for
 ):
     seed_failed(emu, 20)
-    mirror(ws)
+    full_sync(ws)
     private_redis.stop()
     draft = selection.create_draft(bob, action="retry", filter_query="state=failed")
     client = client_for(bob)
@@ -223,7 +224,7 @@ def test_a_redis_restart_mid_operation_is_survived(
     ws, emu, bob, spy, start_worker, private_redis
 ):
     seed_failed(emu, 60)
-    mirror(ws)
+    full_sync(ws)
     emu.faults.add(kind="latency", latency_ms=400, path=r"/work-items/batch$")
     start_worker(REDIS_URL=private_redis.url)
     op = confirmed(ws, bob)

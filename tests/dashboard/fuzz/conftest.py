@@ -20,10 +20,10 @@ from dashboard.mirror.models import Process, ProcessRun, StepRun, WorkItem
 from dashboard.workitems.models import SavedView
 from dashboard.workspaces.models import Workspace
 from robocorp_api.emulator import EmulatorServer
+from tests.dashboard.support.sync import full_sync
+from tests.dashboard.support.workspaces import workspace_on_emulator
 from tests.dashboard.workitems.conftest import (
-    emulated_workspace,
     failing_run,
-    mirror_sync,
 )
 
 
@@ -73,11 +73,11 @@ def world(
     client_for: Any,
 ) -> World:
     emu = fresh_emulator
-    ws_a = emulated_workspace(team_a, alice, emu, name="Fuzz A")
-    ws_b = emulated_workspace(team_b, charlie, emu, name="Fuzz B")
+    ws_a = workspace_on_emulator(emu, team_a, name="Fuzz A", added_by=alice)
+    ws_b = workspace_on_emulator(emu, team_b, name="Fuzz B", added_by=charlie)
     failing_run(emu)
-    mirror_sync(ws_a)
-    mirror_sync(ws_b)
+    full_sync(ws_a)
+    full_sync(ws_b)
     _, token = account_services.create_invitation(team_a, alice, Role.VIEWER)
     SavedView.objects.create(team=team_a, name="Failed", query="state=failed")
     clients = {

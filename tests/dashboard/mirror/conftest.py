@@ -1,4 +1,5 @@
-"""Fixtures of the mirror tests: a private emulator (robots paused) and a workspace bound to it."""
+"""Fixtures of the mirror tests: team A's workspace on this test's emulator (`emu`) and a
+Celery queue of the test's own."""
 
 from __future__ import annotations
 
@@ -8,17 +9,12 @@ import pytest
 
 from dashboard.workspaces.models import Workspace
 from robocorp_api.emulator import EmulatorServer
-from tests.dashboard.mirror.helpers import make_workspace
-
-
-@pytest.fixture
-def emu(fresh_emulator: EmulatorServer) -> EmulatorServer:
-    return fresh_emulator
+from tests.dashboard.support.workspaces import workspace_on_emulator
 
 
 @pytest.fixture
 def ws(team_a: Any, emu: EmulatorServer) -> Workspace:
-    return make_workspace(team_a, emu, name="Mirror WS")
+    return workspace_on_emulator(emu, team_a, name="Mirror WS")
 
 
 @pytest.fixture

@@ -6,24 +6,10 @@ import base64
 import json
 from typing import Any
 
-from dashboard.accounts.models import Team
 from dashboard.mirror.models import Process, ProcessRun, StepRun, WorkItem
-from dashboard.mirror.services.sync import SyncResult, WorkspaceSync
 from dashboard.workspaces.models import Workspace
-from dashboard.workspaces.services import build_client
 from robocorp_api.client import ControlRoomClient
 from robocorp_api.emulator import EmulatorServer
-from tests.dashboard.factories import make_workspace_row
-
-
-def make_workspace(team: Team, emu: EmulatorServer, **fields: Any) -> Workspace:
-    defaults: dict[str, Any] = {
-        "api_key": emu.api_key,
-        "base_url": emu.api_base_url,
-        "cr_workspace_id": emu.workspace_id,
-        "permissions": {"read_webhooks": True, "write_webhooks": True},
-    }
-    return make_workspace_row(team, **{**defaults, **fields})
 
 
 def add_runs(
@@ -59,13 +45,6 @@ def client_for(emu: EmulatorServer, **kwargs: Any) -> ControlRoomClient:
     return ControlRoomClient(
         emu.api_key, workspace_id=emu.workspace_id, base_url=emu.api_base_url, **kwargs
     )
-
-
-def sync(workspace: Workspace, **kwargs: Any) -> tuple[SyncResult, int]:
-    """Run one full sync in-process; return its result and the requests it made."""
-    with build_client(workspace, backoff_base=0.01, backoff_max=0.05) as client:
-        result = WorkspaceSync(workspace, client, **kwargs).run_full()
-        return result, client.requests_made
 
 
 def truth_items(emu: EmulatorServer) -> dict[str, tuple[Any, ...]]:

@@ -15,9 +15,9 @@ from tests.dashboard.mirror.helpers import (
     add_runs,
     assert_converged,
     client_for,
-    sync,
     truth_items,
 )
+from tests.dashboard.support.sync import full_sync
 
 pytestmark = [pytest.mark.django_db, pytest.mark.emulator]
 
@@ -42,13 +42,13 @@ def test_a_first_load_and_an_incremental_sync_converge_through_the_bulk_path(
 ):
     settings.WORKROOM_SYNC_FAILED_SWEEP_SECONDS = 0
     add_runs(emu, processes=2, runs=2, items=40, failure_rate=0.5)
-    sync(ws)
+    full_sync(ws)
     assert_converged(emu, ws)
     failed = [i for i, v in truth_items(emu).items() if v[0] == "failed"]
     assert len(failed) >= 20
     with client_for(emu) as client:
         client.work_items.mark_as_done(failed)
-    sync(ws)
+    full_sync(ws)
     assert_converged(emu, ws)
     _no_duplicates(ws)
     recorded = WorkItemStateChange.objects.filter(
@@ -59,7 +59,7 @@ def test_a_first_load_and_an_incremental_sync_converge_through_the_bulk_path(
 
 def test_a_first_load_that_meets_existing_rows_falls_back_to_the_upsert(emu, ws):
     add_runs(emu, processes=1, runs=1, items=60, failure_rate=0.3)
-    sync(ws)
+    full_sync(ws)
     failed = [i for i, v in truth_items(emu).items() if v[0] == "failed"]
     assert failed
     with client_for(emu) as client:

@@ -15,8 +15,9 @@ from dashboard.mirror.services.check import (
     mirror_check,
     persistent_drift,
 )
-from tests.dashboard.mirror.helpers import add_runs, sync, truth_items
+from tests.dashboard.mirror.helpers import add_runs, truth_items
 from tests.dashboard.mirror.helpers import client_for as api_client
+from tests.dashboard.support.sync import full_sync
 
 pytestmark = [pytest.mark.django_db, pytest.mark.emulator]
 
@@ -27,7 +28,7 @@ def _failed(emu: Any) -> list[str]:
 
 def test_no_drift_after_a_sync_and_exact_drift_by_state_after_changes(emu, ws):
     add_runs(emu, processes=2, runs=2, items=10, failure_rate=0.5)
-    sync(ws)
+    full_sync(ws)
     with api_client(emu) as client:
         report = mirror_check(ws, client)
     assert not report.has_drift
@@ -50,19 +51,19 @@ def test_no_drift_after_a_sync_and_exact_drift_by_state_after_changes(emu, ws):
     WorkItem.objects.filter(external_id=failed[6]).delete()
     with api_client(emu) as client:
         assert mirror_check(ws, client).items[("failed", "missing")] == 1
-    sync(ws)
+    full_sync(ws)
     with api_client(emu) as client:
         assert not mirror_check(ws, client).has_drift
 
 
 def test_persistent_drift_keeps_only_what_differed_both_times(emu, ws):
     add_runs(emu, processes=1, runs=1, items=10, failure_rate=0.5)
-    sync(ws)
+    full_sync(ws)
     failed = _failed(emu)
     with api_client(emu) as client:
         client.work_items.mark_as_done(failed[:2])
         first = mirror_check(ws, client)
-        sync(ws)  # the mirror catches up with those two ...
+        full_sync(ws)  # the mirror catches up with those two ...
         client.work_items.mark_as_done(failed[2:3])  # ... and one more changes
         second = mirror_check(ws, client)
     assert second.item_drift == 1
@@ -74,7 +75,7 @@ def test_persistent_drift_keeps_only_what_differed_both_times(emu, ws):
 
 def test_the_command_prints_the_drift_and_exits_1(emu, ws, capsys):
     add_runs(emu, processes=1, runs=1, items=8, failure_rate=0.5)
-    sync(ws)
+    full_sync(ws)
     call_command("mirror_check", str(ws.pk))
     assert "No drift" in capsys.readouterr().out
     with api_client(emu) as client:
@@ -93,7 +94,7 @@ def test_the_mirror_page_runs_the_check_and_shows_its_result(
     emu, ws, bob, carol, client_for
 ):
     add_runs(emu, processes=1, runs=1, items=6, failure_rate=0.5)
-    sync(ws)
+    full_sync(ws)
     url = reverse("mirror-check", kwargs={"workspace_id": ws.pk})
     overview = reverse("mirror-workspace-overview", kwargs={"workspace_id": ws.pk})
     assert client_for(carol).post(url).status_code == 403  # viewers cannot start one

@@ -40,13 +40,15 @@ from dashboard.mirror.services.check import DriftReport, mirror_check
 from dashboard.workspaces.models import Workspace
 from robocorp_api.emulator import EmulatorServer
 from robocorp_api.emulator.items import STATES as ITEM_STATES
-from tests.dashboard.mirror.helpers import client_for, make_workspace, sync
+from tests.dashboard.mirror.helpers import client_for
+from tests.dashboard.support.sync import full_sync
 from tests.dashboard.support.workers import (
     Worker,
     Workers,
     celery_worker_argv,
     wait_until,
 )
+from tests.dashboard.support.workspaces import workspace_on_emulator
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -74,8 +76,8 @@ def demo(
 
 @pytest.fixture
 def demo_ws(team_a: Any, demo: EmulatorServer) -> Workspace:
-    ws = make_workspace(team_a, demo, name="Demo")
-    sync(ws)
+    ws = workspace_on_emulator(demo, team_a, name="Demo")
+    full_sync(ws)
     return ws
 
 

@@ -18,13 +18,9 @@ from dashboard.mirror.models import (
 )
 from dashboard.mirror.services.syncruns import sync_request, sync_run_execute
 from dashboard.workspaces.services import delete_workspace
-from tests.dashboard.mirror.helpers import (
-    add_runs,
-    client_for,
-    make_workspace,
-    sync,
-    truth_items,
-)
+from tests.dashboard.mirror.helpers import add_runs, client_for, truth_items
+from tests.dashboard.support.sync import full_sync
+from tests.dashboard.support.workspaces import workspace_on_emulator
 
 pytestmark = [pytest.mark.django_db, pytest.mark.emulator]
 MODELS = (Process, ProcessRun, StepRun, WorkItem, SyncRun)
@@ -36,15 +32,15 @@ def _mirror_rows(ws: Any) -> int:
 
 def test_deleting_a_workspace_deletes_its_mirror_only(team_b, emu, ws, alice, settings):
     settings.WORKROOM_SYNC_FAILED_SWEEP_SECONDS = 0
-    other = make_workspace(team_b, emu, name="Other")
+    other = workspace_on_emulator(emu, team_b, name="Other")
     add_runs(emu, processes=2, runs=3, items=10, failure_rate=0.5)
     manual = sync_request(workspace=ws, trigger=SyncRun.Trigger.MANUAL)
     sync_run_execute(sync_run_id=manual.pk)
     failed = [i for i, v in truth_items(emu).items() if v[0] == "failed"]
     with client_for(emu) as client:
         client.work_items.mark_as_done(failed[:2])
-    sync(ws)
-    sync(other)
+    full_sync(ws)
+    full_sync(other)
     assert WorkItemStateChange.objects.filter(work_item__workspace=ws).exists()
     before_other = _mirror_rows(other)
     with CaptureQueriesContext(connection) as captured:

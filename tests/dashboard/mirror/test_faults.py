@@ -33,15 +33,16 @@ from dashboard.workspaces.models import Workspace
 from dashboard.workspaces.services import build_client
 from robocorp_api.client import ControlRoomClient
 from robocorp_api.emulator import EmulatorServer
+from tests.dashboard.factories import make_workspace_row
 from tests.dashboard.mirror.helpers import (
     add_runs,
     assert_converged,
-    make_workspace,
     mirror_items,
-    sync,
     truth_items,
 )
+from tests.dashboard.support.sync import full_sync
 from tests.dashboard.support.workers import Worker, Workers, wait_until
+from tests.dashboard.support.workspaces import workspace_on_emulator
 
 pytestmark = [pytest.mark.emulator, pytest.mark.timeout(120)]
 
@@ -145,7 +146,7 @@ def test_a_repeated_next_token_stops_the_sync_with_an_error_and_no_loop(
 ):
     settings.WORKROOM_SYNC_PAGE_SIZE = 5
     add_runs(emu, processes=1, runs=2, items=12)
-    sync(ws)
+    full_sync(ws)
     before = mirror_items(ws)
     # New work: 8 runs (2 pages of runs) and 48 items (10 pages) to list.
     add_runs(emu, processes=2, runs=4, items=6)
@@ -223,11 +224,12 @@ def test_a_hung_call_times_out_and_the_sync_fails_well_before_the_time_limit(
 ):
     settings.WORKROOM_SYNC_READ_TIMEOUT = 0.5
     settings.WORKROOM_SYNC_CLIENT_RETRIES = 1
-    hung = make_workspace(
+    hung = make_workspace_row(
         team_a,
-        emu,
         name="Hung",
+        api_key=emu.api_key,
         base_url=f"http://127.0.0.1:{silent_server.port}/api/v1",
+        cr_workspace_id=emu.workspace_id,
     )
     sync_run, seconds = execute(
         sync_request(workspace=hung, trigger=SyncRun.Trigger.MANUAL), can_retry=False
@@ -301,7 +303,7 @@ def test_web_and_worker_writing_at_once_never_hit_database_is_locked(
     assert connection.settings_dict["OPTIONS"]["transaction_mode"] == "IMMEDIATE"
     emu = emulator_factory(seed="large:15000")
     emu.pause_robots()
-    ws = make_workspace(team_a, emu, name="Busy WS")
+    ws = workspace_on_emulator(emu, team_a, name="Busy WS")
     worker = start_worker()
     sync_run = sync_request(workspace=ws, trigger=SyncRun.Trigger.MANUAL)
     wait_until(lambda: SyncRun.objects.get(pk=sync_run.pk).rows_created > 0, timeout=20)

@@ -22,16 +22,16 @@ from tests.dashboard.mirror.helpers import (
     assert_converged,
     client_for,
     mirror_items,
-    sync,
     truth_items,
 )
+from tests.dashboard.support.sync import full_sync
 
 pytestmark = [pytest.mark.django_db, pytest.mark.emulator]
 
 
 def test_a_full_sync_equals_the_emulator(emu, ws):
     add_runs(emu, processes=3, runs=2, items=15)
-    result, _ = sync(ws)
+    result, _ = full_sync(ws)
     assert_converged(emu, ws)
     total = WorkItem.objects.filter(workspace=ws).count()
     assert total == 3 * 2 * 15
@@ -67,8 +67,8 @@ def test_a_sync_without_changes_writes_nothing_and_its_requests_do_not_grow_with
     # The failed list is read by every sync only while it is short; here: never by this rule.
     settings.WORKROOM_SYNC_FAILED_SWEEP_ALWAYS_BELOW = 0
     add_runs(emu, processes=1, runs=2, items=10)
-    sync(ws)
-    baseline, baseline_requests = sync(ws)
+    full_sync(ws)
+    baseline, baseline_requests = full_sync(ws)
     assert (baseline.counts.created, baseline.counts.updated, baseline.counts.gone) == (
         0,
         0,
@@ -77,9 +77,9 @@ def test_a_sync_without_changes_writes_nothing_and_its_requests_do_not_grow_with
     assert baseline.runs_read == 0
 
     add_runs(emu, processes=2, runs=40, items=10)  # lots of completed history
-    grown, _ = sync(ws)
+    grown, _ = full_sync(ws)
     assert grown.runs_read == 80
-    after, after_requests = sync(ws)
+    after, after_requests = full_sync(ws)
     assert (after.counts.created, after.counts.updated, after.counts.gone) == (0, 0, 0)
     assert after_requests == baseline_requests
     # processes + first page of runs + the lists of the active states (new, pending,
@@ -90,30 +90,30 @@ def test_a_sync_without_changes_writes_nothing_and_its_requests_do_not_grow_with
 def test_the_failed_sweep_costs_one_request_per_page_of_failed_items(emu, ws, settings):
     settings.WORKROOM_SYNC_PAGE_SIZE = 10
     add_runs(emu, processes=1, runs=3, items=20, failure_rate=0.5)
-    sync(ws)
+    full_sync(ws)
     failed = WorkItem.objects.filter(workspace=ws, state="failed").count()
     settings.WORKROOM_SYNC_FAILED_SWEEP_SECONDS = 0
-    _, requests = sync(ws)
+    _, requests = full_sync(ws)
     assert requests == 2 + len(ITEM_ACTIVE_STATES) + (failed // 10 + 1)
 
 
 def test_a_short_failed_list_is_read_by_every_sync(emu, ws, settings):
     settings.WORKROOM_SYNC_PAGE_SIZE = 10
     add_runs(emu, processes=1, runs=2, items=10, failure_rate=0.5)
-    sync(ws)
+    full_sync(ws)
     failed = WorkItem.objects.filter(workspace=ws, state="failed").count()
     settings.WORKROOM_SYNC_FAILED_SWEEP_ALWAYS_BELOW = failed + 1
-    _, requests = sync(ws)
+    _, requests = full_sync(ws)
     assert requests == 2 + len(ITEM_ACTIVE_STATES) + (failed // 10 + 1)
     settings.WORKROOM_SYNC_FAILED_SWEEP_ALWAYS_BELOW = failed
-    _, requests = sync(ws)
+    _, requests = full_sync(ws)
     assert requests == 2 + len(ITEM_ACTIVE_STATES)  # too many: left to the interval
 
 
 def test_an_incremental_sync_converges_after_changes_made_elsewhere(emu, ws, settings):
     settings.WORKROOM_SYNC_FAILED_SWEEP_SECONDS = 0
     add_runs(emu, processes=2, runs=2, items=15, failure_rate=0.5)
-    sync(ws)
+    full_sync(ws)
     failed = [i for i, v in truth_items(emu).items() if v[0] == "failed"]
     assert len(failed) >= 6
     with client_for(emu) as client:
@@ -122,7 +122,7 @@ def test_an_incremental_sync_converges_after_changes_made_elsewhere(emu, ws, set
         client.work_items.delete(failed[4:6])
     new_runs = add_runs(emu, processes=1, runs=1, items=30, finish=False)
     emu.advance(20)  # the new run is half way through
-    result, _ = sync(ws)
+    result, _ = full_sync(ws)
     assert_converged(emu, ws)
     assert set(
         WorkItem.objects.filter(gone_at__isnull=False).values_list(
@@ -135,7 +135,7 @@ def test_an_incremental_sync_converges_after_changes_made_elsewhere(emu, ws, set
     ).exists()
 
     emu.advance(3600)  # robots finish the new run and the retried items
-    sync(ws)
+    full_sync(ws)
     assert_converged(emu, ws)
     assert ProcessRun.objects.get(external_id=new_runs[0].id).state in (
         "completed",
@@ -149,15 +149,15 @@ def test_a_run_deleted_elsewhere_is_marked_gone_by_the_periodic_full_listing(
 ):
     settings.WORKROOM_SYNC_FAILED_SWEEP_ALWAYS_BELOW = 0  # see the test below
     runs = add_runs(emu, processes=1, runs=3, items=5)
-    sync(ws)
+    full_sync(ws)
     with client_for(emu) as client:
         client.process_runs.delete(runs[1].id)
-    sync(
+    full_sync(
         ws
     )  # the cheap listing stops at the newest settled run and cannot see the deletion
     assert ProcessRun.objects.get(external_id=runs[1].id).gone_at is None
     settings.WORKROOM_SYNC_FULL_LISTING_HOURS = 0
-    result, _ = sync(ws)
+    result, _ = full_sync(ws)
     assert ProcessRun.objects.get(external_id=runs[1].id).gone_at is not None
     assert not WorkItem.objects.filter(
         process_run__external_id=runs[1].id, gone_at__isnull=True
@@ -168,11 +168,13 @@ def test_a_run_deleted_elsewhere_is_marked_gone_by_the_periodic_full_listing(
 
 def test_a_deleted_run_with_failed_items_is_seen_by_the_next_sync(emu, ws):
     runs = add_runs(emu, processes=1, runs=3, items=10, failure_rate=0.5)
-    sync(ws)
+    full_sync(ws)
     assert WorkItem.objects.filter(process_run__external_id=runs[1].id, state="failed")
     with client_for(emu) as client:
         client.process_runs.delete(runs[1].id)
-    sync(ws)  # its failed items vanish from the (short) failed list: the run is re-read
+    full_sync(
+        ws
+    )  # its failed items vanish from the (short) failed list: the run is re-read
     assert ProcessRun.objects.get(external_id=runs[1].id).gone_at is not None
     assert_converged(emu, ws)
 
@@ -194,7 +196,7 @@ def test_an_interrupted_first_sync_resumes_and_converges(emu, ws):
     assert WorkspaceSyncState.objects.get(
         workspace=ws
     ).history_complete  # the listing finished first
-    result, _ = sync(ws)
+    result, _ = full_sync(ws)
     assert result.runs_read == 4  # only the runs not read before
     assert_converged(emu, ws)
 
@@ -204,7 +206,7 @@ def test_a_sync_out_of_time_stops_cleanly_and_the_next_one_finishes(emu, ws):
     with build_client(ws) as client:
         result = WorkspaceSync(ws, client, deadline=0.0).run_full()
     assert result.partial
-    result, _ = sync(ws)
+    result, _ = full_sync(ws)
     assert not result.partial
     assert_converged(emu, ws)
 
@@ -219,8 +221,8 @@ def test_faults_do_not_stop_convergence_nor_duplicate_rows(emu, ws, settings):
         kind="rate_limit", retry_after=0, path=r"/process-runs", method="GET", rate=0.3
     )
     emu.faults.add(kind="drop", path=r"/step-runs", method="GET", rate=0.3)
-    sync(ws)
-    sync(ws)
+    full_sync(ws)
+    full_sync(ws)
     emu.faults.clear()
     assert_converged(emu, ws)
     assert WorkItem.objects.filter(workspace=ws).count() == len(truth_items(emu))
@@ -240,7 +242,7 @@ def test_objects_with_ids_too_long_to_store_are_left_out_not_fatal(emu, ws, capl
     runs = add_runs(emu, processes=1, runs=2, items=4)
     with emu.store.lock:
         runs[0].id = "r" * 300  # a hostile or broken Control Room
-    result, _ = sync(ws)
+    result, _ = full_sync(ws)
     assert not result.partial
     stored = set(
         ProcessRun.objects.filter(workspace=ws).values_list("external_id", flat=True)
@@ -248,4 +250,4 @@ def test_objects_with_ids_too_long_to_store_are_left_out_not_fatal(emu, ws, capl
     assert stored == {runs[1].id}
     assert WorkItem.objects.filter(workspace=ws).count() == 4
     assert "longer than 100 characters" in caplog.text
-    sync(ws)  # and the next sync is not stuck on it either
+    full_sync(ws)  # and the next sync is not stuck on it either

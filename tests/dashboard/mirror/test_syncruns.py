@@ -18,13 +18,11 @@ from dashboard.mirror.services.syncruns import (
     sync_request,
     sync_run_execute,
 )
+from robocorp_api.emulator import ALL_PERMISSIONS
 from robocorp_api.errors import RateLimited, ServerError
-from tests.dashboard.mirror.helpers import (
-    add_runs,
-    assert_converged,
-    make_workspace,
-    queued_messages,
-)
+from tests.dashboard.factories import make_workspace_row
+from tests.dashboard.mirror.helpers import add_runs, assert_converged, queued_messages
+from tests.dashboard.support.workspaces import workspace_on_emulator
 
 pytestmark = [pytest.mark.django_db, pytest.mark.emulator]
 
@@ -133,7 +131,9 @@ def test_an_expired_lease_can_be_taken_over(ws):
 
 
 def test_a_rejected_key_marks_the_workspace_and_is_not_retried(team_a, emu):
-    ws = make_workspace(team_a, emu, name="Revoked", api_key="revoked-key-0000")
+    key = emu.create_key(ALL_PERMISSIONS)
+    ws = workspace_on_emulator(emu, team_a, name="Revoked", api_key=key)
+    emu.store.keys.pop(key)  # revoked in Control Room after it was added
     sync_run = sync_request(workspace=ws, trigger=SyncRun.Trigger.BEAT)
     outcome = sync_run_execute(sync_run_id=sync_run.pk, can_retry=True)
     assert outcome.retry_in is None
@@ -147,7 +147,7 @@ def test_a_rejected_key_marks_the_workspace_and_is_not_retried(team_a, emu):
         AuditEvent.objects.filter(team=team_a, action="workspace.sync_blocked").count()
         == 1
     )
-    assert "revoked-key-0000" not in sync_run.error + ws.last_error
+    assert key not in sync_run.error + ws.last_error
     # Scheduled syncs leave it alone until someone fixes the key.
     assert dispatch_due_syncs() == 0
     again = SyncRun.objects.create(workspace=ws, trigger=SyncRun.Trigger.BEAT)
@@ -161,7 +161,7 @@ def test_a_rejected_key_marks_the_workspace_and_is_not_retried(team_a, emu):
 
 
 def test_a_key_missing_a_permission_names_it(team_a, emu):
-    ws = make_workspace(team_a, emu, api_key=emu.create_key(["read_processes"]))
+    ws = workspace_on_emulator(emu, team_a, api_key=emu.create_key(["read_processes"]))
     add_runs(emu, processes=1, runs=1, items=2)
     sync_run = sync_request(workspace=ws, trigger=SyncRun.Trigger.MANUAL)
     sync_run_execute(sync_run_id=sync_run.pk, can_retry=True)
@@ -208,8 +208,8 @@ def test_retry_countdown_is_capped():
 
 
 def test_the_dispatcher_queues_due_workspaces_only(team_a, emu, ws):
-    other = make_workspace(
-        team_a, emu, name="Disabled", cr_workspace_id="other", enabled=False
+    other = make_workspace_row(
+        team_a, name="Disabled", cr_workspace_id="other", enabled=False
     )
     assert dispatch_due_syncs() == 1
     assert SyncRun.objects.get().workspace == ws

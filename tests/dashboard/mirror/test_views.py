@@ -9,7 +9,10 @@ from django.urls import reverse
 
 from dashboard.mirror.models import SyncRun, WebhookRegistration
 from dashboard.mirror.services.syncruns import sync_request, sync_run_execute
-from tests.dashboard.mirror.helpers import add_runs, make_workspace, sync
+from tests.dashboard.factories import make_workspace_row
+from tests.dashboard.mirror.helpers import add_runs
+from tests.dashboard.support.sync import full_sync
+from tests.dashboard.support.workspaces import workspace_on_emulator
 
 pytestmark = [pytest.mark.django_db, pytest.mark.emulator]
 
@@ -22,7 +25,7 @@ def test_the_overview_shows_counts_sync_status_and_data_as_of(
     ws, emu, carol, client_for
 ):
     add_runs(emu, processes=2, runs=1, items=7)
-    sync(ws)
+    full_sync(ws)
     sync_run_execute(
         sync_run_id=sync_request(workspace=ws, trigger=SyncRun.Trigger.MANUAL).pk
     )
@@ -82,7 +85,7 @@ def test_sync_now_needs_an_operator_and_a_post(ws, bob, carol, client_for):
 
 
 def test_sync_now_refuses_a_disabled_workspace(team_a, emu, bob, client_for):
-    ws = make_workspace(team_a, emu, enabled=False)
+    ws = make_workspace_row(team_a, enabled=False)
     response = client_for(bob).post(
         reverse("mirror-sync-now", kwargs={"workspace_id": ws.pk}), follow=True
     )
@@ -111,7 +114,7 @@ def test_webhook_registration_reports_a_key_without_the_permission(
     team_a, emu, alice, client_for
 ):
     key = emu.create_key(["read_processes", "read_runs", "read_work_items"])
-    ws = make_workspace(team_a, emu, api_key=key)
+    ws = workspace_on_emulator(emu, team_a, api_key=key)
     emu.store.add_process("Payroll")
     url = reverse("mirror-webhooks-register", kwargs={"workspace_id": ws.pk})
     response = client_for(alice).post(url, follow=True)

@@ -20,7 +20,8 @@ from dashboard.mirror.models import (
     WebhookRegistration,
 )
 from dashboard.mirror.services.webhooks import signature_for, webhooks_register
-from tests.dashboard.mirror.helpers import add_runs, sync
+from tests.dashboard.mirror.helpers import add_runs
+from tests.dashboard.support.sync import full_sync
 
 pytestmark = [pytest.mark.django_db, pytest.mark.emulator]
 
@@ -84,7 +85,7 @@ def test_registering_creates_one_webhook_per_process_with_the_secret_encrypted(
 def test_a_signed_delivery_queues_a_sync_of_its_run(ws, emu, alice, client):
     registration = _register(ws, emu, alice)[0]
     runs = add_runs(emu, processes=1, runs=1, items=3)
-    sync(ws)
+    full_sync(ws)
     body = _delivery(runs[0].id)
     response = _post(client, ws, body, signature_for(_secret(emu, registration), body))
     assert response.status_code == 202

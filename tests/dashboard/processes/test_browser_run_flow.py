@@ -13,12 +13,13 @@ from playwright.sync_api import Page, expect
 from dashboard.accounts.models import Role
 from dashboard.accounts.services import create_team
 from tests.dashboard.factories import add_member, make_user
-from tests.dashboard.processes.conftest import add_workspace, sync
 from tests.dashboard.support.browser import (  # noqa: F401 (the fixture)
     browser_type_launch_args,
     log_in,
     sees_your_teams,
 )
+from tests.dashboard.support.sync import full_sync
+from tests.dashboard.support.workspaces import workspace_on_emulator
 
 pytestmark = [
     pytest.mark.browser,
@@ -28,17 +29,17 @@ pytestmark = [
 
 
 def test_start_watch_console_and_download(
-    live_server: Any, page: Page, fresh_emulator: Any
+    live_server: Any, page: Page, emu: Any
 ) -> None:
-    emu = fresh_emulator  # robots paused: the test moves simulated time itself
+    # emu's robots are paused: the test moves simulated time itself
     admin, operator = make_user("ada"), make_user("otto")
     team = create_team(admin, "Run desk")
     add_member(team, operator, Role.OPERATOR)
-    ws = add_workspace(team, admin, emu, name="Emulated")
+    ws = workspace_on_emulator(emu, team, name="Emulated", added_by=admin)
     proc = emu.store.add_process(
         "Refunds", steps=["Check", "Pay"], item_seconds=1.0, failure_rate=1.0
     )
-    sync(ws)
+    full_sync(ws)
     base = live_server.url
 
     log_in(page, base, "otto", then=sees_your_teams)

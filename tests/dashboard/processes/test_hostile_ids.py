@@ -6,14 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.db import connection
 from django.urls import reverse
 
 from dashboard.processes import services
 from dashboard.workspaces.services import build_client
 from robocorp_api.emulator import EmulatorServer
 from robocorp_api.errors import NotFound
-from tests.dashboard.processes.conftest import sync
+from tests.dashboard.support.sync import full_sync
 
 pytestmark = [pytest.mark.emulator, pytest.mark.django_db]
 
@@ -49,7 +48,7 @@ def test_runs_with_any_id_are_listed_and_their_links_open(
     rename_run(emu, finished_run, hostile)
     step = emu.store.step_runs[finished_run.step_runs[0]]
     rename_step_run(emu, step, hostile + "-step")
-    sync(ws)
+    full_sync(ws)
     client = client_for(carol)
     listing = client.get(reverse("processes-run-list"))
     assert listing.status_code == 200
@@ -83,7 +82,7 @@ def test_an_encoded_id_that_was_never_made_is_404(client_for, carol, ws):
 def test_console_page_numbers_are_clamped(
     client_for, carol, ws, emu, finished_run, page
 ):
-    sync(ws)
+    full_sync(ws)
     step = emu.store.step_runs[finished_run.step_runs[0]]
     url = reverse("processes-steprun-detail", args=[ws.pk, finished_run.id, step.id])
     for order in ("oldest", "newest"):
@@ -104,16 +103,10 @@ def test_download_names_drop_invisible_characters(name, expected):
     assert services.content_disposition(name) == expected
 
 
-@pytest.mark.xfail(
-    connection.vendor == "postgresql",
-    strict=True,
-    reason="issue 11 follow-up (mirror): an id over 100 characters fails the whole sync "
-    "with DataError on PostgreSQL",
-)
 def test_an_overlong_run_id_does_not_break_the_sync(
     client_for, carol, ws, emu, finished_run
 ):
     rename_run(emu, finished_run, "x" * 300)
-    sync(ws)
+    full_sync(ws)
     listing = client_for(carol).get(reverse("processes-run-list"))
     assert listing.status_code == 200

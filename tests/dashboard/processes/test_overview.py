@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from dashboard.mirror.models import ProcessRun, WorkItem
-from tests.dashboard.processes.conftest import sync
+from tests.dashboard.support.sync import full_sync
 
 pytestmark = [pytest.mark.emulator, pytest.mark.django_db]
 
@@ -24,7 +24,7 @@ def history(emu, ws):
     emu.store.create_run(bad.id, payloads=[{"k": k} for k in range(3)])
     emu.advance(3600)
     emu.store.create_run(good.id, payloads=[{}], started_by="user")  # still new
-    sync(ws)
+    full_sync(ws)
     return good, bad
 
 

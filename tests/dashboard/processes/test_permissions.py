@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from tests.dashboard.processes.conftest import sync
+from tests.dashboard.support.sync import full_sync
 
 pytestmark = [pytest.mark.emulator, pytest.mark.django_db]
 
@@ -15,7 +15,7 @@ def urls(emu, ws):
     proc = emu.store.add_process("Matrix", item_seconds=1.0, failure_rate=0.0)
     run = emu.store.create_run(proc.id, payloads=[{"k": 1}])
     emu.advance(3)
-    sync(ws)
+    full_sync(ws)
     step = emu.store.step_runs[run.step_runs[0]]
     return {
         "workspace": reverse("processes-workspace", args=[ws.pk]),

@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from dashboard.mirror.models import ProcessRun
 from tests.dashboard.factories import make_workspace_row
-from tests.dashboard.processes.conftest import sync
+from tests.dashboard.support.sync import full_sync
 
 pytestmark = [pytest.mark.emulator, pytest.mark.django_db]
 
@@ -71,7 +71,7 @@ def test_status_partial_follows_the_run_and_stops_polling_when_it_ends(
 def test_a_terminal_run_is_served_from_the_mirror(client_for, carol, ws, process, emu):
     run = emu.store.create_run(process.id, payloads=[{"k": 1}])
     emu.advance(3600)
-    sync(ws)
+    full_sync(ws)
     before = emu.stats.snapshot()
     response = client_for(carol).get(_url(ws, run.id))
     assert response.status_code == 200
@@ -82,7 +82,7 @@ def test_it_shows_the_last_copy_when_control_room_is_unreachable(
     client_for, carol, ws, process, emu
 ):
     run = emu.store.create_run(process.id, payloads=[{"k": 1}])
-    sync(ws)
+    full_sync(ws)
     emu.faults.add(kind="error", status=503, path=r"/process-runs/")
     response = client_for(carol).get(_url(ws, run.id))
     assert response.status_code == 200

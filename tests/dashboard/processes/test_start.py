@@ -13,7 +13,8 @@ from dashboard.audit.models import AuditEvent
 from dashboard.mirror.models import ProcessRun
 from dashboard.workitems.models import ProcessSchema
 from robocorp_api.emulator import EmulatorServer
-from tests.dashboard.processes.conftest import add_workspace, sync
+from tests.dashboard.support.sync import full_sync
+from tests.dashboard.support.workspaces import workspace_on_emulator
 
 pytestmark = [pytest.mark.emulator, pytest.mark.django_db]
 
@@ -205,7 +206,7 @@ def test_it_starts_with_selected_existing_work_items(client_for, bob, ws, proces
     store_process = emu.store.get_process(process.id)
     rows = [emu.store.create_input_item(store_process, {"queued": k}) for k in range(3)]
     ids = [emu.store.items.item_id(r) for r in rows]
-    sync(ws)
+    full_sync(ws)
     client = client_for(bob)
     url = _url(ws, process)
     page = client.get(url)
@@ -254,15 +255,15 @@ def test_it_starts_with_the_queued_inputs(client_for, bob, ws, process, emu):
 def test_it_names_the_missing_permission_when_control_room_refuses(
     client_for, alice, bob, team_a, emu
 ):
-    limited = add_workspace(
-        team_a,
-        alice,
+    limited = workspace_on_emulator(
         emu,
-        permissions=["read_processes", "read_runs", "read_work_items"],
+        team_a,
         name="Limited",
+        api_key=emu.create_key(["read_processes", "read_runs", "read_work_items"]),
+        added_by=alice,
     )
     proc = emu.store.add_process("Payroll")
-    sync(limited)
+    full_sync(limited)
     client = client_for(bob)
     url = reverse("processes-start", args=[limited.pk, proc.id])
     page = client.get(url)

@@ -9,7 +9,8 @@ import pytest
 from django.urls import reverse
 
 from dashboard.processes import services
-from tests.dashboard.processes.conftest import add_workspace, sync
+from tests.dashboard.support.sync import full_sync
+from tests.dashboard.support.workspaces import workspace_on_emulator
 
 pytestmark = [pytest.mark.emulator, pytest.mark.django_db]
 
@@ -20,7 +21,7 @@ def finished(emu, ws) -> Any:
     proc = emu.store.add_process("Claims", item_seconds=1.0, failure_rate=0.5)
     run = emu.store.create_run(proc.id, payloads=[{"k": k} for k in range(150)])
     emu.advance(36000)
-    sync(ws)
+    full_sync(ws)
     return emu.store.step_runs[emu.store.runs[run.idx].step_runs[0]]
 
 
@@ -96,14 +97,14 @@ def test_artifact_download_streams_the_emulators_bytes(
 def test_missing_read_run_outputs_is_named_and_download_refused(
     client_for, charlie, team_b, emu, finished
 ):
-    limited = add_workspace(
-        team_b,
-        charlie,
+    limited = workspace_on_emulator(
         emu,
-        permissions=["read_processes", "read_runs", "read_work_items"],
+        team_b,
         name="Limited",
+        api_key=emu.create_key(["read_processes", "read_runs", "read_work_items"]),
+        added_by=charlie,
     )
-    sync(limited)
+    full_sync(limited)
     run = emu.store.runs[finished.run_idx]
     client = client_for(charlie)
     html = client.get(_url(limited, emu, finished)).content.decode()

@@ -8,7 +8,8 @@ import pytest
 from django.urls import reverse
 
 from dashboard.audit.models import AuditEvent
-from tests.dashboard.processes.conftest import add_workspace, sync
+from tests.dashboard.support.sync import full_sync
+from tests.dashboard.support.workspaces import workspace_on_emulator
 
 pytestmark = [pytest.mark.emulator, pytest.mark.django_db]
 
@@ -21,7 +22,7 @@ def _url(ws: Any, run_id: str) -> str:
 def running(emu, ws, process) -> Any:
     run = emu.store.create_run(process.id, payloads=[{"k": k} for k in range(20)])
     emu.advance(3)
-    sync(ws)
+    full_sync(ws)
     return run
 
 
@@ -103,16 +104,16 @@ def test_an_ended_run_is_not_accepted(client_for, bob, ws, emu, running):
 
 
 def test_it_names_the_missing_permission(client_for, alice, bob, team_a, emu):
-    limited = add_workspace(
-        team_a,
-        alice,
+    limited = workspace_on_emulator(
         emu,
-        permissions=["read_processes", "read_runs", "read_work_items"],
+        team_a,
         name="Limited",
+        api_key=emu.create_key(["read_processes", "read_runs", "read_work_items"]),
+        added_by=alice,
     )
     proc = emu.store.add_process("Payroll")
     run = emu.store.create_run(proc.id, payloads=[{}])
-    sync(limited)
+    full_sync(limited)
     page = (
         client_for(bob)
         .get(reverse("processes-run-detail", args=[limited.pk, run.id]))

@@ -12,12 +12,12 @@ import pytest
 from dashboard.accounts.models import Team
 from dashboard.mirror.models import Process, WorkItem, WorkspaceSyncState
 from dashboard.mirror.normalise import message_signature
-from dashboard.mirror.services.sync import WorkspaceSync, refresh_item_counts
-from dashboard.workspaces import services as workspace_services
+from dashboard.mirror.services.sync import refresh_item_counts
 from dashboard.workspaces.models import Workspace
-from dashboard.workspaces.services import build_client
 from robocorp_api.emulator import EmulatorServer
 from tests.dashboard.factories import make_workspace_row
+from tests.dashboard.support.sync import full_sync
+from tests.dashboard.support.workspaces import workspace_on_emulator
 
 _seq = itertools.count(1)
 BASE_TIME = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -68,29 +68,6 @@ def ws_b(team_b: Team) -> Workspace:
     return make_workspace_row(team_b, name="WS B")
 
 
-def mirror_sync(workspace: Workspace) -> None:
-    """Run one full sync in-process (the mirror's own service) and stamp "data as of"."""
-    with build_client(workspace, backoff_base=0.01, backoff_max=0.05) as client:
-        WorkspaceSync(workspace, client).run_full()
-    state, _ = WorkspaceSyncState.objects.get_or_create(workspace=workspace)
-    WorkspaceSyncState.objects.filter(pk=state.pk).update(
-        last_success_at=datetime.now(tz=UTC)
-    )
-
-
-def emulated_workspace(
-    team: Team, user: Any, emu: EmulatorServer, **kw: Any
-) -> Workspace:
-    return workspace_services.add_workspace(
-        team,
-        user,
-        name=kw.pop("name", "Emulated"),
-        base_url=emu.api_base_url,
-        cr_workspace_id=emu.workspace_id,
-        api_key=kw.pop("api_key", emu.api_key),
-    )
-
-
 def failing_run(
     emu: EmulatorServer,
     *,
@@ -114,9 +91,9 @@ def failing_run(
 
 
 @pytest.fixture
-def emu_ws(fresh_emulator: EmulatorServer, team_a: Team, alice: Any) -> Workspace:
-    """Team A's workspace on a private emulator (robots paused) with 4 failed items mirrored."""
-    workspace = emulated_workspace(team_a, alice, fresh_emulator)
-    failing_run(fresh_emulator)
-    mirror_sync(workspace)
+def emu_ws(emu: EmulatorServer, team_a: Team, alice: Any) -> Workspace:
+    """Team A's workspace on this test's emulator (`emu`) with 4 failed items mirrored."""
+    workspace = workspace_on_emulator(emu, team_a, added_by=alice)
+    failing_run(emu)
+    full_sync(workspace)
     return workspace

@@ -14,11 +14,9 @@ from dashboard.mirror.models import ProcessRun, WorkItem
 from dashboard.workitems.models import ProcessSchema
 from dashboard.workspaces.models import Workspace
 from dashboard.workspaces.services import build_client
-from tests.dashboard.workitems.conftest import (
-    emulated_workspace,
-    failing_run,
-    mirror_sync,
-)
+from tests.dashboard.support.sync import full_sync
+from tests.dashboard.support.workspaces import workspace_on_emulator
+from tests.dashboard.workitems.conftest import failing_run
 
 pytestmark = [pytest.mark.django_db, pytest.mark.emulator]
 HX = {"HTTP_HX_REQUEST": "true"}
@@ -122,11 +120,9 @@ def test_an_item_retried_elsewhere_is_reread_and_reported(client_for, bob, emu_w
     assert AuditEvent.objects.get(action="work_item.retry").data["outcome"] == "refused"
 
 
-def test_a_409_from_control_room_rereads_the_item(
-    client_for, bob, emu_ws, fresh_emulator
-):
+def test_a_409_from_control_room_rereads_the_item(client_for, bob, emu_ws, emu):
     item = _failed(emu_ws)
-    fresh_emulator.faults.add(
+    emu.faults.add(
         kind="error", status=409, path=r".*/work-items/batch$", method="POST", times=1
     )
     html = client_for(bob).post(_action(item, "retry"), **HX).content.decode()
@@ -135,14 +131,14 @@ def test_a_409_from_control_room_rereads_the_item(
 
 
 def test_a_key_without_write_permission_gets_a_named_403(
-    client_for, alice, bob, team_a, fresh_emulator
+    client_for, alice, bob, team_a, emu
 ):
-    key = fresh_emulator.create_key(["read_processes", "read_runs", "read_work_items"])
-    workspace = emulated_workspace(
-        team_a, alice, fresh_emulator, api_key=key, name="Read only"
+    key = emu.create_key(["read_processes", "read_runs", "read_work_items"])
+    workspace = workspace_on_emulator(
+        emu, team_a, api_key=key, name="Read only", added_by=alice
     )
-    failing_run(fresh_emulator, items=1)
-    mirror_sync(workspace)
+    failing_run(emu, items=1)
+    full_sync(workspace)
     item = _failed(workspace)
     # The probe knows: the buttons are disabled and say why.
     detail = (
@@ -161,17 +157,15 @@ def test_a_key_without_write_permission_gets_a_named_403(
     assert _remote(workspace, item).state == "failed"
 
 
-def test_server_errors_become_messages_not_500s(
-    client_for, bob, emu_ws, fresh_emulator
-):
+def test_server_errors_become_messages_not_500s(client_for, bob, emu_ws, emu):
     item = _failed(emu_ws)
-    fresh_emulator.faults.add(
+    emu.faults.add(
         kind="error", status=503, path=r".*/work-items/batch$", method="POST"
     )
     response = client_for(bob).post(_action(item, "retry"), **HX)
     assert response.status_code == 200
     assert "internal error (503)" in response.content.decode()
-    fresh_emulator.faults.clear()
+    emu.faults.clear()
 
 
 def test_a_disabled_workspace_allows_no_actions(client_for, bob, emu_ws):

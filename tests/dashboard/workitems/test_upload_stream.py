@@ -25,7 +25,7 @@ def test_a_large_upload_is_streamed_from_the_temporary_file(
     client_for: Any,
     bob: Any,
     emu_ws: Workspace,
-    fresh_emulator: EmulatorServer,
+    emu: EmulatorServer,
     settings: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -60,6 +60,6 @@ def test_a_large_upload_is_streamed_from_the_temporary_file(
     with build_client(emu_ws) as client:
         [uploaded] = client.work_items.get(item.external_id).files
     assert uploaded.size == size
-    name, stored = fresh_emulator.store.blobs[uploaded.id]
+    name, stored = emu.store.blobs[uploaded.id]
     assert name == "scan.bin"
     assert hashlib.sha256(stored).digest() == hashlib.sha256(data).digest()

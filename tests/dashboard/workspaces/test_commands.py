@@ -72,13 +72,13 @@ def test_rotation_reports_unreadable_rows_and_still_rotates_the_others(
 
 
 @pytest.mark.emulator
-def test_bootstrap_demo_is_idempotent(emulator, capsys):
+def test_bootstrap_demo_is_idempotent(emu, capsys):
     first = _run(
-        "bootstrap_demo", "--emulator-url", emulator.url, "--password", "pw-for-demo-1"
+        "bootstrap_demo", "--emulator-url", emu.url, "--password", "pw-for-demo-1"
     )
     assert "Created user 'admin' with password 'pw-for-demo-1'" in first
-    assert "Demo ready" in first and emulator.api_key not in first
-    second = _run("bootstrap_demo", "--emulator-url", emulator.url)
+    assert "Demo ready" in first and emu.api_key not in first
+    second = _run("bootstrap_demo", "--emulator-url", emu.url)
     assert (
         "exists; its password is unchanged" in second and "pw-for-demo-1" not in second
     )
@@ -91,22 +91,20 @@ def test_bootstrap_demo_is_idempotent(emulator, capsys):
     assert (workspace.team, workspace.name, workspace.base_url) == (
         team,
         "Demo workspace",
-        emulator.api_base_url,
+        emu.api_base_url,
     )
-    assert services.key_matches(workspace, emulator.api_key)
+    assert services.key_matches(workspace, emu.api_key)
     assert Team.objects.count() == 1
 
 
 @pytest.mark.emulator
-def test_bootstrap_demo_follows_a_new_emulator_key(emulator, settings):
-    _run(
-        "bootstrap_demo", "--emulator-url", emulator.url, "--password", "pw-for-demo-1"
-    )
+def test_bootstrap_demo_follows_a_new_emulator_key(emu, settings):
+    _run("bootstrap_demo", "--emulator-url", emu.url, "--password", "pw-for-demo-1")
     workspace = Workspace.objects.get()
     # Pretend the stored key is stale (the emulator restarted with another key).
-    services.replace_key(workspace, None, api_key=emulator.create_key(["read_runs"]))
-    _run("bootstrap_demo", "--emulator-url", emulator.url)
-    assert services.key_matches(Workspace.objects.get(), emulator.api_key)
+    services.replace_key(workspace, None, api_key=emu.create_key(["read_runs"]))
+    _run("bootstrap_demo", "--emulator-url", emu.url)
+    assert services.key_matches(Workspace.objects.get(), emu.api_key)
 
 
 def test_bootstrap_demo_explains_an_unreachable_emulator():
@@ -114,9 +112,9 @@ def test_bootstrap_demo_explains_an_unreachable_emulator():
         _run("bootstrap_demo", "--emulator-url", "http://127.0.0.1:9")
 
 
-def test_bootstrap_uses_the_env_password(emulator, monkeypatch):
+def test_bootstrap_uses_the_env_password(emu, monkeypatch):
     monkeypatch.setenv("WORKROOM_DEMO_PASSWORD", "from-the-env-42")
-    out = _run("bootstrap_demo", "--emulator-url", emulator.url, "--username", "demo")
+    out = _run("bootstrap_demo", "--emulator-url", emu.url, "--username", "demo")
     assert "from-the-env-42" in out
     assert (
         get_user_model().objects.get(username="demo").check_password("from-the-env-42")

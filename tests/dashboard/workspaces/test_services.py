@@ -22,40 +22,40 @@ READ_ONLY = [
 ]
 
 
-def _add(team: Any, user: Any, emulator: Any, api_key: str, **kw: Any) -> Workspace:
+def _add(team: Any, user: Any, emu: Any, api_key: str, **kw: Any) -> Workspace:
     return services.add_workspace(
         team,
         user,
         name=kw.pop("name", "Prod"),
-        base_url=kw.pop("base_url", emulator.api_base_url),
-        cr_workspace_id=kw.pop("cr_workspace_id", emulator.workspace_id),
+        base_url=kw.pop("base_url", emu.api_base_url),
+        cr_workspace_id=kw.pop("cr_workspace_id", emu.workspace_id),
         api_key=api_key,
         **kw,
     )
 
 
-def test_it_verifies_encrypts_and_probes_a_full_key(team_a, alice, emulator):
-    workspace = _add(team_a, alice, emulator, emulator.api_key)
+def test_it_verifies_encrypts_and_probes_a_full_key(team_a, alice, emu):
+    workspace = _add(team_a, alice, emu, emu.api_key)
     stored = Workspace.objects.get(pk=workspace.pk)
-    assert emulator.api_key not in stored.api_key_ciphertext
+    assert emu.api_key not in stored.api_key_ciphertext
     assert stored.api_key_ciphertext.startswith("v1:fernet:")
-    assert stored.api_key_hint == emulator.api_key[-4:]
+    assert stored.api_key_hint == emu.api_key[-4:]
     assert stored.api_key_key_id == secretbox.primary_key_id()
     assert (
         secretbox.decrypt(stored.api_key_ciphertext, context=str(stored.uid))
-        == emulator.api_key
+        == emu.api_key
     )
     assert stored.verified_at is not None and not stored.needs_attention
     assert all(row.allowed is True for row in stored.feature_table())
     event = AuditEvent.objects.get(action="workspace.created")
-    assert event.data["key_hint"] == emulator.api_key[-4:]
-    assert emulator.api_key not in repr(event.data) + event.summary + event.object_repr
-    assert emulator.api_key not in repr(stored) + str(stored)
+    assert event.data["key_hint"] == emu.api_key[-4:]
+    assert emu.api_key not in repr(event.data) + event.summary + event.object_repr
+    assert emu.api_key not in repr(stored) + str(stored)
 
 
-def test_a_partial_key_shows_what_is_missing(team_a, alice, emulator):
-    key = emulator.create_key(READ_ONLY)
-    workspace = _add(team_a, alice, emulator, key)
+def test_a_partial_key_shows_what_is_missing(team_a, alice, emu):
+    key = emu.create_key(READ_ONLY)
+    workspace = _add(team_a, alice, emu, key)
     table = {row.feature.slug: row for row in workspace.feature_table()}
     assert table["read_runs"].allowed is True and table["read_items"].allowed is True
     assert table["item_actions"].allowed is False
@@ -65,11 +65,11 @@ def test_a_partial_key_shows_what_is_missing(team_a, alice, emulator):
     assert workspace.allows("read_items") and not workspace.allows("upload")
 
 
-def test_a_rejected_key_saves_nothing(team_a, alice, emulator):
+def test_a_rejected_key_saves_nothing(team_a, alice, emu):
     with pytest.raises(
         services.WorkspaceError, match=r"rejected by Control Room \(401\)"
     ) as exc:
-        _add(team_a, alice, emulator, "definitely-not-a-valid-key-1234")
+        _add(team_a, alice, emu, "definitely-not-a-valid-key-1234")
     assert exc.value.field == "api_key"
     assert "definitely-not-a-valid-key" not in exc.value.message
     assert not Workspace.objects.exists()
@@ -78,19 +78,19 @@ def test_a_rejected_key_saves_nothing(team_a, alice, emulator):
     assert "definitely-not" not in repr(event.data) + event.summary
 
 
-def test_an_unknown_workspace_id_is_explained(team_a, alice, emulator):
+def test_an_unknown_workspace_id_is_explained(team_a, alice, emu):
     with pytest.raises(services.WorkspaceError, match=r"\(40[34]\)"):
         _add(
             team_a,
             alice,
-            emulator,
-            emulator.api_key,
+            emu,
+            emu.api_key,
             cr_workspace_id="no-such-workspace",
         )
     assert not Workspace.objects.exists()
 
 
-def test_an_unreachable_control_room_is_explained(team_a, alice, emulator):
+def test_an_unreachable_control_room_is_explained(team_a, alice, emu):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -98,20 +98,18 @@ def test_an_unreachable_control_room_is_explained(team_a, alice, emulator):
         _add(
             team_a,
             alice,
-            emulator,
-            emulator.api_key,
+            emu,
+            emu.api_key,
             base_url=f"http://127.0.0.1:{port}/api/v1",
         )
     assert not Workspace.objects.exists()
 
 
-def test_a_workspace_is_added_once_per_team(team_a, team_b, alice, charlie, emulator):
-    _add(team_a, alice, emulator, emulator.api_key)
+def test_a_workspace_is_added_once_per_team(team_a, team_b, alice, charlie, emu):
+    _add(team_a, alice, emu, emu.api_key)
     with pytest.raises(services.WorkspaceError, match="already has"):
-        _add(team_a, alice, emulator, emulator.api_key)
-    _add(
-        team_b, charlie, emulator, emulator.api_key
-    )  # another team may connect the same one
+        _add(team_a, alice, emu, emu.api_key)
+    _add(team_b, charlie, emu, emu.api_key)  # another team may connect the same one
     assert Workspace.objects.count() == 2
 
 
@@ -169,10 +167,10 @@ def test_sso_tenant_url():
             services.sso_base_url(bad)
 
 
-def test_build_client_talks_to_control_room(workspace_a, emulator):
+def test_build_client_talks_to_control_room(workspace_a, emu):
     client = services.build_client(workspace_a)
-    assert client.workspace.get().id == emulator.workspace_id
-    assert emulator.api_key not in repr(client)
+    assert client.workspace.get().id == emu.workspace_id
+    assert emu.api_key not in repr(client)
 
 
 def test_a_ciphertext_copied_to_another_row_does_not_open(workspace_a, team_b):
@@ -182,9 +180,7 @@ def test_a_ciphertext_copied_to_another_row_does_not_open(workspace_a, team_b):
         services.build_client(other)
 
 
-def test_replace_key_keeps_the_old_key_when_the_new_one_fails(
-    workspace_a, alice, emulator
-):
+def test_replace_key_keeps_the_old_key_when_the_new_one_fails(workspace_a, alice, emu):
     before = workspace_a.api_key_ciphertext
     with pytest.raises(services.WorkspaceError, match="401"):
         services.replace_key(workspace_a, alice, api_key="wrong-key-abcdef")
@@ -192,27 +188,27 @@ def test_replace_key_keeps_the_old_key_when_the_new_one_fails(
     assert workspace_a.api_key_ciphertext == before
 
 
-def test_replace_key_reprobes(workspace_a, alice, emulator):
-    new_key = emulator.create_key(READ_ONLY)
+def test_replace_key_reprobes(workspace_a, alice, emu):
+    new_key = emu.create_key(READ_ONLY)
     services.replace_key(workspace_a, alice, api_key=new_key)
     workspace_a.refresh_from_db()
     assert workspace_a.api_key_hint == new_key[-4:]
     assert services.key_matches(workspace_a, new_key)
     assert not workspace_a.allows("item_actions")
     event = AuditEvent.objects.get(action="workspace.key_replaced")
-    assert event.data["old_key_hint"] == emulator.api_key[-4:]
+    assert event.data["old_key_hint"] == emu.api_key[-4:]
     assert new_key not in repr(event.data) + event.summary
 
 
-def test_reprobe_flags_a_revoked_key(team_a, alice, emulator):
-    key = emulator.create_key(READ_ONLY)
-    workspace = _add(team_a, alice, emulator, key)
-    emulator.store.keys.pop(key)
+def test_reprobe_flags_a_revoked_key(team_a, alice, emu):
+    key = emu.create_key(READ_ONLY)
+    workspace = _add(team_a, alice, emu, key)
+    emu.store.keys.pop(key)
     services.reprobe(workspace, alice)
     workspace.refresh_from_db()
     assert workspace.needs_attention and "401" in workspace.last_error
     assert key not in workspace.last_error
-    emulator.store.keys[key] = frozenset({"read_processes"})
+    emu.store.keys[key] = frozenset({"read_processes"})
     services.reprobe(workspace, alice)
     again = Workspace.objects.get(pk=workspace.pk)
     assert not again.needs_attention and again.permissions["read_processes"] is True

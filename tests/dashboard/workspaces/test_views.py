@@ -13,25 +13,25 @@ from tests.dashboard.factories import PASSWORD
 pytestmark = [pytest.mark.django_db, pytest.mark.emulator]
 
 
-def _form(emulator: Any, **overrides: str) -> dict[str, str]:
+def _form(emu: Any, **overrides: str) -> dict[str, str]:
     data = {
         "name": "Emulated",
         "base_url_choice": "custom",
-        "custom_url": emulator.api_base_url,
-        "cr_workspace_id": emulator.workspace_id,
-        "api_key": emulator.api_key,
+        "custom_url": emu.api_base_url,
+        "cr_workspace_id": emu.workspace_id,
+        "api_key": emu.api_key,
         "password": PASSWORD,
     }
     return data | overrides
 
 
 def test_admin_adds_a_workspace_and_sees_the_permission_table(
-    client_for, team_a, alice, emulator
+    client_for, team_a, alice, emu
 ):
-    key = emulator.create_key(["read_processes", "read_runs", "read_work_items"])
+    key = emu.create_key(["read_processes", "read_runs", "read_work_items"])
     admin = client_for(alice)
     response = admin.post(
-        reverse("workspaces-add", args=[team_a.slug]), _form(emulator, api_key=key)
+        reverse("workspaces-add", args=[team_a.slug]), _form(emu, api_key=key)
     )
     workspace = Workspace.objects.get()
     assert response.status_code == 302
@@ -44,22 +44,20 @@ def test_admin_adds_a_workspace_and_sees_the_permission_table(
     assert f"••••{key[-4:]}" in body and key not in body
 
 
-def test_a_wrong_password_stores_nothing(client_for, team_a, alice, emulator):
+def test_a_wrong_password_stores_nothing(client_for, team_a, alice, emu):
     response = client_for(alice).post(
-        reverse("workspaces-add", args=[team_a.slug]), _form(emulator, password="nope")
+        reverse("workspaces-add", args=[team_a.slug]), _form(emu, password="nope")
     )
     body = response.content.decode()
     assert response.status_code == 400 and "not your password" in body
-    assert emulator.api_key not in body
+    assert emu.api_key not in body
     assert not Workspace.objects.exists()
 
 
-def test_a_rejected_key_is_explained_and_not_echoed(
-    client_for, team_a, alice, emulator
-):
+def test_a_rejected_key_is_explained_and_not_echoed(client_for, team_a, alice, emu):
     bad_key = "rejected-canary-key-9876"
     response = client_for(alice).post(
-        reverse("workspaces-add", args=[team_a.slug]), _form(emulator, api_key=bad_key)
+        reverse("workspaces-add", args=[team_a.slug]), _form(emu, api_key=bad_key)
     )
     body = response.content.decode()
     assert response.status_code == 400
@@ -69,24 +67,24 @@ def test_a_rejected_key_is_explained_and_not_echoed(
 
 
 def test_a_foreign_custom_url_is_refused_before_any_request(
-    client_for, team_a, alice, emulator
+    client_for, team_a, alice, emu
 ):
-    before = emulator.stats.snapshot()
+    before = emu.stats.snapshot()
     response = client_for(alice).post(
         reverse("workspaces-add", args=[team_a.slug]),
-        _form(emulator, custom_url="https://evil.example.com/api/v1"),
+        _form(emu, custom_url="https://evil.example.com/api/v1"),
     )
     assert (
         response.status_code == 400
         and "not a Control Room host" in response.content.decode()
     )
-    assert emulator.stats.snapshot() == before
+    assert emu.stats.snapshot() == before
 
 
-def test_the_sso_choice_needs_a_tenant(client_for, team_a, alice, emulator):
+def test_the_sso_choice_needs_a_tenant(client_for, team_a, alice, emu):
     response = client_for(alice).post(
         reverse("workspaces-add", args=[team_a.slug]),
-        _form(emulator, base_url_choice="sso", sso_tenant=""),
+        _form(emu, base_url_choice="sso", sso_tenant=""),
     )
     assert response.status_code == 400 and "SSO subdomain" in response.content.decode()
 
@@ -102,8 +100,8 @@ def test_viewer_sees_detail_without_admin_actions(client_for, workspace_a, carol
     assert reverse("workspaces-delete", args=[workspace_a.pk]) not in body
 
 
-def test_replace_key_page_reverifies(client_for, workspace_a, alice, emulator):
-    new_key = emulator.create_key(["read_processes", "read_runs"])
+def test_replace_key_page_reverifies(client_for, workspace_a, alice, emu):
+    new_key = emu.create_key(["read_processes", "read_runs"])
     url = reverse("workspaces-replace-key", args=[workspace_a.pk])
     admin = client_for(alice)
     bad = admin.post(url, {"api_key": "nope-nope-nope", "password": PASSWORD})
@@ -143,12 +141,12 @@ def test_delete_explains_what_happens_then_deletes(client_for, workspace_a, alic
     assert response.status_code == 302 and not Workspace.objects.exists()
 
 
-def test_the_list_shows_fingerprints_only(client_for, workspace_a, bob, emulator):
+def test_the_list_shows_fingerprints_only(client_for, workspace_a, bob, emu):
     body = (
         client_for(bob)
         .get(reverse("workspaces-list", args=[workspace_a.team.slug]))
         .content.decode()
     )
     assert "Production A" in body and workspace_a.key_fingerprint in body
-    assert emulator.api_key not in body
+    assert emu.api_key not in body
     assert "Add workspace" not in body

@@ -11,8 +11,9 @@ from playwright.sync_api import Page, expect
 
 from dashboard.audit.models import AuditEvent
 from dashboard.bulk.models import BulkOperation
-from tests.dashboard.bulk.helpers import mirror, seed_failed
+from tests.dashboard.bulk.helpers import seed_failed
 from tests.dashboard.support.browser import loaded, log_in
+from tests.dashboard.support.sync import full_sync
 
 pytestmark = [
     pytest.mark.browser,
@@ -32,7 +33,7 @@ def test_operator_retries_all_matching_and_watches_it_finish(
     start_worker: Any,
 ) -> None:
     seed_failed(emu, 250)
-    mirror(ws)
+    full_sync(ws)
     emu.faults.add(kind="latency", latency_ms=300, path=r"/work-items/batch$")
     start_worker()
     base = live_server.url
