@@ -322,6 +322,16 @@ def state_counts(scope: Scope, filters: dict[str, Any]) -> dict[str, int]:
     return counts
 
 
+def item_data_as_of(
+    item: WorkItem, workspace_as_of: datetime | None
+) -> datetime | None:
+    """When the mirror last knew the item to be as shown: its own last observation (a sync
+    listing it, or a re-read after an action) or the workspace's last successful sync, which
+    vouches for every item (active items are watched until they settle), whichever is later."""
+    moments = [m for m in (item.last_seen_at, workspace_as_of) if m is not None]
+    return max(moments) if moments else None
+
+
 def data_as_of(workspace_ids: Sequence[int]) -> dict[int, datetime | None]:
     """Return {workspace id: time of its last successful sync}."""
     return dict(

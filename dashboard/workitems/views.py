@@ -164,7 +164,7 @@ def _row(
         item=item,
         workspace=workspace,
         process_name=process_name,
-        data_as_of=as_of,
+        data_as_of=selectors.item_data_as_of(item, as_of),
         can_act=scope.can_act(workspace),
         reasons=services.item_action_reasons(
             workspace, item, base.get(workspace.pk) if base is not None else None

@@ -93,3 +93,34 @@ def test_detail_reads_a_payload_the_sync_has_not_read_yet(client_for, bob, emu_w
     )
     assert "&quot;customer&quot;" in html
     assert WorkItem.objects.get(pk=item.pk).payload_synced_at is not None
+
+
+def test_data_as_of_is_the_latest_observation_of_the_item(client_for, carol, ws_a):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from dashboard.mirror.models import WorkspaceSyncState
+
+    (item,) = make_items(make_process(ws_a), 1, state="failed")
+    long_ago = timezone.now() - timedelta(hours=3)
+    WorkspaceSyncState.objects.update_or_create(
+        workspace=ws_a, defaults={"last_success_at": long_ago}
+    )
+    # Re-read after an action just now: newer than the last full sync.
+    WorkItem.objects.filter(pk=item.pk).update(last_seen_at=timezone.now())
+    html = (
+        client_for(carol)
+        .get(reverse("workitems-item-detail", args=[item.pk]))
+        .content.decode()
+    )
+    assert "3\xa0hours ago" not in html and "now" in html.split("Data as of")[1][:200]
+    WorkItem.objects.filter(pk=item.pk).update(
+        last_seen_at=long_ago - timedelta(days=1)
+    )
+    html = (
+        client_for(carol)
+        .get(reverse("workitems-item-detail", args=[item.pk]))
+        .content.decode()
+    )
+    assert "3\xa0hours ago" in html.split("Data as of")[1][:200]
