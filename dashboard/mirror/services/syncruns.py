@@ -621,14 +621,6 @@ def _needs_attention(
         )
 
 
-def latest_sync_runs(workspace: Workspace, limit: int = 10) -> list[SyncRun]:
-    return list(
-        SyncRun.objects.filter(workspace=workspace).order_by("-created_at", "-id")[
-            :limit
-        ]
-    )
-
-
 def next_sync_at(workspace: Workspace) -> datetime | None:
     state = WorkspaceSyncState.objects.filter(pk=workspace.pk).first()
     return state.next_sync_at if state else None

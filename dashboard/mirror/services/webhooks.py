@@ -23,6 +23,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from dashboard.audit.services import record
 from dashboard.lib import secretbox
+from dashboard.lib.errors import WorkroomError
 from dashboard.mirror import conf
 from dashboard.mirror.models import (
     ProcessRun,
@@ -48,21 +49,16 @@ MAX_BODY_BYTES = 64 * 1024
 MAX_DEPTH = 32
 
 
-class WebhookRejected(Exception):
+class WebhookRejected(WorkroomError):
     """A delivery that is not accepted; `status` is the HTTP answer, `message` safe to show."""
 
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
-        self.message = message
 
 
-class WebhookError(Exception):
+class WebhookError(WorkroomError):
     """Registering or removing webhooks failed; `message` is safe to show."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 @dataclass(frozen=True)
