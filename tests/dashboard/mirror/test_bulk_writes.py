@@ -10,7 +10,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from dashboard.mirror.models import WorkItem, WorkItemStateChange
-from dashboard.mirror.services import upsert
+from dashboard.mirror.services import dbwrite, upsert
 from tests.dashboard.mirror.helpers import (
     add_runs,
     assert_converged,
@@ -24,7 +24,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.emulator]
 
 @pytest.fixture(autouse=True)
 def copy_every_batch(monkeypatch):
-    monkeypatch.setattr(upsert, "COPY_MIN_ROWS", 1)
+    monkeypatch.setattr(dbwrite, "COPY_MIN_ROWS", 1)
 
 
 def _no_duplicates(ws) -> None:
