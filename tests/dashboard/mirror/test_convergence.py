@@ -29,18 +29,15 @@ from django.utils import timezone
 from dashboard.bulk import selection
 from dashboard.bulk.models import BulkOperation
 from dashboard.mirror.models import (
-    ProcessRun,
     SyncRun,
     WebhookEvent,
-    WorkItem,
     WorkspaceSyncState,
 )
 from dashboard.mirror.services import webhooks
 from dashboard.mirror.services.check import DriftReport, mirror_check
 from dashboard.workspaces.models import Workspace
 from robocorp_api.emulator import EmulatorServer
-from robocorp_api.emulator.items import STATES as ITEM_STATES
-from tests.dashboard.mirror.helpers import client_for
+from tests.dashboard.mirror.helpers import client_for, differences, emulator_idle
 from tests.dashboard.support.sync import full_sync
 from tests.dashboard.support.workers import (
     Worker,
@@ -58,8 +55,6 @@ pytestmark = [
 ]
 
 SPEED = 400.0  # simulated seconds per real second: the retried items finish in seconds
-# Items the robots move on (`new` items wait for someone to start a run with them).
-MOVING = ("pending", "in_progress")
 
 
 @pytest.fixture
@@ -70,7 +65,9 @@ def demo(
     emu = emulator_factory(
         seed="demo", speed=speed, schedule_every=0, webhook_backoff=0.05
     )
-    wait_until(lambda: idle(emu), timeout=60)  # the seed's live runs finish first
+    wait_until(
+        lambda: emulator_idle(emu), timeout=60
+    )  # the seed's live runs finish first
     return emu
 
 
@@ -123,55 +120,13 @@ def worker_and_beat(
         beat.wait(timeout=15)
 
 
-def idle(emu: EmulatorServer) -> bool:
-    """No work item or run of the emulator is still moving."""
-    with emu.store.lock:
-        counts = emu.store.items.count()
-        runs_active = any(
-            not run.deleted and run.state not in ("completed", "unresolved")
-            for run in emu.store.runs
-        )
-    return not runs_active and not any(counts.get(s, 0) for s in MOVING)
-
-
 def check(emu: EmulatorServer, ws: Workspace) -> DriftReport:
     with client_for(emu) as client:
         return mirror_check(ws, client)
 
 
-def differences(emu: EmulatorServer, ws: Workspace, op: BulkOperation) -> int:
-    """How many of the retried items and their runs differ, read straight from the
-    emulator's store: the polling must not load the process that hosts the emulator and
-    the webhook receiver (a `mirror_check` over HTTP decodes 21,829 items each time); the
-    whole `mirror_check` confirms the result at the end."""
-    ids = list(op.items.values_list("external_id", flat=True))
-    store = emu.store
-    with store.lock:
-        rows = [store.items.parse_id(ext) for ext in ids]
-        items = {
-            ext: ITEM_STATES[store.items.state[row]]
-            for ext, row in zip(ids, rows, strict=True)
-            if row is not None
-        }
-        run_idx = {store.items.run[row] for row in rows if row is not None}
-        runs = {store.runs[i].id: store.runs[i].state for i in run_idx if i >= 0}
-    live_items = dict(
-        WorkItem.objects.filter(
-            workspace=ws, gone_at__isnull=True, external_id__in=ids
-        ).values_list("external_id", "state")
-    )
-    live_runs = dict(
-        ProcessRun.objects.filter(
-            workspace=ws, gone_at__isnull=True, external_id__in=list(runs)
-        ).values_list("external_id", "state")
-    )
-    return _differ(items, live_items) + _differ(runs, live_runs)
-
-
-def _differ(truth: dict[str, str], mirror: dict[str, str]) -> int:
-    return sum(mirror.get(k) != v for k, v in truth.items()) + len(
-        mirror.keys() - truth.keys()
-    )
+def retried(op: BulkOperation) -> list[str]:
+    return list(op.items.values_list("external_id", flat=True))
 
 
 def retry_every_failed_item(ws: Workspace, user: Any) -> BulkOperation:
@@ -192,9 +147,12 @@ def lag_after_the_last_change(
     )
     op.refresh_from_db()
     assert op.state == BulkOperation.State.SUCCEEDED, op.state
-    wait_until(lambda: idle(emu), timeout=180, interval=0.02)
+    wait_until(lambda: emulator_idle(emu), timeout=180, interval=0.02)
     last_change = time.monotonic()
-    while differences(emu, ws, op) and time.monotonic() - last_change < limit + 30:
+    while (
+        differences(emu, ws, retried(op))
+        and time.monotonic() - last_change < limit + 30
+    ):
         time.sleep(0.1)
     lag = time.monotonic() - last_change
     report = check(emu, ws)
