@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -130,7 +131,11 @@ def start_receiver(ws: Any, user: Any, tmp: Path) -> subprocess.Popen[bytes]:
     server = subprocess.Popen(
         [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
         cwd=ROOT,
-        env=dict(os.environ),
+        # Enqueues its webhook syncs on the private queue, as the worker's settings do.
+        env={
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "tests.dashboard.mirror.mirror_settings",
+        },
         stdout=(tmp / "web.log").open("wb"),
         stderr=subprocess.STDOUT,
         start_new_session=True,
@@ -145,7 +150,7 @@ def start_receiver(ws: Any, user: Any, tmp: Path) -> subprocess.Popen[bytes]:
 def measure(emu: Any, ws: Any, user: Any, *, webhooks: bool) -> int:
     from dashboard.bulk import selection
     from dashboard.bulk.models import BulkOperation
-    from dashboard.mirror.models import WebhookEvent
+    from dashboard.mirror.models import SyncRun, WebhookEvent
     from dashboard.mirror.services.check import mirror_check
     from tests.dashboard.mirror.helpers import client_for, differences, emulator_idle
     from tests.dashboard.support.workers import wait_until
@@ -175,6 +180,19 @@ def measure(emu: Any, ws: Any, user: Any, *, webhooks: bool) -> int:
             )
             if e.sync_run is not None and e.sync_run.finished_at is not None
         ]
+        answers = Counter(
+            d["responses"][-1] if d["responses"] else "none"
+            for d in emu.dispatcher.deliveries()
+        )
+        print(f"webhook deliveries by last answer: {dict(answers)}")
+        syncs = Counter(
+            f"{trigger} {status}"
+            for trigger, status in SyncRun.objects.filter(workspace=ws).values_list(
+                "trigger", "status"
+            )
+        )
+        events = WebhookEvent.objects.filter(workspace=ws).count()
+        print(f"{events} webhook events stored; syncs: {dict(syncs)}")
         if lags:
             print(
                 f"{len(lags)} webhooks: run in the mirror {statistics.median(lags):.2f} s "
