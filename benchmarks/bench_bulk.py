@@ -22,6 +22,8 @@ import time
 import uuid
 from pathlib import Path
 
+from django_setup import setup_django
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -34,22 +36,7 @@ def main() -> int:
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-bulk-"))
     queue = f"bench-bulk-{uuid.uuid4().hex[:8]}"
-    os.environ.update(
-        {
-            "WORKROOM_DEV": "1",
-            "DJANGO_SETTINGS_MODULE": "dashboard.settings",
-            "DATABASE_URL": args.database_url or f"sqlite:///{tmp / 'bench.sqlite3'}",
-            "WORKROOM_BULK_QUEUE": queue,
-            "WORKROOM_LOG_LEVEL": "WARNING",
-        }
-    )
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0, interactive=False)
+    setup_django(tmp, args.database_url, WORKROOM_BULK_QUEUE=queue)
     return run(args, queue, tmp)
 
 

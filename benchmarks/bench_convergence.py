@@ -29,6 +29,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from django_setup import setup_django
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -40,23 +42,9 @@ def main() -> int:
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-converge-"))
     queue = f"bench-converge-{uuid.uuid4().hex[:8]}"
-    os.environ.update(
-        {
-            "WORKROOM_DEV": "1",
-            "DJANGO_SETTINGS_MODULE": "dashboard.settings",
-            "DATABASE_URL": args.database_url or f"sqlite:///{tmp / 'bench.sqlite3'}",
-            "WORKROOM_SYNC_QUEUE": queue,
-            "WORKROOM_BULK_QUEUE": queue,
-            "WORKROOM_LOG_LEVEL": "WARNING",
-        }
+    setup_django(
+        tmp, args.database_url, WORKROOM_SYNC_QUEUE=queue, WORKROOM_BULK_QUEUE=queue
     )
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0, interactive=False)
     return run(args, queue, tmp)
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from dashboard.lib.secretbox import SecretUnavailable
+from dashboard.mirror.management.workspace_arg import workspace_from_argument
 from dashboard.mirror.services.check import DriftReport, mirror_check, persistent_drift
 from dashboard.workspaces.models import Workspace
 from dashboard.workspaces.services import build_client
@@ -38,7 +39,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        workspace = _workspace(options["workspace"])
+        workspace = workspace_from_argument(options["workspace"])
         wait = options["again_after"]
         if wait < 0:
             raise CommandError("--again-after must be 0 or more seconds.")
@@ -69,16 +70,3 @@ class Command(BaseCommand):
             ) from None
         except ControlRoomError as err:
             raise CommandError(f"Control Room: {err}") from None
-
-
-def _workspace(ref: str) -> Workspace:
-    if ref.isdigit():
-        workspace = Workspace.objects.filter(pk=int(ref)).first()
-    else:
-        named = list(Workspace.objects.filter(name=ref)[:2])
-        if len(named) > 1:
-            raise CommandError(f"Several workspaces are named {ref!r}: give the id.")
-        workspace = named[0] if named else None
-    if workspace is None:
-        raise CommandError(f"No workspace {ref!r}.")
-    return workspace

@@ -7,8 +7,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.urls import reverse
 
+from dashboard.mirror.management.workspace_arg import workspace_from_argument
 from dashboard.mirror.services import webhooks
-from dashboard.workspaces.models import Workspace
 
 
 class Command(BaseCommand):
@@ -28,19 +28,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        ref = options["workspace"]
-        matches = list(
-            Workspace.objects.filter(pk=int(ref))
-            if ref.isdigit()
-            else Workspace.objects.filter(name=ref)[:2]
-        )
-        if len(matches) != 1:
-            raise CommandError(
-                f"No workspace {ref!r}."
-                if not matches
-                else f"Several workspaces are named {ref!r}: give the id."
-            )
-        workspace = matches[0]
+        workspace = workspace_from_argument(options["workspace"])
         path = reverse(
             "mirror-webhook-receive", kwargs={"workspace_uid": workspace.uid}
         )

@@ -1,0 +1,30 @@
+"""Set up Django for a benchmark: development settings, a database of the benchmark's own
+(a temp SQLite file unless a URL is given), migrated."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def setup_django(tmp: Path, database_url: str = "", **env: str) -> None:
+    """Configure the environment (`env` added), set Django up and migrate."""
+    os.environ.update(
+        {
+            "WORKROOM_DEV": "1",
+            "DJANGO_SETTINGS_MODULE": "dashboard.settings",
+            "DATABASE_URL": database_url or f"sqlite:///{tmp / 'bench.sqlite3'}",
+            "WORKROOM_LOG_LEVEL": "WARNING",
+            **env,
+        }
+    )
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0, interactive=False)
