@@ -53,6 +53,7 @@ ROW_FIELDS = (
     "exception_message",
     "message_signature",
     "gone_at",
+    "last_seen_at",
 )
 
 

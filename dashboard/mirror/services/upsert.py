@@ -92,18 +92,39 @@ ID_MAX = 100
 
 
 def storable(objects: Sequence[T], ids: Callable[[T], Iterable[str | None]]) -> list[T]:
-    """The objects whose ids fit the mirror's columns. One with a longer id is left out (and
-    logged) instead of failing the sync of the whole workspace (PostgreSQL refuses the row;
-    SQLite would store it)."""
-    kept = [obj for obj in objects if all(len(i or "") <= ID_MAX for i in ids(obj))]
+    """The objects whose ids fit the mirror's columns. One with a longer id, or one holding a
+    NUL, is left out (and logged) instead of failing the sync of the whole workspace
+    (PostgreSQL refuses the row; SQLite would store it)."""
+    kept = [obj for obj in objects if all(_storable_id(i) for i in ids(obj))]
     if len(kept) < len(objects):
         logger.warning(
-            "left out %d %s(s) whose id is longer than %d characters",
+            "left out %d %s(s) whose id is longer than %d characters or holds a NUL",
             len(objects) - len(kept),
             type(objects[0]).__name__,
             ID_MAX,
         )
     return kept
+
+
+def _storable_id(value: str | None) -> bool:
+    return value is None or (len(value) <= ID_MAX and "\x00" not in value)
+
+
+def clean_text(value: str) -> str:
+    """`value` without NUL characters, which PostgreSQL text (and jsonb) cannot hold: one
+    in an exception message would fail every sync of the workspace."""
+    return value.replace("\x00", "\ufffd") if "\x00" in value else value
+
+
+def clean_json(value: Any) -> Any:
+    """A JSON value with NUL characters replaced in every string and key (see clean_text)."""
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, list):
+        return [clean_json(v) for v in value]
+    if isinstance(value, dict):
+        return {clean_text(str(k)): clean_json(v) for k, v in value.items()}
+    return value
 
 
 def _item_ids(item: api.WorkItem) -> tuple[str | None, ...]:
@@ -182,7 +203,7 @@ class ProcessResolver:
                     Process(
                         workspace=self.workspace,
                         external_id=ext,
-                        name=name or ext,
+                        name=clean_text(name or ext),
                         first_seen_at=now,
                         last_seen_at=now,
                     )
@@ -212,7 +233,7 @@ def write_processes(
         old = existing.get(proc.id)
         if (
             old is not None
-            and old.name == proc.name
+            and old.name == clean_text(proc.name)
             and old.created_at == proc.created_at
             and old.gone_at is None
         ):
@@ -223,7 +244,7 @@ def write_processes(
             Process(
                 workspace=workspace,
                 external_id=proc.id,
-                name=proc.name,
+                name=clean_text(proc.name),
                 created_at=proc.created_at,
                 first_seen_at=now,
                 last_seen_at=now,
@@ -295,8 +316,8 @@ def _run_values(run: api.ProcessRun) -> tuple[Any, ...]:
         run.started_at,
         run.ended_at,
         run.duration,
-        run.started_by.type if run.started_by else "",
-        run.started_by.model_dump(mode="json") if run.started_by else None,
+        clean_text(run.started_by.type) if run.started_by else "",
+        clean_json(run.started_by.model_dump(mode="json")) if run.started_by else None,
     )
 
 
@@ -305,7 +326,8 @@ def known_runs(
 ) -> dict[str, KnownRun]:
     rows = (
         ProcessRun.objects.filter(
-            workspace=workspace, external_id__in=list(external_ids)
+            workspace=workspace,
+            external_id__in=[i for i in external_ids if _storable_id(i)],
         )
         .order_by()
         .values_list(
@@ -478,10 +500,10 @@ def write_step_runs(
 def _step_values(step: api.StepRun) -> tuple[Any, ...]:
     return (
         step.step.id if step.step else "",
-        (step.step.name or "") if step.step else "",
+        clean_text(step.step.name or "") if step.step else "",
         step.state,
         step.state_updated_at,
-        (step.error.code or "") if step.error else "",
+        clean_text(step.error.code or "") if step.error else "",
         step.started_at,
         step.ended_at,
         step.duration,
@@ -639,10 +661,12 @@ def _item_row(
         "state": item.state,
         "state_updated_at": item.state_updated_at,
         "created_at": item.created_at,
-        "exception_type": (exc.type or "") if exc else "",
-        "exception_code": (exc.code or "") if exc else "",
-        "exception_message": (exc.message or "") if exc else "",
-        "message_signature": message_signature(exc.message if exc else None),
+        "exception_type": clean_text(exc.type or "") if exc else "",
+        "exception_code": clean_text(exc.code or "") if exc else "",
+        "exception_message": clean_text(exc.message or "") if exc else "",
+        "message_signature": clean_text(
+            message_signature(exc.message if exc else None)
+        ),
         "payload_synced_at": payload_synced_at,
         "row_hash": row_hash,
         "first_seen_at": now,
@@ -657,8 +681,8 @@ def write_item_detail(
     """Store a fully read item (with payload and files)."""
     write_items(workspace, [item], processes, now)
     WorkItem.objects.filter(workspace=workspace, external_id=item.id).update(
-        payload=item.payload,
-        files=[f.model_dump(mode="json") for f in item.files],
+        payload=clean_json(item.payload),
+        files=clean_json([f.model_dump(mode="json") for f in item.files]),
         payload_synced_at=now,
     )
 
