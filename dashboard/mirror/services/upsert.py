@@ -126,7 +126,7 @@ def _step_ids(step: api.StepRun) -> tuple[str | None, ...]:
 
 
 def batch_size() -> int:
-    return int(getattr(settings, "WORKROOM_SYNC_DB_BATCH", 1000))
+    return settings.WORKROOM_SYNC_DB_BATCH
 
 
 @dataclass
