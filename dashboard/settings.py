@@ -34,18 +34,19 @@ if (BASE_DIR / ".env").is_file():
     # read_env never overrides variables already set in the process environment.
     environ.Env.read_env(BASE_DIR / ".env")
 
-E = os.environ
+# The process environment: read here only; every other module reads django.conf.settings.
+ENV = os.environ
 
-VAR_DIR = Path(env_str(E, "WORKROOM_VAR_DIR", str(BASE_DIR / "var")))
+VAR_DIR = Path(env_str(ENV, "WORKROOM_VAR_DIR", str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 # Off unless asked for: tests get it from pyproject's pytest `env`, `make typecheck` and `make run` set it.
-WORKROOM_DEV = env_bool(E, "WORKROOM_DEV", False)
-DEBUG = env_bool(E, "DEBUG", WORKROOM_DEV)
+WORKROOM_DEV = env_bool(ENV, "WORKROOM_DEV", False)
+DEBUG = env_bool(ENV, "DEBUG", WORKROOM_DEV)
 
 # --- Secrets -------------------------------------------------------------------------------------
 
-SECRET_KEY = env_secret(E, "SECRET_KEY")
+SECRET_KEY = env_secret(ENV, "SECRET_KEY")
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured(
@@ -60,7 +61,7 @@ DEV_ENCRYPTION_KEY = base64.urlsafe_b64encode(
     hashlib.sha256(b"workroom development encryption key - not secret").digest()
 ).decode("ascii")
 
-_raw_encryption_keys = env_secret(E, "WORKROOM_ENCRYPTION_KEYS")
+_raw_encryption_keys = env_secret(ENV, "WORKROOM_ENCRYPTION_KEYS")
 if _raw_encryption_keys:
     WORKROOM_ENCRYPTION_KEYS = parse_encryption_keys(_raw_encryption_keys)
 elif DEBUG:
@@ -77,24 +78,24 @@ WORKROOM_USING_DEV_ENCRYPTION_KEY = WORKROOM_ENCRYPTION_KEYS[0][
 # --- Hosts and HTTPS -----------------------------------------------------------------------------
 
 _dev_hosts = ["127.0.0.1", "localhost", "[::1]"]
-ALLOWED_HOSTS = env_list(E, "ALLOWED_HOSTS", _dev_hosts if DEBUG else [])
+ALLOWED_HOSTS = env_list(ENV, "ALLOWED_HOSTS", _dev_hosts if DEBUG else [])
 if not ALLOWED_HOSTS and not DEBUG:
     raise ImproperlyConfigured(
         "ALLOWED_HOSTS is required when DEBUG is off (comma-separated host names)."
     )
-CSRF_TRUSTED_ORIGINS = env_list(E, "CSRF_TRUSTED_ORIGINS")
+CSRF_TRUSTED_ORIGINS = env_list(ENV, "CSRF_TRUSTED_ORIGINS")
 
-SECURE_SSL_REDIRECT = env_bool(E, "WORKROOM_SSL_REDIRECT", not DEBUG)
+SECURE_SSL_REDIRECT = env_bool(ENV, "WORKROOM_SSL_REDIRECT", not DEBUG)
 # Container and load-balancer probes speak plain http to the app; /healthz carries nothing secret.
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
-if env_bool(E, "WORKROOM_BEHIND_TLS_PROXY", False):
+if env_bool(ENV, "WORKROOM_BEHIND_TLS_PROXY", False):
     # Only trust X-Forwarded-Proto when a proxy that always sets it sits in front of us.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_HSTS_SECONDS = env_int(
-    E, "WORKROOM_HSTS_SECONDS", 0 if DEBUG else 31_536_000, minimum=0
+    ENV, "WORKROOM_HSTS_SECONDS", 0 if DEBUG else 31_536_000, minimum=0
 )
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
-SECURE_HSTS_PRELOAD = env_bool(E, "WORKROOM_HSTS_PRELOAD", False)
+SECURE_HSTS_PRELOAD = env_bool(ENV, "WORKROOM_HSTS_PRELOAD", False)
 # Preloading is an opt-in commitment of the operator's whole domain to browser lists; a self-hosted
 # app cannot make it on their behalf, so the reminder is silenced unless they opt in.
 SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
@@ -110,10 +111,10 @@ if not DEBUG:
     # __Host- cookies need Secure, Path=/ and no Domain; browsers drop them over plain http.
     SESSION_COOKIE_NAME = "__Host-sessionid"
     CSRF_COOKIE_NAME = "__Host-csrftoken"
-SESSION_COOKIE_AGE = env_int(E, "WORKROOM_SESSION_IDLE_HOURS", 12, minimum=1) * 3600
+SESSION_COOKIE_AGE = env_int(ENV, "WORKROOM_SESSION_IDLE_HOURS", 12, minimum=1) * 3600
 SESSION_SAVE_EVERY_REQUEST = True  # makes SESSION_COOKIE_AGE an idle timeout
 # Absolute lifetime: a session ends this long after its log-in, however active (core/sessions.py).
-WORKROOM_SESSION_MAX_HOURS = env_int(E, "WORKROOM_SESSION_MAX_HOURS", 24, minimum=1)
+WORKROOM_SESSION_MAX_HOURS = env_int(ENV, "WORKROOM_SESSION_MAX_HOURS", 24, minimum=1)
 CSRF_FAILURE_VIEW = "dashboard.views.csrf_failure"
 # Masks secret-named POST fields and traceback variables on the DEBUG page and error mails.
 DEFAULT_EXCEPTION_REPORTER_FILTER = "dashboard.core.debug.SecretMaskingReporterFilter"
@@ -198,7 +199,7 @@ TEMPLATES = [
 
 # --- Database ------------------------------------------------------------------------------------
 
-DATABASE_URL = env_str(E, "DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}")
+DATABASE_URL = env_str(ENV, "DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}")
 _SUPPORTED_DB_SCHEMES = {"sqlite", "postgres", "postgresql", "pgsql"}
 try:
     if urlsplit(DATABASE_URL).scheme not in _SUPPORTED_DB_SCHEMES:
@@ -222,17 +223,17 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
     _db["TEST"] = {"NAME": str(VAR_DIR / f"test-db-{os.getpid()}.sqlite3")}
 else:
     _db.setdefault(
-        "CONN_MAX_AGE", env_int(E, "WORKROOM_DB_CONN_MAX_AGE", 60, minimum=0)
+        "CONN_MAX_AGE", env_int(ENV, "WORKROOM_DB_CONN_MAX_AGE", 60, minimum=0)
     )
     _db["CONN_HEALTH_CHECKS"] = True
-    if test_name := env_str(E, "WORKROOM_TEST_DB_NAME"):
+    if test_name := env_str(ENV, "WORKROOM_TEST_DB_NAME"):
         _db["TEST"] = {"NAME": test_name}
 DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis, cache, Celery ------------------------------------------------------------------------
 
-REDIS_URL = env_str(E, "REDIS_URL", "redis://127.0.0.1:6379/0")
+REDIS_URL = env_str(ENV, "REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 def _redis_db_url(url: str, db: int) -> str:
@@ -253,7 +254,7 @@ except ValueError:
         "REDIS_URL must end with a database number, e.g. /0."
     ) from None
 
-CACHE_URL = env_str(E, "WORKROOM_CACHE_URL", _redis_db_url(REDIS_URL, _broker_db + 1))
+CACHE_URL = env_str(ENV, "WORKROOM_CACHE_URL", _redis_db_url(REDIS_URL, _broker_db + 1))
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
@@ -284,11 +285,11 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 WORKROOM_HEARTBEAT_KEY = env_str(
-    E, "WORKROOM_HEARTBEAT_KEY", "workroom:worker-heartbeat"
+    ENV, "WORKROOM_HEARTBEAT_KEY", "workroom:worker-heartbeat"
 )
-WORKROOM_HEARTBEAT_INTERVAL = env_int(E, "WORKROOM_HEARTBEAT_INTERVAL", 30, minimum=1)
+WORKROOM_HEARTBEAT_INTERVAL = env_int(ENV, "WORKROOM_HEARTBEAT_INTERVAL", 30, minimum=1)
 WORKROOM_HEARTBEAT_MAX_AGE = env_int(
-    E, "WORKROOM_HEARTBEAT_MAX_AGE", 4 * WORKROOM_HEARTBEAT_INTERVAL, minimum=1
+    ENV, "WORKROOM_HEARTBEAT_MAX_AGE", 4 * WORKROOM_HEARTBEAT_INTERVAL, minimum=1
 )
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "worker-heartbeat": {
@@ -301,54 +302,132 @@ CELERY_BEAT_SCHEDULE |= MIRROR_BEAT_SCHEDULE | BULK_BEAT_SCHEDULE
 
 # --- Workroom ------------------------------------------------------------------------------------
 
-WORKROOM_ALLOW_HTTP_LOOPBACK = env_bool(E, "WORKROOM_ALLOW_HTTP_LOOPBACK", DEBUG)
-WORKROOM_EXTRA_API_HOSTS = env_list(E, "WORKROOM_EXTRA_API_HOSTS")
+WORKROOM_ALLOW_HTTP_LOOPBACK = env_bool(ENV, "WORKROOM_ALLOW_HTTP_LOOPBACK", DEBUG)
+WORKROOM_EXTRA_API_HOSTS = env_list(ENV, "WORKROOM_EXTRA_API_HOSTS")
 WORKROOM_INVITATION_TTL_HOURS = env_int(
-    E, "WORKROOM_INVITATION_TTL_HOURS", 72, minimum=1
+    ENV, "WORKROOM_INVITATION_TTL_HOURS", 72, minimum=1
 )
-WORKROOM_MAX_UPLOAD_MB = env_int(E, "WORKROOM_MAX_UPLOAD_MB", 50, minimum=1)
+WORKROOM_MAX_UPLOAD_MB = env_int(ENV, "WORKROOM_MAX_UPLOAD_MB", 50, minimum=1)
 # Only behind a reverse proxy that overwrites X-Forwarded-For: otherwise clients could forge the
 # IP recorded in the audit log.
-WORKROOM_TRUST_X_FORWARDED_FOR = env_bool(E, "WORKROOM_TRUST_X_FORWARDED_FOR", False)
+WORKROOM_TRUST_X_FORWARDED_FOR = env_bool(ENV, "WORKROOM_TRUST_X_FORWARDED_FOR", False)
 WORKROOM_DEFAULT_SYNC_INTERVAL = env_int(
-    E, "WORKROOM_DEFAULT_SYNC_INTERVAL", 60, minimum=5
+    ENV, "WORKROOM_DEFAULT_SYNC_INTERVAL", 60, minimum=5
 )
 # Sync tuning (dashboard/mirror): page size of list reads, failed payloads fetched per sync, how
 # often the whole failed list is re-read, how often every run is listed (catches deletions).
-WORKROOM_SYNC_PAGE_SIZE = env_int(E, "WORKROOM_SYNC_PAGE_SIZE", 1000, minimum=1)
+WORKROOM_SYNC_PAGE_SIZE = env_int(ENV, "WORKROOM_SYNC_PAGE_SIZE", 1000, minimum=1)
 WORKROOM_SYNC_PAYLOAD_BUDGET = env_int(
-    E, "WORKROOM_SYNC_PAYLOAD_BUDGET", 100, minimum=0
+    ENV, "WORKROOM_SYNC_PAYLOAD_BUDGET", 100, minimum=0
 )
 WORKROOM_SYNC_FAILED_SWEEP_SECONDS = env_int(
-    E, "WORKROOM_SYNC_FAILED_SWEEP_SECONDS", 300, minimum=0
+    ENV, "WORKROOM_SYNC_FAILED_SWEEP_SECONDS", 300, minimum=0
 )
 WORKROOM_SYNC_FULL_LISTING_HOURS = env_int(
-    E, "WORKROOM_SYNC_FULL_LISTING_HOURS", 24, minimum=0
+    ENV, "WORKROOM_SYNC_FULL_LISTING_HOURS", 24, minimum=0
 )
 # Convergence: the failed list is read by every sync while it is shorter than this; a workspace
 # with active items (or runs to re-read) is synced again within WORKROOM_SYNC_ACTIVE_INTERVAL
 # seconds; a webhook's sync of one run waits up to WORKROOM_SYNC_TARGETED_WAIT_SECONDS for a
 # running sync, trying again every WORKROOM_SYNC_TARGETED_RETRY_SECONDS.
 WORKROOM_SYNC_FAILED_SWEEP_ALWAYS_BELOW = env_int(
-    E, "WORKROOM_SYNC_FAILED_SWEEP_ALWAYS_BELOW", 5000, minimum=0
+    ENV, "WORKROOM_SYNC_FAILED_SWEEP_ALWAYS_BELOW", 5000, minimum=0
 )
 WORKROOM_SYNC_ACTIVE_INTERVAL = env_int(
-    E, "WORKROOM_SYNC_ACTIVE_INTERVAL", 10, minimum=1
+    ENV, "WORKROOM_SYNC_ACTIVE_INTERVAL", 10, minimum=1
 )
 WORKROOM_SYNC_TARGETED_WAIT_SECONDS = env_int(
-    E, "WORKROOM_SYNC_TARGETED_WAIT_SECONDS", 120, minimum=0
+    ENV, "WORKROOM_SYNC_TARGETED_WAIT_SECONDS", 120, minimum=0
 )
-WORKROOM_SYNC_HISTORY_DAYS = env_int(E, "WORKROOM_SYNC_HISTORY_DAYS", 14, minimum=1)
+WORKROOM_SYNC_HISTORY_DAYS = env_int(ENV, "WORKROOM_SYNC_HISTORY_DAYS", 14, minimum=1)
 WORKROOM_SYNC_TARGETED_RETRY_SECONDS = env_float(
-    E, "WORKROOM_SYNC_TARGETED_RETRY_SECONDS", 0.5, minimum=0.1
+    ENV, "WORKROOM_SYNC_TARGETED_RETRY_SECONDS", 0.5, minimum=0.1
 )
+# A sync's lease must outlive the task's hard time limit (ECOSYSTEM.md B5), and its own time
+# budget must end before the soft limit, so a long sync stops cleanly and the next one resumes.
+WORKROOM_SYNC_LEASE_SECONDS = env_int(
+    ENV, "WORKROOM_SYNC_LEASE_SECONDS", CELERY_TASK_TIME_LIMIT + 30, minimum=1
+)
+WORKROOM_SYNC_TIME_BUDGET = env_int(
+    ENV,
+    "WORKROOM_SYNC_TIME_BUDGET",
+    max(CELERY_TASK_SOFT_TIME_LIMIT - 30, 10),
+    minimum=1,
+)
+if WORKROOM_SYNC_TIME_BUDGET >= CELERY_TASK_SOFT_TIME_LIMIT:
+    raise ImproperlyConfigured(
+        f"WORKROOM_SYNC_TIME_BUDGET={WORKROOM_SYNC_TIME_BUDGET} must be below the sync task's "
+        f"soft time limit ({CELERY_TASK_SOFT_TIME_LIMIT} s)."
+    )
+# Deliveries of one sync before it is given up (stops a sync that kills its worker); retries of
+# a failed sync task, backing off from RETRY_BASE seconds doubled each time up to RETRY_CAP.
+WORKROOM_SYNC_MAX_ATTEMPTS = env_int(ENV, "WORKROOM_SYNC_MAX_ATTEMPTS", 8, minimum=1)
+WORKROOM_SYNC_MAX_RETRIES = env_int(ENV, "WORKROOM_SYNC_MAX_RETRIES", 5, minimum=0)
+WORKROOM_SYNC_RETRY_BASE = env_float(ENV, "WORKROOM_SYNC_RETRY_BASE", 5.0, minimum=0)
+WORKROOM_SYNC_RETRY_CAP = env_float(ENV, "WORKROOM_SYNC_RETRY_CAP", 300.0, minimum=1)
+# A queued sync whose message has not started after this long is enqueued again.
+WORKROOM_SYNC_SWEEP_AFTER = env_int(ENV, "WORKROOM_SYNC_SWEEP_AFTER", 60, minimum=1)
+WORKROOM_SYNC_PROGRESS_EVERY = env_float(
+    ENV, "WORKROOM_SYNC_PROGRESS_EVERY", 1.0, minimum=0
+)
+# Each Control Room request of a sync: a hung call must time out (with the client's retries) well
+# inside the task's soft time limit (ECOSYSTEM.md F20).
+WORKROOM_SYNC_CONNECT_TIMEOUT = env_float(
+    ENV, "WORKROOM_SYNC_CONNECT_TIMEOUT", 5.0, minimum=0.1
+)
+WORKROOM_SYNC_READ_TIMEOUT = env_float(
+    ENV, "WORKROOM_SYNC_READ_TIMEOUT", 30.0, minimum=1
+)
+WORKROOM_SYNC_CLIENT_RETRIES = env_int(
+    ENV, "WORKROOM_SYNC_CLIENT_RETRIES", 4, minimum=0
+)
+WORKROOM_SYNC_DB_BATCH = env_int(ENV, "WORKROOM_SYNC_DB_BATCH", 1000, minimum=1)
+# Celery queue of sync tasks; empty = the default queue.
+WORKROOM_SYNC_QUEUE = env_str(ENV, "WORKROOM_SYNC_QUEUE", "")
 # Webhook deliveries whose webhookEventTimestamp is further than this from now (past or future)
 # are refused: a captured delivery cannot be replayed after its event id is purged.
 WORKROOM_WEBHOOK_MAX_AGE_SECONDS = env_int(
-    E, "WORKROOM_WEBHOOK_MAX_AGE_SECONDS", 300, minimum=1
+    ENV, "WORKROOM_WEBHOOK_MAX_AGE_SECONDS", 300, minimum=1
 )
 # Base URL Control Room calls back for webhooks; empty = the host of the admin's request.
-WORKROOM_PUBLIC_URL = env_str(E, "WORKROOM_PUBLIC_URL", "")
+WORKROOM_PUBLIC_URL = env_str(ENV, "WORKROOM_PUBLIC_URL", "")
+# Bulk operations (dashboard/bulk): work item ids per Control Room batch call (one chunk, one
+# task), a per-workspace throttle of items sent (0 = unlimited), the largest selection one
+# operation may hold; an item whose mirror row is older than STALE_SECONDS is re-read first.
+WORKROOM_BULK_CHUNK_SIZE = env_int(ENV, "WORKROOM_BULK_CHUNK_SIZE", 100, minimum=1)
+WORKROOM_BULK_MAX_ITEMS_PER_MINUTE = env_int(
+    ENV, "WORKROOM_BULK_MAX_ITEMS_PER_MINUTE", 0, minimum=0
+)
+WORKROOM_BULK_MAX_ITEMS = env_int(ENV, "WORKROOM_BULK_MAX_ITEMS", 100_000, minimum=1)
+WORKROOM_BULK_STALE_SECONDS = env_int(ENV, "WORKROOM_BULK_STALE_SECONDS", 30, minimum=0)
+# A claimed chunk is its worker's for the lease, which outlives the chunk task's hard time limit.
+WORKROOM_BULK_CHUNK_SOFT_TIME_LIMIT = env_int(
+    ENV, "WORKROOM_BULK_CHUNK_SOFT_TIME_LIMIT", 120, minimum=1
+)
+WORKROOM_BULK_CHUNK_TIME_LIMIT = env_int(
+    ENV, "WORKROOM_BULK_CHUNK_TIME_LIMIT", 150, minimum=1
+)
+if WORKROOM_BULK_CHUNK_SOFT_TIME_LIMIT >= WORKROOM_BULK_CHUNK_TIME_LIMIT:
+    raise ImproperlyConfigured(
+        "WORKROOM_BULK_CHUNK_SOFT_TIME_LIMIT must be below WORKROOM_BULK_CHUNK_TIME_LIMIT "
+        f"({WORKROOM_BULK_CHUNK_SOFT_TIME_LIMIT} >= {WORKROOM_BULK_CHUNK_TIME_LIMIT})."
+    )
+WORKROOM_BULK_LEASE_SECONDS = env_int(
+    ENV, "WORKROOM_BULK_LEASE_SECONDS", WORKROOM_BULK_CHUNK_TIME_LIMIT + 30, minimum=1
+)
+# Deliveries of a chunk that died mid-way before it is given up (a poison chunk); task retries
+# after 5xx / unreachable Control Room (429s are not counted), backing off from RETRY_BASE seconds
+# up to RETRY_CAP, the longest countdown ever scheduled (under the broker's visibility timeout).
+WORKROOM_BULK_MAX_ATTEMPTS = env_int(ENV, "WORKROOM_BULK_MAX_ATTEMPTS", 3, minimum=1)
+WORKROOM_BULK_MAX_RETRIES = env_int(ENV, "WORKROOM_BULK_MAX_RETRIES", 5, minimum=0)
+WORKROOM_BULK_RETRY_BASE = env_int(ENV, "WORKROOM_BULK_RETRY_BASE", 5, minimum=0)
+WORKROOM_BULK_RETRY_CAP = env_int(ENV, "WORKROOM_BULK_RETRY_CAP", 300, minimum=1)
+# A queued chunk whose message has not started after this long is enqueued again.
+WORKROOM_BULK_SWEEP_AFTER = env_int(ENV, "WORKROOM_BULK_SWEEP_AFTER", 60, minimum=1)
+# Celery queue of chunk tasks; empty = the default queue.
+WORKROOM_BULK_QUEUE = env_str(ENV, "WORKROOM_BULK_QUEUE", "")
+# Password of the user 'manage.py bootstrap_demo' creates (development); empty = its fixed one.
+WORKROOM_DEMO_PASSWORD = env_secret(ENV, "WORKROOM_DEMO_PASSWORD")
 
 # --- Auth, login throttling ----------------------------------------------------------------------
 
@@ -364,16 +443,16 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-AXES_FAILURE_LIMIT = env_int(E, "WORKROOM_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_FAILURE_LIMIT = env_int(ENV, "WORKROOM_LOGIN_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = timedelta(
-    minutes=env_int(E, "WORKROOM_LOGIN_COOLOFF_MINUTES", 15, minimum=1)
+    minutes=env_int(ENV, "WORKROOM_LOGIN_COOLOFF_MINUTES", 15, minimum=1)
 )
 # Lock the (username, ip) pair so one attacker cannot lock a user out from everywhere (ASVS 6.1.1).
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
-if env_bool(E, "WORKROOM_BEHIND_TLS_PROXY", False):
-    AXES_IPWARE_PROXY_COUNT = env_int(E, "WORKROOM_PROXY_COUNT", 1, minimum=1)
+if env_bool(ENV, "WORKROOM_BEHIND_TLS_PROXY", False):
+    AXES_IPWARE_PROXY_COUNT = env_int(ENV, "WORKROOM_PROXY_COUNT", 1, minimum=1)
     AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
 
 # --- Content-Security-Policy (django-csp 4) -------------------------------------------------------
@@ -396,7 +475,7 @@ CONTENT_SECURITY_POLICY = {
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = Path(env_str(E, "WORKROOM_STATIC_ROOT", str(VAR_DIR / "staticfiles")))
+STATIC_ROOT = Path(env_str(ENV, "WORKROOM_STATIC_ROOT", str(VAR_DIR / "staticfiles")))
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns about a missing one
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -410,7 +489,7 @@ STORAGES = {
 }
 
 LANGUAGE_CODE = "en-us"
-TIME_ZONE = env_str(E, "TIME_ZONE", "UTC")
+TIME_ZONE = env_str(ENV, "TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
 
@@ -419,7 +498,7 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
 # --- Logging -------------------------------------------------------------------------------------
 
-LOG_LEVEL = env_str(E, "WORKROOM_LOG_LEVEL", "INFO").upper()
+LOG_LEVEL = env_str(ENV, "WORKROOM_LOG_LEVEL", "INFO").upper()
 LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -71,7 +71,7 @@ def hash_token(token: str) -> str:
 
 
 def invitation_ttl() -> timedelta:
-    return timedelta(hours=getattr(settings, "WORKROOM_INVITATION_TTL_HOURS", 72))
+    return timedelta(hours=settings.WORKROOM_INVITATION_TTL_HOURS)
 
 
 @transaction.atomic

@@ -24,7 +24,7 @@ def client_ip(request: HttpRequest) -> str | None:
     client can send it; behind a proxy that overwrites it, it is the real address.
     """
     candidate = request.META.get("REMOTE_ADDR", "")
-    if getattr(settings, "WORKROOM_TRUST_X_FORWARDED_FOR", False):
+    if settings.WORKROOM_TRUST_X_FORWARDED_FOR:
         forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
         if forwarded:
             candidate = forwarded.split(",")[0].strip()

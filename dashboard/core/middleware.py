@@ -77,7 +77,7 @@ class RequestSizeLimitMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         size = _declared_length(request)
-        limit: int | None = getattr(settings, "DATA_UPLOAD_MAX_MEMORY_SIZE", None)
+        limit: int | None = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         multipart = (request.content_type or "").startswith("multipart/")
         if limit is not None and size and size > limit and not multipart:
             return too_large_response(request, size)

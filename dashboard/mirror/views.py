@@ -95,7 +95,7 @@ def mirror_check_start(request: HtmxHttpRequest, workspace_id: int) -> HttpRespo
 
 def _receiver_url(request: HttpRequest, workspace: Workspace) -> str:
     path = reverse("mirror-webhook-receive", kwargs={"workspace_uid": workspace.uid})
-    public = getattr(settings, "WORKROOM_PUBLIC_URL", "")
+    public = settings.WORKROOM_PUBLIC_URL
     return f"{public.rstrip('/')}{path}" if public else request.build_absolute_uri(path)
 
 

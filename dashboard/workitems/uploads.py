@@ -18,7 +18,7 @@ _UNSAFE = re.compile(r"[^\w.\- ()+,@]+", re.UNICODE)
 
 
 def max_upload_bytes() -> int:
-    return int(getattr(settings, "WORKROOM_MAX_UPLOAD_MB", 50)) * 1024 * 1024
+    return settings.WORKROOM_MAX_UPLOAD_MB * 1024 * 1024
 
 
 class SizeLimitUploadHandler(FileUploadHandler):

@@ -13,7 +13,7 @@ from dashboard.accounts.models import Team
 
 
 def default_sync_interval() -> int:
-    return int(getattr(settings, "WORKROOM_DEFAULT_SYNC_INTERVAL", 60))
+    return settings.WORKROOM_DEFAULT_SYNC_INTERVAL
 
 
 @dataclass(frozen=True)

@@ -71,10 +71,7 @@ def sso_base_url(tenant: str) -> str:
 
 
 def _extra_hosts() -> set[str]:
-    extra = getattr(settings, "WORKROOM_EXTRA_API_HOSTS", ()) or ()
-    if isinstance(extra, str):
-        extra = extra.split(",")
-    return {h.strip().lower() for h in extra if h.strip()}
+    return {h.strip().lower() for h in settings.WORKROOM_EXTRA_API_HOSTS if h.strip()}
 
 
 def _host_allowed(host: str, port: int | None) -> bool:
@@ -138,7 +135,7 @@ def validate_base_url(url: str) -> str:
             field="custom_url",
         )
     if parts.scheme == "http":
-        loopback_ok = getattr(settings, "WORKROOM_ALLOW_HTTP_LOOPBACK", False)
+        loopback_ok = settings.WORKROOM_ALLOW_HTTP_LOOPBACK
         if not (loopback_ok and host in LOOPBACK_HOSTS):
             raise WorkspaceError(
                 "The API URL must use https:// (plain http is only allowed to this machine "

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import ast
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from dashboard.lib.envparse import (
@@ -180,6 +183,22 @@ def test_it_reads_secrets_from_files(tmp_path):
             {"WORKROOM_ENCRYPTION_KEYS": "k1:not-a-fernet-key"},
             "entry 1 (key id 'k1') is not a valid Fernet key",
         ),
+        (
+            {"WORKROOM_BULK_CHUNK_SIZE": "0"},
+            "WORKROOM_BULK_CHUNK_SIZE=0 must be at least 1",
+        ),
+        (
+            {"WORKROOM_SYNC_READ_TIMEOUT": "soon"},
+            "WORKROOM_SYNC_READ_TIMEOUT='soon' is not a number",
+        ),
+        (
+            {"WORKROOM_SYNC_TIME_BUDGET": "300"},
+            "WORKROOM_SYNC_TIME_BUDGET=300 must be below the sync task's soft time limit",
+        ),
+        (
+            {"WORKROOM_BULK_CHUNK_TIME_LIMIT": "100"},
+            "WORKROOM_BULK_CHUNK_SOFT_TIME_LIMIT must be below WORKROOM_BULK_CHUNK_TIME_LIMIT",
+        ),
     ],
 )
 def test_it_refuses_bad_configuration_with_one_line(overrides, message):
@@ -200,6 +219,126 @@ def test_a_bad_encryption_key_is_never_echoed():
     result = run_manage_check(prod_env(WORKROOM_ENCRYPTION_KEYS=secretish))
     assert result.returncode == 2
     assert "A" * 40 not in result.stderr
+
+
+DERIVED_PROBE = (
+    "import json, django; django.setup(); from django.conf import settings as s; "
+    "print(json.dumps([s.WORKROOM_SYNC_LEASE_SECONDS, s.WORKROOM_SYNC_TIME_BUDGET, "
+    "s.WORKROOM_BULK_LEASE_SECONDS, s.WORKROOM_BULK_QUEUE, s.WORKROOM_SYNC_RETRY_BASE]))"
+)
+
+
+def derived(env: dict[str, str]) -> list[object]:
+    result = subprocess.run(
+        [sys.executable, "-c", DERIVED_PROBE],
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    value: list[object] = json.loads(result.stdout.strip().splitlines()[-1])
+    return value
+
+
+def test_derived_defaults_follow_the_task_limits_and_the_environment_wins():
+    # Sync lease: hard limit 330 + 30; time budget: soft limit 300 - 30; bulk lease: chunk limit + 30.
+    assert derived(prod_env()) == [360, 270, 180, "", 5.0]
+    assert derived(prod_env(WORKROOM_BULK_CHUNK_TIME_LIMIT="200")) == [
+        360,
+        270,
+        230,
+        "",
+        5.0,
+    ]
+    assert derived(
+        prod_env(
+            WORKROOM_SYNC_LEASE_SECONDS="3",
+            WORKROOM_SYNC_TIME_BUDGET="20",
+            WORKROOM_BULK_LEASE_SECONDS="4",
+            WORKROOM_BULK_QUEUE="bulk-q",
+            WORKROOM_SYNC_RETRY_BASE="0",
+        )
+    ) == [3, 20, 4, "bulk-q", 0.0]
+
+
+# ---- every tunable read once, in settings.py, and documented ----------------------------------
+
+# Settings computed in settings.py from others, not read from the environment.
+DERIVED_WORKROOM_SETTINGS = {"WORKROOM_USING_DEV_ENCRYPTION_KEY"}
+
+
+def variables_read_by_settings() -> set[str]:
+    """The names settings.py passes to the env_* readers (the only reader of the environment)."""
+    tree = ast.parse((REPO_ROOT / "dashboard" / "settings.py").read_text())
+    return {
+        node.args[1].value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id.startswith("env_")
+        and len(node.args) >= 2
+        and isinstance(node.args[0], ast.Name)
+        and node.args[0].id == "ENV"
+        and isinstance(node.args[1], ast.Constant)
+        and isinstance(node.args[1].value, str)
+    }
+
+
+def variables_in_env_example() -> set[str]:
+    """Every `NAME=` of .env.example, set or commented out (`# NAME=default   # comment`)."""
+    text = (REPO_ROOT / ".env.example").read_text()
+    return set(re.findall(r"^(?:#\s*)?([A-Z][A-Z0-9_]*)=", text, re.MULTILINE))
+
+
+def test_env_example_lists_exactly_the_variables_settings_read():
+    read = variables_read_by_settings()
+    documented = variables_in_env_example()
+    assert len(read) > 60  # the parse found the readers
+    assert read - documented == set(), "read by settings.py, missing in .env.example"
+    assert documented - read == set(), "in .env.example, never read by settings.py"
+
+
+def test_every_workroom_setting_is_read_from_a_documented_variable():
+    workroom = {name for name in dir(settings) if name.startswith("WORKROOM_")}
+    assert "WORKROOM_BULK_CHUNK_SIZE" in workroom
+    assert workroom - DERIVED_WORKROOM_SETTINGS - variables_read_by_settings() == set()
+    assert workroom - DERIVED_WORKROOM_SETTINGS - variables_in_env_example() == set()
+
+
+def _reads_of_the_environment_or_defaulted_settings(tree: ast.AST) -> list[int]:
+    lines = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr in {"environ", "getenv"}:
+            if isinstance(node.value, ast.Name) and node.value.id == "os":
+                lines.append(node.lineno)
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id == "getattr"
+            and node.args
+            and isinstance(node.args[0], ast.Name)
+            and node.args[0].id == "settings"
+        ):
+            lines.append(node.lineno)
+    return lines
+
+
+def test_apps_read_settings_never_the_environment_nor_getattr_defaults():
+    offenders = []
+    for path in sorted((REPO_ROOT / "dashboard").rglob("*.py")):
+        if path.name == "settings.py" and path.parent.name == "dashboard":
+            continue
+        source = path.read_text()
+        source_lines = source.splitlines()
+        for line in _reads_of_the_environment_or_defaulted_settings(ast.parse(source)):
+            text = source_lines[line - 1].strip()
+            # Entry points (asgi, wsgi, celery) name the settings module, as Django's do.
+            if text.startswith('os.environ.setdefault("DJANGO_SETTINGS_MODULE"'):
+                continue
+            offenders.append(f"{path.relative_to(REPO_ROOT)}:{line}: {text}")
+    assert offenders == []
 
 
 # ---- the parsers themselves --------------------------------------------------------------------

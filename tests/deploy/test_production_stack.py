@@ -336,7 +336,7 @@ def test_the_settings_required_variables_are_provided() -> None:
     assert required <= provided, required - provided
     assert {"DATABASE_URL", "REDIS_URL"} <= set(app["environment"])
     # Every variable the settings read is documented (.env.example is what .env is made from).
-    read = set(re.findall(r'env_\w+\(\s*E,\s*"(\w+)"', settings_source)) - {
+    read = set(re.findall(r'env_\w+\(\s*ENV,\s*"(\w+)"', settings_source)) - {
         "WORKROOM_TEST_DB_NAME"  # test runs only
     }
     undocumented = {name for name in read if name not in example}

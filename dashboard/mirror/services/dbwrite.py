@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 
 
 def batch_size() -> int:
-    return int(getattr(settings, "WORKROOM_SYNC_DB_BATCH", 1000))
+    return settings.WORKROOM_SYNC_DB_BATCH
 
 
 def _item_columns(update_fields: Sequence[str]) -> tuple[list[Any], list[Any]]:

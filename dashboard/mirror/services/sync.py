@@ -87,27 +87,23 @@ FETCH_AHEAD = 4
 
 
 def page_size() -> int:
-    return int(getattr(settings, "WORKROOM_SYNC_PAGE_SIZE", 1000))
+    return settings.WORKROOM_SYNC_PAGE_SIZE
 
 
 def payload_budget() -> int:
-    return int(getattr(settings, "WORKROOM_SYNC_PAYLOAD_BUDGET", 100))
+    return settings.WORKROOM_SYNC_PAYLOAD_BUDGET
 
 
 def failed_sweep_interval() -> timedelta:
-    return timedelta(
-        seconds=float(getattr(settings, "WORKROOM_SYNC_FAILED_SWEEP_SECONDS", 300))
-    )
+    return timedelta(seconds=settings.WORKROOM_SYNC_FAILED_SWEEP_SECONDS)
 
 
 def failed_sweep_always_below() -> int:
-    return int(getattr(settings, "WORKROOM_SYNC_FAILED_SWEEP_ALWAYS_BELOW", 5000))
+    return settings.WORKROOM_SYNC_FAILED_SWEEP_ALWAYS_BELOW
 
 
 def full_listing_interval() -> timedelta:
-    return timedelta(
-        hours=float(getattr(settings, "WORKROOM_SYNC_FULL_LISTING_HOURS", 24))
-    )
+    return timedelta(hours=settings.WORKROOM_SYNC_FULL_LISTING_HOURS)
 
 
 @dataclass

@@ -48,9 +48,11 @@ TUNING = {
 
 
 @pytest.fixture
-def tuned(monkeypatch: pytest.MonkeyPatch, bulk_queue: str) -> dict[str, str]:
+def tuned(settings: Any, bulk_queue: str) -> dict[str, str]:
+    """Short leases and retries: in this process through settings, in the workers started by
+    `start_worker` through the environment (which their settings.py reads)."""
     for name, value in TUNING.items():
-        monkeypatch.setenv(name, value)
+        setattr(settings, name, int(value))
     return {**TUNING, "WORKROOM_BULK_QUEUE": bulk_queue}
 
 

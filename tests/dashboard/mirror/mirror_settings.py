@@ -1,31 +1,13 @@
-"""Settings of the mirror tests' worker subprocesses: the project settings plus the mirror's
-beat entries and short sync limits taken from the environment, so that kill / lease / retry
-tests finish in seconds."""
+"""Settings of the mirror tests' worker subprocesses: the project settings (which read the short
+sync limits the tests pass in the environment) with every beat entry routed to the test's own
+queue, WORKROOM_SYNC_QUEUE, so other workers sharing the Redis never see this beat's ticks."""
 
 from __future__ import annotations
 
-import os
-
-from dashboard.mirror.schedule import MIRROR_BEAT_SCHEDULE
 from dashboard.settings import *  # noqa: F403
-from dashboard.settings import CELERY_BEAT_SCHEDULE
+from dashboard.settings import CELERY_BEAT_SCHEDULE, WORKROOM_SYNC_QUEUE
 
-CELERY_BEAT_SCHEDULE = {**CELERY_BEAT_SCHEDULE, **MIRROR_BEAT_SCHEDULE}
-
-for _name in (
-    "WORKROOM_SYNC_LEASE_SECONDS",
-    "WORKROOM_SYNC_TIME_BUDGET",
-    "WORKROOM_SYNC_RETRY_BASE",
-    "WORKROOM_SYNC_SWEEP_AFTER",
-    "WORKROOM_SYNC_PAGE_SIZE",
-):
-    if _name in os.environ:
-        globals()[_name] = int(os.environ[_name])
-if "WORKROOM_SYNC_PROGRESS_EVERY" in os.environ:
-    WORKROOM_SYNC_PROGRESS_EVERY = float(os.environ["WORKROOM_SYNC_PROGRESS_EVERY"])
-if "WORKROOM_SYNC_QUEUE" in os.environ:
-    WORKROOM_SYNC_QUEUE = os.environ["WORKROOM_SYNC_QUEUE"]
-    # Keep this worker's beat ticks on its own queue too (other workers share the Redis).
+if WORKROOM_SYNC_QUEUE:
     CELERY_BEAT_SCHEDULE = {
         name: {
             **entry,

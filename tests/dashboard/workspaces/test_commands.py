@@ -112,8 +112,8 @@ def test_bootstrap_demo_explains_an_unreachable_emulator():
         _run("bootstrap_demo", "--emulator-url", "http://127.0.0.1:9")
 
 
-def test_bootstrap_uses_the_env_password(emu, monkeypatch):
-    monkeypatch.setenv("WORKROOM_DEMO_PASSWORD", "from-the-env-42")
+def test_bootstrap_uses_the_configured_password(emu, settings):
+    settings.WORKROOM_DEMO_PASSWORD = "from-the-env-42"
     out = _run("bootstrap_demo", "--emulator-url", emu.url, "--username", "demo")
     assert "from-the-env-42" in out
     assert (

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import requests
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
@@ -69,7 +69,7 @@ class Command(BaseCommand):
         if user is not None:
             self.stdout.write(f"User '{username}' exists; its password is unchanged.")
             return user
-        password = password or os.environ.get("WORKROOM_DEMO_PASSWORD") or DEV_PASSWORD
+        password = password or settings.WORKROOM_DEMO_PASSWORD or DEV_PASSWORD
         user = User.objects.create_user(username=username, password=password)
         self.stdout.write(
             f"Created user '{username}' with password '{password}' (shown once)."
