@@ -45,14 +45,15 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from itertools import islice
 from typing import TypeVar
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, F, Q
+from django.db.models import Count, Exists, OuterRef, Q, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from dashboard.mirror.models import (
@@ -61,6 +62,7 @@ from dashboard.mirror.models import (
     Process,
     ProcessRun,
     StepRun,
+    WebhookEvent,
     WorkItem,
     WorkspaceSyncState,
 )
@@ -227,15 +229,18 @@ class WorkspaceSync:
             self._read_runs(run_exts)
 
     def _webhook_flagged_runs(self) -> list[str]:
-        flagged = ProcessRun.objects.filter(
+        """Runs a webhook named after the last read of them had started (runs flagged by an
+        action are followed by the scheduled syncs; reading them here, still running, would
+        be wasted)."""
+        never = Value(datetime(2000, 1, 1, tzinfo=UTC))
+        newer_event = WebhookEvent.objects.filter(
             workspace=self.workspace,
-            needs_refresh=True,
-            gone_at__isnull=True,
-            refresh_requested_at__isnull=False,
-        ).filter(
-            Q(detail_synced_at__isnull=True)
-            | Q(detail_synced_at__lt=F("refresh_requested_at"))
+            process_run_external_id=OuterRef("external_id"),
+            received_at__gt=Coalesce(OuterRef("detail_synced_at"), never),
         )
+        flagged = ProcessRun.objects.filter(
+            workspace=self.workspace, needs_refresh=True, gone_at__isnull=True
+        ).filter(Exists(newer_event))
         return list(
             flagged.order_by("-created_at", "-id").values_list("external_id", flat=True)
         )
