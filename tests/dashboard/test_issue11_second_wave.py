@@ -28,11 +28,11 @@ pytestmark = [pytest.mark.django_db, pytest.mark.emulator]
 
 
 @pytest.fixture
-def ws_a(fresh_emulator: EmulatorServer, team_a: Any, alice: Any) -> Any:
+def ws_a(emu: EmulatorServer, team_a: Any, alice: Any) -> Any:
     workspace = workspace_on_emulator(
-        fresh_emulator, team_a, name="Second A", added_by=alice
+        emu, team_a, name="Second A", added_by=alice
     )
-    failing_run(fresh_emulator)
+    failing_run(emu)
     full_sync(workspace)
     return workspace
 
@@ -79,10 +79,10 @@ def test_d_a_huge_id_is_a_clear_message(client_for, bob, ws_a):
 
 @pytest.mark.xfail(strict=True, reason="issue 11 (g): an operation may span two teams")
 def test_g_an_operation_never_spans_teams(
-    fresh_emulator, team_a, team_b, alice, charlie, ws_a
+    emu, team_a, team_b, alice, charlie, ws_a
 ):
     ws_b = workspace_on_emulator(
-        fresh_emulator, team_b, name="Second B", added_by=charlie
+        emu, team_b, name="Second B", added_by=charlie
     )
     full_sync(ws_b)
     both = make_user("both-teams")
@@ -112,11 +112,11 @@ def test_l_an_empty_upload_says_the_file_is_empty(client_for, bob, ws_a):
 
 @pytest.mark.xfail(strict=True, reason="issue 11 (m): false drift note and 'retryed'")
 def test_m_a_preview_of_ineligible_items_says_so_plainly(
-    client_for, bob, ws_a, fresh_emulator
+    client_for, bob, ws_a, emu
 ):
-    process = fresh_emulator.store.add_process("All done", failure_rate=0.0)
-    fresh_emulator.store.create_run(process.id, payloads=[{"n": n} for n in range(3)])
-    fresh_emulator.advance(600)
+    process = emu.store.add_process("All done", failure_rate=0.0)
+    emu.store.create_run(process.id, payloads=[{"n": n} for n in range(3)])
+    emu.advance(600)
     full_sync(ws_a)
     op = selection.create_draft(bob, action="retry", filter_query="state=done")
     html = client_for(bob).get(reverse("bulk-detail", args=[op.pk])).content.decode()
