@@ -43,6 +43,11 @@ def stale_after_seconds() -> int:
     return _int("WORKROOM_BULK_STALE_SECONDS", 30)
 
 
+def draft_ttl_hours() -> int:
+    """How long a preview stays confirmable; older drafts are refused and then purged."""
+    return _int("WORKROOM_BULK_DRAFT_TTL_HOURS", 24, minimum=1)
+
+
 def lease_seconds() -> int:
     """How long a claimed chunk is its worker's; longer than the task's hard time limit."""
     return _int("WORKROOM_BULK_LEASE_SECONDS", chunk_time_limit() + 30, minimum=1)
