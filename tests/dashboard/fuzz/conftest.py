@@ -63,7 +63,7 @@ def _known_ids(world: World) -> None:
 
 @pytest.fixture
 def world(
-    fresh_emulator: EmulatorServer,
+    emu: EmulatorServer,
     team_a: Team,
     team_b: Team,
     alice: Any,
@@ -72,7 +72,6 @@ def world(
     charlie: Any,
     client_for: Any,
 ) -> World:
-    emu = fresh_emulator
     ws_a = workspace_on_emulator(emu, team_a, name="Fuzz A", added_by=alice)
     ws_b = workspace_on_emulator(emu, team_b, name="Fuzz B", added_by=charlie)
     failing_run(emu)
