@@ -541,10 +541,12 @@ def _audit_finished(op: BulkOperation) -> None:
             team=team,
             action=f"bulk.{op.action}.finished",
             obj=op,
-            summary=f"{summary(op)} — reason: {op.reason}",
+            summary=f"{summary(op)} — reason: {op.reason}"
+            + (f" — {op.cancel_reason}" if op.cancel_reason else ""),
             data={
                 "operation_id": op.pk,
                 "state": op.state,
+                "cancel_reason": op.cancel_reason,
                 "done": op.done_count,
                 "skipped": op.skipped_count,
                 "failed": op.failed_count,

@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from dashboard.accounts.models import Membership, Role
+from dashboard.audit.models import AuditEvent
 from dashboard.bulk import execution, selection
 from dashboard.bulk.models import BulkItem, BulkOperation
 from dashboard.mirror.models import WorkItem
@@ -170,6 +171,8 @@ def test_h1_the_operation_page_says_why_workroom_stopped_it(
     assert 'id="cancel-reason"' in html
     assert "bob may not act in Team A (the operator role is needed)" in html
     assert WorkItem.objects.filter(workspace=ws_a, state="failed").count() == op.total
+    finished = AuditEvent.objects.get(action="bulk.retry.finished")
+    assert "operator role is needed" in finished.summary
 
 
 def test_h1_an_expired_draft_cannot_be_confirmed_and_says_so(
