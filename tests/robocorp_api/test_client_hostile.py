@@ -19,26 +19,26 @@ def _deep(depth: int) -> object:
 
 
 @pytest.mark.parametrize("depth", [199, 400, 900])
-def test_a_deeply_nested_payload_is_read(emulator: EmulatorServer, depth: int) -> None:
-    process = emulator.store.add_process("Deep", failure_rate=1.0, item_seconds=1.0)
-    row = emulator.store.create_input_item(process, _deep(depth))
-    item_id = emulator.store.items.item_id(row)
+def test_a_deeply_nested_payload_is_read(emu: EmulatorServer, depth: int) -> None:
+    process = emu.store.add_process("Deep", failure_rate=1.0, item_seconds=1.0)
+    row = emu.store.create_input_item(process, _deep(depth))
+    item_id = emu.store.items.item_id(row)
     with ControlRoomClient(
-        emulator.api_key,
-        workspace_id=emulator.workspace_id,
-        base_url=emulator.api_base_url,
+        emu.api_key,
+        workspace_id=emu.workspace_id,
+        base_url=emu.api_base_url,
     ) as client:
         item = client.work_items.get(item_id)
         assert item.payload == _deep(depth)
 
 
 @pytest.mark.parametrize("hostile", ["..", ".", "a/b", "%2E%2E", "?x=1", "#frag"])
-def test_no_id_changes_the_path(emulator: EmulatorServer, hostile: str) -> None:
+def test_no_id_changes_the_path(emu: EmulatorServer, hostile: str) -> None:
     with (
         ControlRoomClient(
-            emulator.api_key,
-            workspace_id=emulator.workspace_id,
-            base_url=emulator.api_base_url,
+            emu.api_key,
+            workspace_id=emu.workspace_id,
+            base_url=emu.api_base_url,
         ) as client,
         pytest.raises(NotFound),
     ):
