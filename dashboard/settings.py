@@ -308,6 +308,10 @@ WORKROOM_INVITATION_TTL_HOURS = env_int(
     ENV, "WORKROOM_INVITATION_TTL_HOURS", 72, minimum=1
 )
 WORKROOM_MAX_UPLOAD_MB = env_int(ENV, "WORKROOM_MAX_UPLOAD_MB", 50, minimum=1)
+# A bulk preview can be confirmed this long; older drafts are refused and purged (bulk beat).
+WORKROOM_BULK_DRAFT_TTL_HOURS = env_int(
+    ENV, "WORKROOM_BULK_DRAFT_TTL_HOURS", 24, minimum=1
+)
 # Only behind a reverse proxy that overwrites X-Forwarded-For: otherwise clients could forge the
 # IP recorded in the audit log.
 WORKROOM_TRUST_X_FORWARDED_FOR = env_bool(ENV, "WORKROOM_TRUST_X_FORWARDED_FOR", False)

@@ -30,6 +30,11 @@ def stale_after_seconds() -> int:
     return settings.WORKROOM_BULK_STALE_SECONDS
 
 
+def draft_ttl_hours() -> int:
+    """How long a preview stays confirmable; older drafts are refused and then purged."""
+    return settings.WORKROOM_BULK_DRAFT_TTL_HOURS
+
+
 def lease_seconds() -> int:
     """How long a claimed chunk is its worker's; longer than the task's hard time limit."""
     return settings.WORKROOM_BULK_LEASE_SECONDS

@@ -40,6 +40,7 @@ from dashboard.workitems.actions import (
     Outcome,
     Target,
     Verdict,
+    actor_refusal,
     apply,
     reconcile,
 )
@@ -228,8 +229,10 @@ def run_chunk(chunk_id: int, *, owner: str | None = None) -> ChunkOutcome:
         return ChunkOutcome("noop")
     op = chunk.operation
     try:
+        if op.cancel_requested_at is None:
+            op = _recheck_actor(op, chunk)
         if op.cancel_requested_at is not None:
-            _cancel_chunk_items(chunk)
+            _cancel_chunk_items(chunk, op.cancel_reason)
             _claim(chunk.pk, owner).release(
                 state=BulkChunk.State.CANCELLED, finished_at=timezone.now()
             )
@@ -428,29 +431,44 @@ def _rate_delay(retry_after: float | None) -> float:
 # --- cancel and finish ---------------------------------------------------------------------------
 
 
-def _cancel_chunk_items(chunk: BulkChunk) -> None:
+def _cancel_chunk_items(chunk: BulkChunk, reason: str = "") -> None:
     finish_items(
         chunk.operation_id,
         BulkItem.objects.filter(chunk=chunk, state=BulkItem.State.QUEUED).values_list(
             "pk", flat=True
         ),
         BulkItem.State.CANCELLED,
-        "Cancelled before it was sent.",
+        f"{reason} Not sent." if reason else "Cancelled before it was sent.",
         from_states=(BulkItem.State.QUEUED,),
     )
 
 
-def cancel(op: BulkOperation, user: User | AnonymousUser) -> int:
-    """Ask an operation to stop: chunks not started are cancelled, a running one finishes.
+def _recheck_actor(op: BulkOperation, chunk: BulkChunk) -> BulkOperation:
+    """Cancel the operation when its creator may no longer act in the chunk's team (demoted,
+    removed, account deleted); return the operation as it is now."""
+    refusal = actor_refusal(Actor.of(op.created_by), chunk.workspace)
+    if refusal:
+        _request_cancel(op, "Workroom", f"Stopped: {refusal}")
+        op.refresh_from_db()
+    return op
 
-    Returns the number of chunks cancelled now.
-    """
+
+def _request_cancel(op: BulkOperation, by_label: str, reason: str = "") -> int:
+    """Mark the operation cancelled (once) and cancel its chunks not started; return how many."""
     now = timezone.now()
     BulkOperation.objects.filter(
         pk=op.pk,
         state__in=BulkOperation.ACTIVE_STATES,
         cancel_requested_at__isnull=True,
-    ).update(cancel_requested_at=now, cancelled_by_label=user.get_username())
+    ).update(
+        cancel_requested_at=now, cancelled_by_label=by_label, cancel_reason=reason[:300]
+    )
+    reason = (
+        BulkOperation.objects.filter(pk=op.pk)
+        .values_list("cancel_reason", flat=True)
+        .first()
+        or ""
+    )
     cancelled = 0
     waiting = BulkChunk.objects.filter(
         operation=op, state=BulkChunk.State.QUEUED
@@ -459,8 +477,17 @@ def cancel(op: BulkOperation, user: User | AnonymousUser) -> int:
         if BulkChunk.objects.filter(pk=chunk.pk, state=BulkChunk.State.QUEUED).update(
             state=BulkChunk.State.CANCELLED, finished_at=now
         ):
-            _cancel_chunk_items(chunk)
+            _cancel_chunk_items(chunk, reason)
             cancelled += 1
+    return cancelled
+
+
+def cancel(op: BulkOperation, user: User | AnonymousUser) -> int:
+    """Ask an operation to stop: chunks not started are cancelled, a running one finishes.
+
+    Returns the number of chunks cancelled now.
+    """
+    cancelled = _request_cancel(op, user.get_username())
     maybe_finish(op.pk)
     return cancelled
 
@@ -514,10 +541,12 @@ def _audit_finished(op: BulkOperation) -> None:
             team=team,
             action=f"bulk.{op.action}.finished",
             obj=op,
-            summary=f"{summary(op)} — reason: {op.reason}",
+            summary=f"{summary(op)} — reason: {op.reason}"
+            + (f" — {op.cancel_reason}" if op.cancel_reason else ""),
             data={
                 "operation_id": op.pk,
                 "state": op.state,
+                "cancel_reason": op.cancel_reason,
                 "done": op.done_count,
                 "skipped": op.skipped_count,
                 "failed": op.failed_count,

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from django import forms
 
+from dashboard.accounts.models import Team
 from dashboard.bulk.models import Action
 
 
@@ -16,6 +20,16 @@ class StartForm(forms.Form):
         widget=forms.HiddenInput,
     )
     filter = forms.CharField(required=False, max_length=2000, widget=forms.HiddenInput)
+    # An operation acts in one team: chosen here when the selection spans several.
+    team = forms.TypedChoiceField(
+        coerce=int, required=False, empty_value=None, label="Team"
+    )
+
+    def __init__(self, *args: Any, teams: Sequence[Team] = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        team_field = self.fields["team"]
+        assert isinstance(team_field, forms.TypedChoiceField)
+        team_field.choices = [("", "—")] + [(t.pk, t.name) for t in teams]
 
 
 class ConfirmForm(forms.Form):

@@ -22,6 +22,14 @@ class Action(models.TextChoices):
     DELETE = "delete", "Delete"
 
 
+# "can be retried", "3 marked done": the words the pages use after an action.
+PAST_PARTICIPLES: dict[str, str] = {
+    Action.RETRY: "retried",
+    Action.MARK_AS_DONE: "marked done",
+    Action.DELETE: "deleted",
+}
+
+
 class BulkOperation(models.Model):
     """One bulk action on a frozen set of work items.
 
@@ -98,6 +106,9 @@ class BulkOperation(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     cancel_requested_at = models.DateTimeField(null=True, blank=True)
     cancelled_by_label = models.CharField(max_length=150, blank=True)
+    # Why Workroom cancelled it by itself (e.g. its creator lost the right to act); shown on
+    # the operation page and on its cancelled items.
+    cancel_reason = models.CharField(max_length=300, blank=True)
 
     class Meta:
         ordering = ("-created_at", "-id")
@@ -107,6 +118,11 @@ class BulkOperation(models.Model):
 
     def __str__(self) -> str:
         return f"Bulk {self.get_action_display().lower()} #{self.pk}"
+
+    @property
+    def action_done(self) -> str:
+        """The action as a past participle ("retried", "marked done", "deleted")."""
+        return PAST_PARTICIPLES.get(self.action, self.action)
 
     @property
     def is_active(self) -> bool:

@@ -10,4 +10,9 @@ BULK_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "schedule": 30.0,
         "options": {"expires": 25.0},
     },
+    "bulk-purge-drafts": {
+        "task": "dashboard.bulk.tasks.purge_drafts",
+        "schedule": 3600.0,
+        "options": {"expires": 3000.0},
+    },
 }

@@ -31,6 +31,7 @@ from dashboard.bulk.models import (
     BulkOperation,
     BulkThrottle,
 )
+from dashboard.bulk.selectors import MAX_ID, act_refusal
 from dashboard.lib.errors import WorkroomError
 from dashboard.mirror.models import Process, WorkItem
 from dashboard.workitems.actions import item_state_reason
@@ -80,15 +81,50 @@ def parse_ids(values: Iterable[str]) -> list[int]:
     ids: set[int] = set()
     for value in values:
         try:
-            ids.add(int(value))
+            number = int(value)
         except (TypeError, ValueError):
-            raise SelectionError(f"{value!r} is not a work item id.") from None
+            number = 0
+        if not 1 <= number <= MAX_ID:
+            shown = str(value)[:40]
+            raise SelectionError(f"“{shown}” is not a work item id.")
+        ids.add(number)
     if len(ids) > MAX_EXPLICIT_IDS:
         raise SelectionError(
             f"{len(ids)} items were ticked; at most {MAX_EXPLICIT_IDS} can be posted. "
             "Use “select all matching this filter” instead."
         )
     return sorted(ids)
+
+
+def one_team(
+    scope: Scope, items: QuerySet[WorkItem], team_id: int | None
+) -> QuerySet[WorkItem]:
+    """Return the selection limited to one team's workspaces.
+
+    Raises:
+        SelectionError: `team_id` is none of the user's teams, or no team was chosen and the
+            selection holds items of several teams.
+    """
+    teams = {w.team_id: w.team for w in scope.workspaces.values()}
+    if team_id is not None:
+        if team_id not in teams:
+            raise SelectionError("Choose one of your teams.")
+        return items.filter(
+            workspace_id__in=[
+                pk for pk, w in scope.workspaces.items() if w.team_id == team_id
+            ]
+        )
+    spanned = {
+        scope.workspaces[ws].team_id
+        for ws in items.order_by().values_list("workspace_id", flat=True).distinct()
+    }
+    if len(spanned) > 1:
+        names = ", ".join(sorted(teams[t].name for t in spanned))
+        raise SelectionError(
+            f"This selection holds items of {len(spanned)} teams ({names}); a bulk "
+            "operation acts in one team. Choose the team."
+        )
+    return items
 
 
 # --- the draft (preview) ---------------------------------------------------------------------
@@ -112,11 +148,16 @@ def create_draft(
     action: str,
     filter_query: str = "",
     ids: Sequence[int] | None = None,
+    team_id: int | None = None,
 ) -> BulkOperation:
     """Freeze a selection as a draft operation (its preview) and return it.
 
+    An operation acts in one team: a selection spanning teams is refused unless `team_id`
+    narrows it to one of them.
+
     Raises:
-        SelectionError: unknown action, invalid filter, nothing selected, or too many items.
+        SelectionError: unknown action, invalid filter, nothing selected, several teams, or
+            too many items.
     """
     if action not in Action.values:
         raise SelectionError(f"Unknown action {action!r}.")
@@ -124,7 +165,7 @@ def create_draft(
         raise SelectionError("Sign in to act on work items.")
     scope = Scope.for_user(user)
     query = filter_only(filter_query) if ids is None else ""
-    items = selected_items(scope, filter_query=query, ids=ids)
+    items = one_team(scope, selected_items(scope, filter_query=query, ids=ids), team_id)
     cap = conf.max_items()
     # One row past the cap is enough to refuse: a filter matching millions is never loaded.
     rows = list(items.order_by("workspace_id", "pk").values_list(*_ROW)[: cap + 1])
@@ -243,9 +284,9 @@ def breakdown(op: BulkOperation) -> Breakdown:
 
 @dataclass(frozen=True)
 class Drift:
-    added: int
-    removed: int
-    changed: int
+    added: int  # eligible now, matching the selection, not in the preview at all
+    changed: int  # eligible in the preview, changed state since (or gone)
+    removed: int  # eligible in the preview, unchanged, but no longer matching
 
     @property
     def any(self) -> bool:
@@ -253,7 +294,12 @@ class Drift:
 
 
 def drift(op: BulkOperation, user: User | AnonymousUser) -> Drift:
-    """Compare the frozen preview with the selection recomputed now."""
+    """Compare the frozen preview with the selection recomputed now.
+
+    Each previewed item counts once; items the preview found ineligible (failed but claimed
+    by another operation, a viewer's, a workspace without the permission) are not new: they
+    were in the preview.
+    """
     scope = Scope.for_user(user)
     try:
         current = selected_items(
@@ -262,26 +308,59 @@ def drift(op: BulkOperation, user: User | AnonymousUser) -> Drift:
             ids=op.selected_ids
             if op.selection == BulkOperation.Selection.IDS
             else None,
-        )
+        ).filter(workspace__team_id__in=op.team_ids)
     except SelectionError:
         current = WorkItem.objects.none()
-    now_ids = set(
-        current.filter(state="failed", gone_at__isnull=True).values_list(
-            "pk", flat=True
-        )
+    frozen = BulkItem.objects.filter(operation=op)
+    new_eligible = (
+        current.filter(state="failed", gone_at__isnull=True)
+        .exclude(pk__in=frozen.values("work_item_id"))
+        .count()
     )
-    frozen = BulkItem.objects.filter(operation=op, state=BulkItem.State.PENDING)
-    frozen_ids = set(frozen.values_list("work_item_id", flat=True))
-    changed = frozen.filter(
+    pending = frozen.filter(state=BulkItem.State.PENDING)
+    moved = (
         ~Q(work_item__state=F("preview_state"))
         | ~Q(work_item__state_updated_at=F("preview_state_updated_at"))
         | Q(work_item__gone_at__isnull=False)
-    ).count()
-    return Drift(
-        added=len(now_ids - frozen_ids),
-        removed=len(frozen_ids - now_ids),
-        changed=changed,
     )
+    changed = pending.filter(moved).count()
+    removed = (
+        pending.exclude(moved).exclude(work_item_id__in=current.values("pk")).count()
+    )
+    return Drift(added=new_eligible, removed=removed, changed=changed)
+
+
+def expires_at(op: BulkOperation) -> datetime:
+    """When a draft stops being confirmable (WORKROOM_BULK_DRAFT_TTL_HOURS after its preview)."""
+    return op.created_at + timedelta(hours=conf.draft_ttl_hours())
+
+
+def is_expired(op: BulkOperation, now: datetime | None = None) -> bool:
+    return op.state == BulkOperation.State.DRAFT and expires_at(op) <= (
+        now or timezone.now()
+    )
+
+
+def purge_expired_drafts(now: datetime | None = None) -> int:
+    """Delete drafts past their lifetime (with their frozen items); return how many.
+
+    Idempotent: a draft confirmed meanwhile is no longer a draft and is kept.
+    """
+    cutoff = (now or timezone.now()) - timedelta(hours=conf.draft_ttl_hours())
+    expired = BulkOperation.objects.filter(
+        state=BulkOperation.State.DRAFT, created_at__lte=cutoff
+    )
+    purged = 0
+    for pk in list(expired.values_list("pk", flat=True)[:1000]):
+        with transaction.atomic():
+            # The conditional UPDATE locks the row (PostgreSQL), so a confirm racing the
+            # expiry either wins before it or finds the draft gone.
+            if not expired.filter(pk=pk).update(created_at=F("created_at")):
+                continue
+            BulkItem.objects.filter(operation_id=pk).delete()
+            BulkOperation.objects.filter(pk=pk).delete()
+            purged += 1
+    return purged
 
 
 def confirm(
@@ -296,14 +375,23 @@ def confirm(
     Items another unfinished operation holds are skipped. Drift from the preview is recorded on
     the operation (the frozen set is what runs; items that changed are skipped at execution).
 
+    The creator's right to act is checked again here: a preview made before a demotion or
+    before leaving the team cannot be confirmed, nor one past its lifetime.
+
     Raises:
-        SelectionError: not a draft, not the creator's, no reason given, nothing left to run.
+        SelectionError: not a draft, not the creator's, expired, the creator may not act in
+            the team any more, no reason given, nothing left to run.
     """
     reason = (reason or "").strip()
     if not reason:
         raise SelectionError("Give a reason: it is recorded in the audit log.")
     if op.created_by_id != getattr(user, "pk", None):
         raise SelectionError("Only the operator who made this preview can confirm it.")
+    if is_expired(op):
+        raise SelectionError(expired_message(op))
+    refusal = act_refusal(user, op)
+    if refusal:
+        raise SelectionError(refusal)
     found = drift(op, user)
     for attempt in range(5):
         try:
@@ -323,11 +411,20 @@ def confirm(
     return op
 
 
+def expired_message(op: BulkOperation) -> str:
+    return (
+        f"This preview expired at {expires_at(op):%Y-%m-%d %H:%M} UTC (previews can be "
+        f"confirmed for {conf.draft_ttl_hours()} hours). Make a new preview."
+    )
+
+
 def _claim_and_chunk(op: BulkOperation, reason: str, found: Drift) -> list[int]:
     now = timezone.now()
     with transaction.atomic():
         if not BulkOperation.objects.filter(
-            pk=op.pk, state=BulkOperation.State.DRAFT
+            pk=op.pk,
+            state=BulkOperation.State.DRAFT,
+            created_at__gt=now - timedelta(hours=conf.draft_ttl_hours()),
         ).update(
             state=BulkOperation.State.QUEUED,
             reason=reason,
@@ -336,7 +433,7 @@ def _claim_and_chunk(op: BulkOperation, reason: str, found: Drift) -> list[int]:
             drift_removed=found.removed,
             drift_changed=found.changed,
         ):
-            raise SelectionError("This operation was already confirmed.")
+            raise SelectionError("This preview was already confirmed, or has expired.")
         pending = BulkItem.objects.filter(operation=op, state=BulkItem.State.PENDING)
         taken = dict(
             BulkItem.objects.filter(

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 from django.contrib.auth.models import AnonymousUser
+from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
@@ -16,58 +16,82 @@ from dashboard.bulk import conf
 from dashboard.bulk.models import BulkChunk, BulkItem, BulkOperation
 from dashboard.mirror.models import WorkItem
 
+MAX_ID = 2**63 - 1
 RESULT_STATES = ("done", "skipped", "failed", "cancelled", "queued", "in_flight")
 
 
 def operations_for(user: User | AnonymousUser) -> QuerySet[BulkOperation]:
-    """Return the operations the user made plus those touching any of their teams (not drafts
-    of other people)."""
+    """Return the operations of the user's teams (drafts only their creator's).
+
+    Membership is what counts, not authorship: someone who left a team no longer sees the
+    operations they made there.
+    """
     if not user.is_authenticated:
         return BulkOperation.objects.none()
     team_ids = list(
         Membership.objects.filter(user=user).values_list("team_id", flat=True)
     )
-    mine = Q(created_by=user)
     if not team_ids:
-        return BulkOperation.objects.filter(mine)
-    visible = BulkOperation.objects.exclude(state=BulkOperation.State.DRAFT).filter(
-        pk__in=_touching_pks(team_ids)
+        return BulkOperation.objects.none()
+    # An operation acts in one team (team_ids holds one id). Rows made before that rule may
+    # hold two: they are shown only to members of both.
+    in_my_teams = Q(team_ids__0__in=team_ids) & (
+        Q(team_ids__1__isnull=True) | Q(team_ids__1__in=team_ids)
     )
-    return BulkOperation.objects.filter(mine | Q(pk__in=visible.values("pk")))
-
-
-def _touching_pks(team_ids: list[int]) -> Any:
-    # Through the chunks' workspaces: JSON `contains` on team_ids is not supported on SQLite.
-    return BulkOperation.objects.filter(chunks__workspace__team_id__in=team_ids).values(
-        "pk"
+    return BulkOperation.objects.filter(in_my_teams).filter(
+        ~Q(state=BulkOperation.State.DRAFT) | Q(created_by=user)
     )
 
 
-def operation_for(
-    user: User | AnonymousUser, op_id: int, *, act: bool = False
-) -> BulkOperation:
-    """Return the operation if the user may see it (act: may cancel it), else raise Http404.
-
-    Raises:
-        Http404: no such operation, or none of the user's business.
-        PermissionDenied: (act) a viewer of the operation's teams.
-    """
-    from django.core.exceptions import PermissionDenied
-
-    op = BulkOperation.objects.filter(pk=op_id).select_related("created_by").first()
-    if op is None or not user.is_authenticated:
-        raise Http404("No such bulk operation.")
-    if op.created_by_id == user.pk:
-        return op
+def _roles(user: User | AnonymousUser, op: BulkOperation) -> list[int] | None:
+    """The user's role in each of the operation's teams; None unless a member of all."""
+    if not user.is_authenticated or not op.team_ids:
+        return None
     roles = dict(
         Membership.objects.filter(user=user, team_id__in=op.team_ids).values_list(
             "team_id", "role"
         )
     )
-    if not roles or op.state == BulkOperation.State.DRAFT:
+    if set(roles) != set(op.team_ids):
+        return None
+    return list(roles.values())
+
+
+def act_refusal(user: User | AnonymousUser, op: BulkOperation) -> str:
+    """Return why the user may not confirm or cancel the operation now ("" = may).
+
+    Asked again at every step (confirm, cancel, each chunk), never remembered from an
+    earlier one: roles change and members leave while an operation lives.
+    """
+    roles = _roles(user, op)
+    if roles is None:
+        return "Only members of the operation's team can act on it."
+    if min(roles) < Role.OPERATOR:
+        return "Confirming or cancelling a bulk operation needs the operator role."
+    return ""
+
+
+def operation_for(
+    user: User | AnonymousUser, op_id: int, *, act: bool = False
+) -> BulkOperation:
+    """Return the operation if the user may see it (act: may confirm or cancel it), else raise.
+
+    Its creator included, only members of the operation's team see it, and only operators act.
+
+    Raises:
+        Http404: no such operation, or none of the user's business (not a member of its team,
+            someone else's draft).
+        PermissionDenied: (act) the user may see it but not act on it.
+    """
+    if not 1 <= op_id <= MAX_ID:  # SQLite cannot compare a larger number
         raise Http404("No such bulk operation.")
-    if act and max(roles.values()) < Role.OPERATOR:
-        raise PermissionDenied("Cancelling needs the operator role.")
+    op = BulkOperation.objects.filter(pk=op_id).select_related("created_by").first()
+    if op is None or _roles(user, op) is None:
+        raise Http404("No such bulk operation.")
+    if op.state == BulkOperation.State.DRAFT and op.created_by_id != user.pk:
+        raise Http404("No such bulk operation.")
+    if act and (refusal := act_refusal(user, op)):
+        raise PermissionDenied(refusal)
     return op
 
 

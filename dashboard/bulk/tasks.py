@@ -41,3 +41,11 @@ def sweep_bulk() -> dict[str, int]:
     from dashboard.bulk.execution import sweep_chunks
 
     return sweep_chunks()
+
+
+@shared_task(ignore_result=True)
+def purge_drafts() -> int:
+    """Delete previews past WORKROOM_BULK_DRAFT_TTL_HOURS (beat, hourly; idempotent)."""
+    from dashboard.bulk.selection import purge_expired_drafts
+
+    return purge_expired_drafts()

@@ -1,9 +1,10 @@
 """Pages of bulk operations: start (from a filter or ticked rows), preview, confirm, progress,
 results, cancel, and the list of operations.
 
-Access: an operation is visible to its creator and to members of the teams whose workspaces it
-touches (another team's operation is a 404); confirming is the creator's; cancelling needs the
-operator role. Every POST also works without JavaScript (it redirects).
+Access: an operation acts in one team and is visible to that team's members only (its creator
+too loses it on leaving the team; another team's operation is a 404); a draft is its creator's;
+confirming (the creator) and cancelling need the operator role, checked again on every request.
+Every POST also works without JavaScript (it redirects).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from django_htmx.http import (
 )
 
 from dashboard.accounts.http import HtmxHttpRequest
+from dashboard.accounts.models import Team
 from dashboard.audit.services import Actor
 from dashboard.bulk import execution, selection, selectors
 from dashboard.bulk.forms import ConfirmForm, StartForm
@@ -45,8 +47,9 @@ def _redirect(request: HtmxHttpRequest, url: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def operation_new(request: HtmxHttpRequest) -> HttpResponse:
     """GET: what "all matching this filter" would select; POST: freeze it as a preview."""
+    teams = _teams(request)
     if request.method == "POST":
-        form = StartForm(request.POST)
+        form = StartForm(request.POST, teams=teams)
         if form.is_valid():
             try:
                 op = selection.create_draft(
@@ -56,6 +59,7 @@ def operation_new(request: HtmxHttpRequest) -> HttpResponse:
                     ids=selection.parse_ids(request.POST.getlist("ids"))
                     if form.cleaned_data["selection"] == "ids"
                     else None,
+                    team_id=form.cleaned_data["team"],
                 )
             except selection.SelectionError as err:
                 form.add_error(None, err.message)
@@ -65,13 +69,22 @@ def operation_new(request: HtmxHttpRequest) -> HttpResponse:
     query = filter_only(request.GET.urlencode())
     action = request.GET.get("action", Action.RETRY)
     form = StartForm(
+        teams=teams,
         initial={
             "action": action if action in Action.values else Action.RETRY,
             "filter": query,
             "selection": "filter",
-        }
+        },
     )
     return _new_page(request, form, query)
+
+
+def _teams(request: HttpRequest) -> list[Team]:
+    """The teams the user may start an operation in (any role: a viewer's preview says why
+    nothing is eligible)."""
+    if not request.user.is_authenticated:
+        return []
+    return list(Team.objects.filter(memberships__user=request.user).order_by("name"))
 
 
 def _new_page(
@@ -92,6 +105,9 @@ def _new_page(
         "total": sum(counts.values()),
         "failed": counts.get("failed", 0),
         "problem": problem,
+        "ids": request.POST.getlist("ids")[: selection.MAX_EXPLICIT_IDS]
+        if request.method == "POST"
+        else [],
     }
     return render(request, "bulk/operation_new.html", ctx, status=status)
 
@@ -104,14 +120,26 @@ def operation_detail(request: HtmxHttpRequest, op_id: int) -> HttpResponse:
         return render(
             request,
             "bulk/operation_preview.html",
-            {
-                "op": op,
-                "breakdown": selection.breakdown(op),
-                "form": ConfirmForm(),
-                "drift": selection.drift(op, request.user),
-            },
+            _preview_context(request, op, ConfirmForm()),
         )
     return render(request, "bulk/operation_detail.html", _detail_context(request, op))
+
+
+def _preview_context(
+    request: HttpRequest, op: BulkOperation, form: ConfirmForm
+) -> dict[str, Any]:
+    """The preview page; `refusal` replaces the confirm form when it cannot be confirmed."""
+    refusal = selectors.act_refusal(request.user, op)
+    if selection.is_expired(op):
+        refusal = selection.expired_message(op)
+    return {
+        "op": op,
+        "breakdown": selection.breakdown(op),
+        "form": form,
+        "drift": selection.drift(op, request.user),
+        "refusal": refusal,
+        "expires_at": selection.expires_at(op),
+    }
 
 
 def _detail_context(request: HttpRequest, op: BulkOperation) -> dict[str, Any]:
@@ -125,7 +153,9 @@ def _detail_context(request: HttpRequest, op: BulkOperation) -> dict[str, Any]:
         "page": page,
         "result_state": state if state in selectors.RESULT_STATES else "",
         "result_states": selectors.RESULT_STATES,
-        "can_cancel": op.is_active and op.cancel_requested_at is None,
+        "can_cancel": op.is_active
+        and op.cancel_requested_at is None
+        and not selectors.act_refusal(request.user, op),
     }
 
 
@@ -149,12 +179,7 @@ def operation_confirm(request: HtmxHttpRequest, op_id: int) -> HttpResponse:
     return render(
         request,
         "bulk/operation_preview.html",
-        {
-            "op": op,
-            "breakdown": selection.breakdown(op),
-            "form": form,
-            "drift": selection.drift(op, request.user),
-        },
+        _preview_context(request, op, form),
         status=400,
     )
 

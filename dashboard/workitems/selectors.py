@@ -34,6 +34,20 @@ from dashboard.workspaces.models import Workspace
 from robocorp_api.models import WORK_ITEM_STATES
 
 TRANSIENT_TYPES = ("application", "orchestrator", "unspecified", "")
+# Orchestrator codes of items failed because someone stopped their run: on purpose, not a
+# transient fault (robocorp_api README, "stop a run").
+STOPPED_CODES = ("PROCESS_RUN_STOPPED", "TERMINATED")
+
+
+def failure_advice(exception_type: str, exception_code: str) -> str:
+    """Return the one-line advice shown next to a failure's exception."""
+    if exception_code in STOPPED_CODES:
+        return "its run was stopped on purpose — retry if still wanted"
+    if exception_type in TRANSIENT_TYPES:
+        return "usually transient — retry"
+    return "fix data / mark done"
+
+
 TRIAGE_LIMIT = 200
 
 # Fields of a list row: everything the row template shows, never the payload.
@@ -382,7 +396,7 @@ class FailureGroup:
 
     @property
     def advice(self) -> str:
-        return "usually transient — retry" if self.transient else "fix data / mark done"
+        return failure_advice(self.exception_type, self.exception_code)
 
 
 class _GroupRow(NamedTuple):

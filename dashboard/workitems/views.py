@@ -643,7 +643,9 @@ def _upload_checked(
             request,
             item,
             scope,
-            "Choose a file to upload.",
+            "The file is empty (0 bytes); nothing was uploaded."
+            if form.has_error("file", "empty")
+            else "Choose a file to upload.",
             "error",
             region="upload",
             status=400,

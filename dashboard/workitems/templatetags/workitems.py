@@ -10,6 +10,8 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.html import escape, format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from dashboard.workitems import selectors
+
 register = template.Library()
 
 MAX_CHILDREN = 500
@@ -119,6 +121,12 @@ def short_id(value: str) -> str:
     """Return a long id as its head and tail ("f728b4fa…000c"): sibling ids often share a prefix."""
     text = str(value or "")
     return text if len(text) <= 14 else f"{text[:8]}…{text[-4:]}"
+
+
+@register.simple_tag
+def failure_advice(exception_type: str, exception_code: str) -> str:
+    """{% failure_advice item.exception_type item.exception_code %}: what to do about it."""
+    return selectors.failure_advice(exception_type or "", exception_code or "")
 
 
 @register.filter

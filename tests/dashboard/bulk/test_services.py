@@ -135,7 +135,8 @@ def test_drift_is_reported_and_changed_items_are_skipped(db, ws, emu, bob, spy):
     spy.calls.clear()
     reread(ws, _external(ws, 2))
     found = selection.drift(op, bob)
-    assert found.changed == 2 and found.removed == 2 and found.added == 0
+    # Changed, not also "removed": each previewed item is counted once (issue 11 (m)).
+    assert found.changed == 2 and found.removed == 0 and found.added == 0
     selection.confirm(op, bob, reason="retry the rest")
     op.refresh_from_db()
     assert op.drift_changed == 2
@@ -319,18 +320,34 @@ def test_a_bulk_retry_flags_the_run_for_the_next_sync(db, ws, emu, bob, spy):
     ) == [True]
 
 
-def test_an_operator_demoted_after_confirming_stops_acting(db, ws, emu, bob, spy):
-    seed_failed(emu, 3)
+def test_an_operator_demoted_after_confirming_stops_acting(
+    db, ws, emu, bob, spy, settings
+):
+    settings.WORKROOM_BULK_CHUNK_SIZE = 2
+    seed_failed(emu, 5)
     full_sync(ws)
     op = selection.create_draft(bob, action="retry", filter_query="")
     selection.confirm(op, bob, reason="before the demotion")
+    chunks = list(BulkChunk.objects.filter(operation=op).order_by("seq"))
+    execution.run_chunk(chunks[0].pk)
     ws.team.memberships.filter(user=bob).update(role=Role.VIEWER)
-    run_all(op)
+    assert execution.run_chunk(chunks[1].pk).status == "cancelled"
     op.refresh_from_db()
-    assert (op.done_count, op.skipped_count) == (0, 3)
-    assert spy.calls == []  # nothing reached Control Room
-    reason = BulkItem.objects.filter(operation=op).values_list("reason", flat=True)[0]
-    assert "bob may not act" in reason and "operator role" in reason
+    # The chunk that found the right gone cancelled the rest of the operation, untouched.
+    assert op.state == BulkOperation.State.CANCELLED
+    assert (op.done_count, op.cancelled_count) == (2, 3)
+    assert "bob may not act in Team A" in op.cancel_reason
+    assert sum(spy.per_row().values()) == 2
+    assert set(
+        BulkChunk.objects.filter(operation=op).values_list("state", flat=True)
+    ) == {BulkChunk.State.DONE, BulkChunk.State.CANCELLED}
+    reasons = set(
+        BulkItem.objects.filter(operation=op, state="cancelled").values_list(
+            "reason", flat=True
+        )
+    )
+    assert len(reasons) == 1 and "operator role is needed" in reasons.pop()
+    assert WorkItem.objects.filter(workspace=ws, state="failed").count() == 3
 
 
 def _external(ws: Any, n: int) -> list[str]:

@@ -72,7 +72,6 @@ def world(
     charlie: Any,
     client_for: Any,
 ) -> World:
-    emu = emu
     ws_a = workspace_on_emulator(emu, team_a, name="Fuzz A", added_by=alice)
     ws_b = workspace_on_emulator(emu, team_b, name="Fuzz B", added_by=charlie)
     failing_run(emu)
