@@ -136,7 +136,12 @@ def retry_every_failed_item(ws: Workspace, user: Any) -> BulkOperation:
 
 
 def lag_after_the_last_change(
-    emu: EmulatorServer, ws: Workspace, op: BulkOperation, *, limit: float
+    emu: EmulatorServer,
+    ws: Workspace,
+    op: BulkOperation,
+    *,
+    limit: float,
+    poll: float = 0.1,
 ) -> float:
     """Wait for the robots to finish; return the seconds from then until no drift."""
     wait_until(
@@ -153,7 +158,7 @@ def lag_after_the_last_change(
         differences(emu, ws, retried(op))
         and time.monotonic() - last_change < limit + 30
     ):
-        time.sleep(0.1)
+        time.sleep(poll)
     lag = time.monotonic() - last_change
     report = check(emu, ws)
     assert not report.has_drift, report.lines()
@@ -190,12 +195,14 @@ def test_with_webhooks_the_mirror_equals_control_room_within_five_seconds(
     WorkspaceSyncState.objects.filter(workspace=demo_ws).update(
         next_sync_at=timezone.now() + timedelta(minutes=10)
     )
-    # Two workers, as a worker of concurrency 2 in production: a webhook's sync need not
-    # wait for the bulk chunks queued before it.
-    worker_and_beat(WORKROOM_SYNC_ACTIVE_INTERVAL="600")
-    worker_and_beat(WORKROOM_SYNC_ACTIVE_INTERVAL="600")
+    # Three workers, as a worker of concurrency 3: a webhook's sync need not wait for the
+    # bulk chunks queued before it.
+    for _ in range(3):
+        worker_and_beat(WORKROOM_SYNC_ACTIVE_INTERVAL="600")
     op = retry_every_failed_item(demo_ws, bob)
-    lag_after_the_last_change(demo, demo_ws, op, limit=60)
+    # Polled slowly: this process also hosts the emulator the worker reads from; the lags
+    # below come from the database's timestamps, not from this polling.
+    lag_after_the_last_change(demo, demo_ws, op, limit=60, poll=1.0)
     call_command("mirror_check", str(demo_ws.pk))
     lags = webhook_lags(demo_ws)
     print(
