@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import subprocess
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -79,21 +80,25 @@ def demo_ws(team_a: Any, demo: EmulatorServer) -> Workspace:
 
 
 @pytest.fixture
-def one_queue(settings: Any, sync_queue: str) -> str:
-    """Bulk chunks and syncs on the test's own queue, which the worker below serves."""
-    settings.WORKROOM_BULK_QUEUE = sync_queue
-    return sync_queue
+def bulk_queue(settings: Any, redis_client: Any) -> Iterator[str]:
+    """Bulk chunks on a queue of their own, as syncs are on `sync_queue`: a sync (a webhook's
+    above all) never waits behind a long bulk operation's chunks."""
+    name = f"bulk-test-{uuid.uuid4().hex[:10]}"
+    settings.WORKROOM_BULK_QUEUE = name
+    yield name
+    redis_client.delete(name)
 
 
 @pytest.fixture
 def worker_and_beat(
-    subprocess_env: dict[str, str], one_queue: str, tmp_path: Path
+    subprocess_env: dict[str, str], sync_queue: str, bulk_queue: str, tmp_path: Path
 ) -> Iterator[Callable[..., Worker]]:
+    """Beat, one worker for bulk chunks, and a starter of sync workers."""
     env = {
         **subprocess_env,
         "DJANGO_SETTINGS_MODULE": "tests.dashboard.mirror.mirror_settings",
-        "WORKROOM_SYNC_QUEUE": one_queue,
-        "WORKROOM_BULK_QUEUE": one_queue,
+        "WORKROOM_SYNC_QUEUE": sync_queue,
+        "WORKROOM_BULK_QUEUE": bulk_queue,
     }
     beat = subprocess.Popen(
         [
@@ -110,10 +115,17 @@ def worker_and_beat(
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+    (tmp_path / "bulk").mkdir()
     try:
-        with Workers(
-            queue=one_queue, env=env, log_dir=tmp_path, name="converge"
-        ) as workers:
+        with (
+            Workers(
+                queue=bulk_queue, env=env, log_dir=tmp_path / "bulk", name="bulk"
+            ) as bulk_workers,
+            Workers(
+                queue=sync_queue, env=env, log_dir=tmp_path, name="converge"
+            ) as workers,
+        ):
+            bulk_workers.start()
             yield workers.start
     finally:
         beat.terminate()
@@ -176,11 +188,12 @@ def test_without_webhooks_the_mirror_equals_control_room_within_a_minute(
     call_command("mirror_check", str(demo_ws.pk))  # exit 0: no drift
 
 
-# Slower robots: the runs complete over half a minute instead of a few seconds, so what is
-# measured is the time from a webhook to its run in the mirror, not how fast a two-core machine
-# that also hosts the emulator, the receiver and the test can work off a burst of 90 runs (at
-# speed 400 the median stays under 2 s on a quiet machine; the benchmark prints both).
-@pytest.mark.parametrize("demo", [100.0], indirect=True)
+# Slower robots (speed 50): the runs complete over many seconds instead of all at once, so what
+# is measured is the time from a webhook to its run in the mirror, not how fast a two-core
+# machine that also hosts the emulator, the receiver and the test works off a burst of 90 runs
+# (PostgreSQL reads about 15 such runs a second here, SQLite about 50; bench_convergence.py
+# --webhooks prints the burst case).
+@pytest.mark.parametrize("demo", [50.0], indirect=True)
 def test_with_webhooks_the_mirror_equals_control_room_within_five_seconds(
     demo, demo_ws, alice, bob, worker_and_beat, live_server, settings
 ):
@@ -195,9 +208,8 @@ def test_with_webhooks_the_mirror_equals_control_room_within_five_seconds(
     WorkspaceSyncState.objects.filter(workspace=demo_ws).update(
         next_sync_at=timezone.now() + timedelta(minutes=10)
     )
-    # Three workers, as a worker of concurrency 3: a webhook's sync need not wait for the
-    # bulk chunks queued before it.
-    for _ in range(3):
+    # Two sync workers, as a sync worker of concurrency 2.
+    for _ in range(2):
         worker_and_beat(WORKROOM_SYNC_ACTIVE_INTERVAL="600")
     op = retry_every_failed_item(demo_ws, bob)
     # Polled slowly: this process also hosts the emulator the worker reads from; the lags
