@@ -42,7 +42,7 @@ def main() -> int:
 
 def run(args: argparse.Namespace, queue: str, tmp: Path) -> int:
     from dashboard.accounts.models import Role
-    from dashboard.bulk import selection
+    from dashboard.bulk import drafts
     from dashboard.bulk.models import BulkChunk, BulkOperation
     from robocorp_api.emulator import EmulatorServer
     from tests.dashboard.bulk.helpers import seed_failed
@@ -66,7 +66,7 @@ def run(args: argparse.Namespace, queue: str, tmp: Path) -> int:
         )
 
         t1 = time.perf_counter()
-        op = selection.create_draft(user, action="retry", filter_query="state=failed")
+        op = drafts.create_draft(user, action="retry", filter_query="state=failed")
         preview_s = time.perf_counter() - t1
         print(f"preview (freeze {op.total} items): {preview_s:.2f} s")
 
@@ -99,7 +99,7 @@ def run(args: argparse.Namespace, queue: str, tmp: Path) -> int:
         time.sleep(3)  # worker boot; not part of the measured time
         emu.stats.reset()
         t2 = time.perf_counter()
-        selection.confirm(op, user, reason="benchmark")
+        drafts.confirm(op, user, reason="benchmark")
         confirm_s = time.perf_counter() - t2
         changes, last, samples = 0, -1, 0
         while True:

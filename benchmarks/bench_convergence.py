@@ -136,15 +136,15 @@ def start_receiver(ws: Any, user: Any, tmp: Path) -> subprocess.Popen[bytes]:
 
 
 def measure(emu: Any, ws: Any, user: Any, *, webhooks: bool) -> int:
-    from dashboard.bulk import selection
+    from dashboard.bulk import drafts
     from dashboard.bulk.models import BulkOperation
     from dashboard.mirror.models import SyncRun, WebhookEvent
     from dashboard.mirror.services.check import mirror_check
     from tests.dashboard.mirror.helpers import client_for, differences, emulator_idle
     from tests.dashboard.support.workers import wait_until
 
-    op = selection.create_draft(user, action="retry", filter_query="state=failed")
-    op = selection.confirm(op, user, reason="benchmark")
+    op = drafts.create_draft(user, action="retry", filter_query="state=failed")
+    op = drafts.confirm(op, user, reason="benchmark")
     print(f"bulk retry of {op.total:,} failed items confirmed")
     started = time.monotonic()
     wait_until(lambda: BulkOperation.objects.get(pk=op.pk).is_terminal, timeout=300)

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.contrib.auth.models import User
+from django.contrib.auth.models import AnonymousUser, User
 from django.db import models
 from django.utils import timezone
 
 # `User` is the user type of every signature (AUTH_USER_MODEL is Django's own User).
-__all__ = ["Invitation", "Membership", "Role", "Team", "User"]
+__all__ = ["Invitation", "Membership", "Role", "Team", "User", "signed_in"]
+
+
+def signed_in(user: User | AnonymousUser | None) -> User | None:
+    """The user when signed in, else None (what a `created_by`-style column can hold)."""
+    return user if isinstance(user, User) else None
 
 
 class Role(models.IntegerChoices):

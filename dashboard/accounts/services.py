@@ -8,12 +8,20 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.text import slugify
 
-from dashboard.accounts.models import Invitation, Membership, Role, Team
+from dashboard.accounts.models import (
+    Invitation,
+    Membership,
+    Role,
+    Team,
+    User,
+    signed_in,
+)
 from dashboard.accounts.signals import team_event
 from dashboard.lib.errors import WorkroomError
 
@@ -37,7 +45,7 @@ def _announce(
     action: str,
     obj: Any,
     summary: str,
-    actor: Any = None,
+    actor: User | AnonymousUser | None = None,
     data: dict[str, Any] | None = None,
 ) -> None:
     team_event.send(
@@ -95,7 +103,11 @@ def create_team(creator: Any, name: str, *, request: HttpRequest | None = None) 
 
 @transaction.atomic
 def create_invitation(
-    team: Team, actor: Any, role: Role | int, *, request: HttpRequest | None = None
+    team: Team,
+    actor: User | AnonymousUser | None,
+    role: Role | int,
+    *,
+    request: HttpRequest | None = None,
 ) -> tuple[Invitation, str]:
     """Create an invitation; return it with its token, which is never stored or shown again."""
     role = Role(role)
@@ -104,7 +116,7 @@ def create_invitation(
         team=team,
         role=role,
         token_hash=hash_token(token),
-        created_by=actor,
+        created_by=signed_in(actor),
         expires_at=timezone.now() + invitation_ttl(),
     )
     _announce(
@@ -133,7 +145,9 @@ def find_invitation(token: str) -> Invitation | None:
     )
 
 
-def invitation_problem(invitation: Invitation, user: Any = None) -> str | None:
+def invitation_problem(
+    invitation: Invitation, user: User | AnonymousUser | None = None
+) -> str | None:
     """Return why the invitation cannot be accepted (by `user`), or None if it can."""
     status = invitation.status
     if status == "accepted":
@@ -153,7 +167,10 @@ def invitation_problem(invitation: Invitation, user: Any = None) -> str | None:
 
 @transaction.atomic
 def accept_invitation(
-    invitation: Invitation, user: Any, *, request: HttpRequest | None = None
+    invitation: Invitation,
+    user: User | AnonymousUser,
+    *,
+    request: HttpRequest | None = None,
 ) -> Membership:
     """Make `user` a member with the invited role, consuming the invitation.
 
@@ -163,6 +180,8 @@ def accept_invitation(
     problem = invitation_problem(invitation, user)
     if problem:
         raise InvitationError(problem)
+    if not isinstance(user, User):
+        raise InvitationError("Log in to accept this invitation.")
     now = timezone.now()
     claimed = Invitation.objects.filter(
         pk=invitation.pk,
@@ -194,7 +213,10 @@ def accept_invitation(
 
 @transaction.atomic
 def revoke_invitation(
-    invitation: Invitation, actor: Any, *, request: HttpRequest | None = None
+    invitation: Invitation,
+    actor: User | AnonymousUser | None,
+    *,
+    request: HttpRequest | None = None,
 ) -> Invitation:
     """Revoke a pending invitation.
 
@@ -235,7 +257,7 @@ def _other_admins_exist(membership: Membership) -> bool:
 def change_role(
     membership: Membership,
     new_role: Role | int,
-    actor: Any,
+    actor: User | AnonymousUser | None,
     *,
     request: HttpRequest | None = None,
 ) -> Membership:
@@ -270,7 +292,10 @@ def change_role(
 
 @transaction.atomic
 def remove_member(
-    membership: Membership, actor: Any, *, request: HttpRequest | None = None
+    membership: Membership,
+    actor: User | AnonymousUser | None,
+    *,
+    request: HttpRequest | None = None,
 ) -> None:
     """Remove a member from the team.
 

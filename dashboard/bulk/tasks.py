@@ -46,6 +46,6 @@ def sweep_bulk() -> dict[str, int]:
 @shared_task(ignore_result=True)
 def purge_drafts() -> int:
     """Delete previews past WORKROOM_BULK_DRAFT_TTL_HOURS (beat, hourly; idempotent)."""
-    from dashboard.bulk.selection import purge_expired_drafts
+    from dashboard.bulk.drafts import purge_expired_drafts
 
     return purge_expired_drafts()

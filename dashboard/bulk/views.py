@@ -28,7 +28,7 @@ from django_htmx.http import (
 from dashboard.accounts.http import HtmxHttpRequest
 from dashboard.accounts.models import Team
 from dashboard.audit.services import Actor
-from dashboard.bulk import execution, selection, selectors
+from dashboard.bulk import drafts, execution, selectors
 from dashboard.bulk.forms import ConfirmForm, StartForm
 from dashboard.bulk.models import Action, BulkOperation
 from dashboard.workitems.filtering import filter_only
@@ -52,16 +52,16 @@ def operation_new(request: HtmxHttpRequest) -> HttpResponse:
         form = StartForm(request.POST, teams=teams)
         if form.is_valid():
             try:
-                op = selection.create_draft(
+                op = drafts.create_draft(
                     request.user,
                     action=form.cleaned_data["action"],
                     filter_query=form.cleaned_data["filter"],
-                    ids=selection.parse_ids(request.POST.getlist("ids"))
+                    ids=drafts.parse_ids(request.POST.getlist("ids"))
                     if form.cleaned_data["selection"] == "ids"
                     else None,
                     team_id=form.cleaned_data["team"],
                 )
-            except selection.SelectionError as err:
+            except drafts.SelectionError as err:
                 form.add_error(None, err.message)
             else:
                 return _redirect(request, reverse("bulk-detail", args=[op.pk]))
@@ -94,9 +94,9 @@ def _new_page(
     counts: dict[str, int] = {}
     problem = ""
     try:
-        items = selection.selected_items(scope, filter_query=query)
+        items = drafts.selected_items(scope, filter_query=query)
         counts = dict(items.values_list("state").annotate(n=Count("id")).order_by())
-    except selection.SelectionError as err:
+    except drafts.SelectionError as err:
         problem = err.message
     ctx = {
         "form": form,
@@ -105,7 +105,7 @@ def _new_page(
         "total": sum(counts.values()),
         "failed": counts.get("failed", 0),
         "problem": problem,
-        "ids": request.POST.getlist("ids")[: selection.MAX_EXPLICIT_IDS]
+        "ids": request.POST.getlist("ids")[: drafts.MAX_EXPLICIT_IDS]
         if request.method == "POST"
         else [],
     }
@@ -130,15 +130,15 @@ def _preview_context(
 ) -> dict[str, Any]:
     """The preview page; `refusal` replaces the confirm form when it cannot be confirmed."""
     refusal = selectors.act_refusal(request.user, op)
-    if selection.is_expired(op):
-        refusal = selection.expired_message(op)
+    if drafts.is_expired(op):
+        refusal = drafts.expired_message(op)
     return {
         "op": op,
-        "breakdown": selection.breakdown(op),
+        "breakdown": drafts.breakdown(op),
         "form": form,
-        "drift": selection.drift(op, request.user),
+        "drift": drafts.drift(op, request.user),
         "refusal": refusal,
-        "expires_at": selection.expires_at(op),
+        "expires_at": drafts.expires_at(op),
     }
 
 
@@ -166,13 +166,13 @@ def operation_confirm(request: HtmxHttpRequest, op_id: int) -> HttpResponse:
     form = ConfirmForm(request.POST)
     if form.is_valid():
         try:
-            selection.confirm(
+            drafts.confirm(
                 op,
                 request.user,
                 reason=form.cleaned_data["reason"],
                 actor=Actor.from_request(request),
             )
-        except selection.SelectionError as err:
+        except drafts.SelectionError as err:
             form.add_error(None, err.message)
         else:
             return _redirect(request, reverse("bulk-detail", args=[op.pk]))

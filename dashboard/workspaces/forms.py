@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.contrib.auth.models import AnonymousUser
 
+from dashboard.accounts.models import User
 from dashboard.workspaces.services import (
     CLOUD_BASE_URL,
     WorkspaceError,
@@ -32,7 +34,7 @@ class _ReauthForm(forms.Form):
         help_text="Confirms it is you before a Control Room key is stored.",
     )
 
-    def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, user: User | AnonymousUser, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.user = user
 

@@ -15,13 +15,14 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from dashboard.accounts.models import Team
+from dashboard.accounts.models import Team, User, signed_in
 from dashboard.audit.services import record
 from dashboard.lib import redact, secretbox
 from dashboard.lib.errors import WorkroomError
@@ -220,7 +221,7 @@ def _verify_or_record(
     base_url: str,
     cr_workspace_id: str,
     team: Team,
-    actor: Any,
+    actor: User | AnonymousUser | None,
     request: HttpRequest | None,
     workspace: Workspace | None = None,
 ) -> Verified:
@@ -262,7 +263,7 @@ def _apply_verification(workspace: Workspace, verified: Verified) -> None:
 @sensitive_variables("api_key")
 def add_workspace(
     team: Team,
-    actor: Any,
+    actor: User | AnonymousUser | None,
     *,
     name: str,
     base_url: str,
@@ -301,7 +302,7 @@ def add_workspace(
         name=name,
         base_url=base_url,
         cr_workspace_id=cr_workspace_id,
-        created_by=actor,
+        created_by=signed_in(actor),
     )
     _encrypt_into(workspace, api_key)
     _apply_verification(workspace, verified)
@@ -337,7 +338,7 @@ def _audit_data(workspace: Workspace) -> dict[str, Any]:
 @sensitive_variables("api_key")
 def replace_key(
     workspace: Workspace,
-    actor: Any,
+    actor: User | AnonymousUser | None,
     *,
     api_key: str,
     request: HttpRequest | None = None,
@@ -374,7 +375,10 @@ def replace_key(
 
 
 def reprobe(
-    workspace: Workspace, actor: Any, *, request: HttpRequest | None = None
+    workspace: Workspace,
+    actor: User | AnonymousUser | None,
+    *,
+    request: HttpRequest | None = None,
 ) -> Workspace:
     """Re-check the stored key and refresh the permission table.
 
@@ -410,7 +414,7 @@ def reprobe(
 
 def set_enabled(
     workspace: Workspace,
-    actor: Any,
+    actor: User | AnonymousUser | None,
     *,
     enabled: bool,
     request: HttpRequest | None = None,
@@ -435,7 +439,10 @@ def set_enabled(
 
 @transaction.atomic
 def delete_workspace(
-    workspace: Workspace, actor: Any, *, request: HttpRequest | None = None
+    workspace: Workspace,
+    actor: User | AnonymousUser | None,
+    *,
+    request: HttpRequest | None = None,
 ) -> None:
     """Delete the workspace, its key and every mirrored row of it (nothing changes in Control Room)."""
     record(

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from dashboard.accounts.models import Membership, Role
 from dashboard.audit.models import AuditEvent
-from dashboard.bulk import execution, selection
+from dashboard.bulk import drafts, execution
 from dashboard.bulk.models import BulkItem, BulkOperation
 from dashboard.mirror.models import WorkItem
 from robocorp_api.emulator import EmulatorServer
@@ -36,7 +36,7 @@ def ws_a(emu: EmulatorServer, team_a: Any, alice: Any) -> Any:
 
 
 def test_h1_a_demoted_creator_cannot_confirm_an_older_draft(client_for, bob, ws_a):
-    op = selection.create_draft(bob, action="mark_as_done", filter_query="state=failed")
+    op = drafts.create_draft(bob, action="mark_as_done", filter_query="state=failed")
     Membership.objects.filter(user=bob).update(role=Role.VIEWER)
     response = client_for(bob).post(
         reverse("bulk-confirm", args=[op.pk]), {"reason": "old draft"}
@@ -47,7 +47,7 @@ def test_h1_a_demoted_creator_cannot_confirm_an_older_draft(client_for, bob, ws_
 
 
 def test_h1_a_removed_creator_cannot_confirm_or_see_a_draft(client_for, bob, ws_a):
-    op = selection.create_draft(bob, action="delete", filter_query="state=failed")
+    op = drafts.create_draft(bob, action="delete", filter_query="state=failed")
     Membership.objects.filter(user=bob).delete()
     client = client_for(bob)
     assert client.get(reverse("bulk-detail", args=[op.pk])).status_code == 404
@@ -71,8 +71,8 @@ def test_g_an_operation_never_spans_teams(emu, team_a, team_b, alice, charlie, w
     add_member(team_a, both, Role.OPERATOR)
     add_member(team_b, both, Role.OPERATOR)
     try:
-        op = selection.create_draft(both, action="retry", filter_query="state=failed")
-    except selection.SelectionError:
+        op = drafts.create_draft(both, action="retry", filter_query="state=failed")
+    except drafts.SelectionError:
         return  # refusing is one correct answer
     assert len(op.team_ids) == 1
 
@@ -94,7 +94,7 @@ def test_m_a_preview_of_ineligible_items_says_so_plainly(client_for, bob, ws_a, 
     emu.store.create_run(process.id, payloads=[{"n": n} for n in range(3)])
     emu.advance(600)
     full_sync(ws_a)
-    op = selection.create_draft(bob, action="retry", filter_query="state=done")
+    op = drafts.create_draft(bob, action="retry", filter_query="state=done")
     html = client_for(bob).get(reverse("bulk-detail", args=[op.pk])).content.decode()
     assert "retryed" not in html
     assert "new items now match" not in html
@@ -119,8 +119,8 @@ def test_n_items_of_a_stopped_run_are_not_called_transient(client_for, bob, ws_a
 
 
 def _confirmed(user: Any, **kwargs: Any) -> BulkOperation:
-    op = selection.create_draft(user, action="retry", filter_query="state=failed")
-    return selection.confirm(op, user, reason="before the change", **kwargs)
+    op = drafts.create_draft(user, action="retry", filter_query="state=failed")
+    return drafts.confirm(op, user, reason="before the change", **kwargs)
 
 
 def test_h1_a_demoted_creator_may_view_but_not_cancel(client_for, bob, ws_a):
@@ -149,12 +149,12 @@ def test_h1_a_removed_creator_loses_the_operation(client_for, bob, ws_a):
 def test_h1_a_demoted_creator_sees_why_the_preview_cannot_be_confirmed(
     client_for, bob, ws_a
 ):
-    op = selection.create_draft(bob, action="retry", filter_query="state=failed")
+    op = drafts.create_draft(bob, action="retry", filter_query="state=failed")
     Membership.objects.filter(user=bob).update(role=Role.VIEWER)
     html = client_for(bob).get(reverse("bulk-detail", args=[op.pk])).content.decode()
     assert "needs the operator role" in html and 'id="confirm-form"' not in html
-    with pytest.raises(selection.SelectionError, match="operator role"):
-        selection.confirm(op, bob, reason="demoted")
+    with pytest.raises(drafts.SelectionError, match="operator role"):
+        drafts.confirm(op, bob, reason="demoted")
 
 
 def test_h1_the_operation_page_says_why_workroom_stopped_it(
@@ -179,7 +179,7 @@ def test_h1_an_expired_draft_cannot_be_confirmed_and_says_so(
     client_for, bob, ws_a, settings
 ):
     settings.WORKROOM_BULK_DRAFT_TTL_HOURS = 2
-    op = selection.create_draft(bob, action="retry", filter_query="state=failed")
+    op = drafts.create_draft(bob, action="retry", filter_query="state=failed")
     BulkOperation.objects.filter(pk=op.pk).update(
         created_at=timezone.now() - timedelta(hours=2, seconds=1)
     )
@@ -196,12 +196,12 @@ def test_h1_an_expired_draft_cannot_be_confirmed_and_says_so(
 def test_h1_expired_drafts_are_purged_and_nothing_else(bob, ws_a, settings):
     settings.WORKROOM_BULK_DRAFT_TTL_HOURS = 24
     old = timezone.now() - timedelta(hours=25)
-    expired = selection.create_draft(bob, action="retry", filter_query="state=failed")
-    fresh = selection.create_draft(bob, action="delete", filter_query="state=failed")
+    expired = drafts.create_draft(bob, action="retry", filter_query="state=failed")
+    fresh = drafts.create_draft(bob, action="delete", filter_query="state=failed")
     ran = _confirmed(bob)
     BulkOperation.objects.filter(pk__in=[expired.pk, ran.pk]).update(created_at=old)
-    assert selection.purge_expired_drafts() == 1
-    assert selection.purge_expired_drafts() == 0  # idempotent
+    assert drafts.purge_expired_drafts() == 1
+    assert drafts.purge_expired_drafts() == 0  # idempotent
     assert set(BulkOperation.objects.values_list("pk", flat=True)) == {
         fresh.pk,
         ran.pk,
@@ -263,27 +263,27 @@ def test_g_a_team_the_user_is_not_in_is_refused(
     emu, team_a, team_b, charlie, bob, ws_a
 ):
     _two_teams(emu, team_a, team_b, charlie)
-    with pytest.raises(selection.SelectionError, match="Choose one of your teams"):
-        selection.create_draft(
+    with pytest.raises(drafts.SelectionError, match="Choose one of your teams"):
+        drafts.create_draft(
             bob, action="retry", filter_query="state=failed", team_id=team_b.pk
         )
 
 
 def test_m_drift_counts_new_changed_and_removed_items_apart(bob, ws_a, emu):
-    op = selection.create_draft(bob, action="retry", filter_query="state=failed")
+    op = drafts.create_draft(bob, action="retry", filter_query="state=failed")
     first = op.items.order_by("pk").first()
     assert first is not None
     WorkItem.objects.filter(pk=first.work_item_id).update(state="done")
     failing_run(emu, items=2, name="Later")
     full_sync(ws_a)
-    found = selection.drift(op, bob)
+    found = drafts.drift(op, bob)
     assert (found.added, found.changed, found.removed) == (2, 1, 0)
 
 
 def test_m_failed_items_ineligible_in_the_preview_are_not_new(carol, ws_a):
-    op = selection.create_draft(carol, action="retry", filter_query="state=failed")
+    op = drafts.create_draft(carol, action="retry", filter_query="state=failed")
     assert op.total == 0 and op.ineligible > 0  # a viewer: every item ineligible
-    assert not selection.drift(op, carol).any
+    assert not drafts.drift(op, carol).any
 
 
 def test_n_a_stopped_group_in_triage_is_not_called_transient(client_for, bob, ws_a):

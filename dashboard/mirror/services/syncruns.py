@@ -16,11 +16,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
+from django.contrib.auth.models import AnonymousUser
 from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from dashboard.accounts.models import User, signed_in
 from dashboard.audit.services import record
 from dashboard.lib import leases
 from dashboard.lib.leases import LeaseLost
@@ -75,7 +77,7 @@ def sync_request(
     workspace: Workspace,
     trigger: str,
     run_external_id: str = "",
-    requested_by: Any = None,
+    requested_by: User | AnonymousUser | None = None,
     enqueue: bool = True,
 ) -> SyncRun:
     """Create a queued SyncRun (or return the one already queued/running) and enqueue it.
@@ -99,9 +101,7 @@ def sync_request(
                 workspace=workspace,
                 trigger=trigger,
                 target_run_external_id=run_external_id,
-                requested_by=requested_by
-                if getattr(requested_by, "is_authenticated", False)
-                else None,
+                requested_by=signed_in(requested_by),
             )
     except IntegrityError:
         active = _active_sync(workspace, run_external_id)

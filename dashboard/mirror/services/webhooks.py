@@ -15,12 +15,14 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from django.contrib.auth.models import AnonymousUser
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.debug import sensitive_variables
 
+from dashboard.accounts.models import User
 from dashboard.audit.services import record
 from dashboard.lib import secretbox
 from dashboard.lib.errors import WorkroomError
@@ -226,7 +228,7 @@ def registrations_for(workspace: Workspace) -> list[WebhookRegistration]:
 
 def webhooks_register(
     workspace: Workspace,
-    actor: Any,
+    actor: User | AnonymousUser | None,
     *,
     endpoint: str,
     request: HttpRequest | None = None,
@@ -326,7 +328,10 @@ def _store(
 
 
 def webhooks_unregister(
-    workspace: Workspace, actor: Any, *, request: HttpRequest | None = None
+    workspace: Workspace,
+    actor: User | AnonymousUser | None,
+    *,
+    request: HttpRequest | None = None,
 ) -> int:
     """Delete Workroom's webhooks in Control Room and forget them; return how many.
 

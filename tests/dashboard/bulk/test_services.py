@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from dashboard.accounts.models import Role
 from dashboard.audit.models import AuditEvent
-from dashboard.bulk import execution, selection
+from dashboard.bulk import drafts, execution
 from dashboard.bulk.models import BulkChunk, BulkItem, BulkOperation
 from dashboard.mirror.models import ProcessRun, WorkItem
 from tests.dashboard.bulk.helpers import failed_ids, reread, seed_failed
@@ -31,10 +31,10 @@ def run_all(op: BulkOperation) -> None:
 def test_preview_freezes_the_filter_and_counts(db, ws, emu, bob, settings):
     seed_failed(emu, 30)
     full_sync(ws)
-    op = selection.create_draft(bob, action="retry", filter_query="state=failed")
+    op = drafts.create_draft(bob, action="retry", filter_query="state=failed")
     assert op.state == BulkOperation.State.DRAFT
     assert op.total == 30 and op.ineligible == 0
-    crumbs = selection.breakdown(op)
+    crumbs = drafts.breakdown(op)
     assert crumbs.by_workspace == [("Bulk WS", 30)]
     assert crumbs.by_state == [("failed", 30)]
     assert sum(n for *_x, n in crumbs.by_exception) == 30
@@ -44,8 +44,8 @@ def test_preview_freezes_the_filter_and_counts(db, ws, emu, bob, settings):
 def test_invalid_filter_is_refused_not_widened(db, ws, emu, bob):
     seed_failed(emu, 3)
     full_sync(ws)
-    with pytest.raises(selection.SelectionError, match="not valid"):
-        selection.create_draft(bob, action="retry", filter_query="created_from=nope")
+    with pytest.raises(drafts.SelectionError, match="not valid"):
+        drafts.create_draft(bob, action="retry", filter_query="created_from=nope")
 
 
 def test_ineligible_items_are_listed_with_reasons(db, ws, emu, bob, team_a):
@@ -53,16 +53,16 @@ def test_ineligible_items_are_listed_with_reasons(db, ws, emu, bob, team_a):
     full_sync(ws)
     WorkItem.objects.filter(pk=failed_ids(ws)[0]).update(state="done")
     viewer_ws = make_workspace_row(team_a, name="Other")
-    op = selection.create_draft(bob, action="mark_as_done", filter_query="")
-    reasons = dict(selection.breakdown(op).ineligible)
+    op = drafts.create_draft(bob, action="mark_as_done", filter_query="")
+    reasons = dict(drafts.breakdown(op).ineligible)
     assert reasons == {"Not failed (it is done).": 1}
     assert op.total == 3
     ws.permissions["write_work_items"] = False
     ws.save()
-    op2 = selection.create_draft(bob, action="retry", filter_query="")
+    op2 = drafts.create_draft(bob, action="retry", filter_query="")
     assert op2.total == 0
     assert "lacks Processes.write_work_items" in next(
-        iter(dict(selection.breakdown(op2).ineligible))
+        iter(dict(drafts.breakdown(op2).ineligible))
     )
     assert viewer_ws.pk  # a workspace with no items adds nothing
 
@@ -70,9 +70,9 @@ def test_ineligible_items_are_listed_with_reasons(db, ws, emu, bob, team_a):
 def test_a_viewer_gets_every_item_ineligible(db, ws, emu, carol):
     seed_failed(emu, 2)
     full_sync(ws)
-    op = selection.create_draft(carol, action="retry", filter_query="")
+    op = drafts.create_draft(carol, action="retry", filter_query="")
     assert op.total == 0
-    assert dict(selection.breakdown(op).ineligible) == {
+    assert dict(drafts.breakdown(op).ineligible) == {
         "You are only a viewer in Team A.": 2
     }
 
@@ -80,17 +80,17 @@ def test_a_viewer_gets_every_item_ineligible(db, ws, emu, carol):
 def test_other_teams_items_are_never_selected(db, ws, emu, charlie, team_b):
     seed_failed(emu, 2)
     full_sync(ws)
-    with pytest.raises(selection.SelectionError, match="No work item"):
-        selection.create_draft(charlie, action="retry", ids=failed_ids(ws))
+    with pytest.raises(drafts.SelectionError, match="No work item"):
+        drafts.create_draft(charlie, action="retry", ids=failed_ids(ws))
 
 
 def test_confirm_runs_the_frozen_set_and_audits(db, ws, emu, bob, spy):
     seed_failed(emu, 25)
     full_sync(ws)
-    op = selection.create_draft(bob, action="retry", filter_query="state=failed")
-    with pytest.raises(selection.SelectionError, match="reason"):
-        selection.confirm(op, bob, reason="  ")
-    selection.confirm(op, bob, reason="SAP was down")
+    op = drafts.create_draft(bob, action="retry", filter_query="state=failed")
+    with pytest.raises(drafts.SelectionError, match="reason"):
+        drafts.confirm(op, bob, reason="  ")
+    drafts.confirm(op, bob, reason="SAP was down")
     op.refresh_from_db()
     assert op.state == BulkOperation.State.QUEUED
     assert op.chunks.count() == 1  # default 100 per chunk
@@ -116,8 +116,8 @@ def test_chunks_follow_the_chunk_size(db, ws, emu, bob, settings, spy):
     settings.WORKROOM_BULK_CHUNK_SIZE = 7
     seed_failed(emu, 20)
     full_sync(ws)
-    op = selection.create_draft(bob, action="mark_as_done", filter_query="")
-    selection.confirm(op, bob, reason="business failures")
+    op = drafts.create_draft(bob, action="mark_as_done", filter_query="")
+    drafts.confirm(op, bob, reason="business failures")
     assert list(op.chunks.values_list("size", flat=True)) == [7, 7, 6]
     run_all(op)
     assert len(spy.calls) == 3
@@ -127,17 +127,17 @@ def test_chunks_follow_the_chunk_size(db, ws, emu, bob, settings, spy):
 def test_drift_is_reported_and_changed_items_are_skipped(db, ws, emu, bob, spy):
     seed_failed(emu, 10)
     full_sync(ws)
-    op = selection.create_draft(bob, action="retry", filter_query="state=failed")
+    op = drafts.create_draft(bob, action="retry", filter_query="state=failed")
     # Someone marks two items done in Control Room; the next sync sees it.
     with emu.store.lock:
         rows = [emu.store.items.parse_id(e) for e in _external(ws, 2)]
     emu.store.batch("mark_as_done", rows)
     spy.calls.clear()
     reread(ws, _external(ws, 2))
-    found = selection.drift(op, bob)
+    found = drafts.drift(op, bob)
     # Changed, not also "removed": each previewed item is counted once (issue 11 (m)).
     assert found.changed == 2 and found.removed == 0 and found.added == 0
-    selection.confirm(op, bob, reason="retry the rest")
+    drafts.confirm(op, bob, reason="retry the rest")
     op.refresh_from_db()
     assert op.drift_changed == 2
     run_all(op)
@@ -154,8 +154,8 @@ def test_stale_mirror_rows_are_reread_before_sending(db, ws, emu, bob, spy, sett
     settings.WORKROOM_BULK_STALE_SECONDS = 5
     seed_failed(emu, 6)
     full_sync(ws)
-    op = selection.create_draft(bob, action="retry", filter_query="")
-    selection.confirm(op, bob, reason="stale check")
+    op = drafts.create_draft(bob, action="retry", filter_query="")
+    drafts.confirm(op, bob, reason="stale check")
     # Control Room changes 3 items; the mirror does not know, but is old.
     rows = [emu.store.items.parse_id(e) for e in _external(ws, 3)]
     emu.store.batch("mark_as_done", rows)
@@ -175,8 +175,8 @@ def test_a_502_after_apply_is_reconciled_not_resent(db, ws, emu, bob, spy):
     emu.faults.add(
         kind="error", status=502, path=r"/work-items/batch$", after_apply=True, times=1
     )
-    op = selection.create_draft(bob, action="retry", filter_query="")
-    selection.confirm(op, bob, reason="reconcile")
+    op = drafts.create_draft(bob, action="retry", filter_query="")
+    drafts.confirm(op, bob, reason="reconcile")
     run_all(op)
     op.refresh_from_db()
     assert op.state == BulkOperation.State.SUCCEEDED, op.chunks.get().last_error
@@ -192,8 +192,8 @@ def test_a_dropped_answer_is_ambiguous_and_reconciled(db, ws, emu, bob, spy):
     seed_failed(emu, 5)
     full_sync(ws)
     emu.faults.add(kind="drop", path=r"/work-items/batch$", after_apply=True, times=1)
-    op = selection.create_draft(bob, action="mark_as_done", filter_query="")
-    selection.confirm(op, bob, reason="ambiguous")
+    op = drafts.create_draft(bob, action="mark_as_done", filter_query="")
+    drafts.confirm(op, bob, reason="ambiguous")
     run_all(op)
     op.refresh_from_db()
     assert op.done_count == 5
@@ -207,8 +207,8 @@ def test_a_502_before_apply_resends_only_after_the_reread(
     seed_failed(emu, 4)
     full_sync(ws)
     emu.faults.add(kind="error", status=502, path=r"/work-items/batch$", times=1)
-    op = selection.create_draft(bob, action="retry", filter_query="")
-    selection.confirm(op, bob, reason="not applied")
+    op = drafts.create_draft(bob, action="retry", filter_query="")
+    drafts.confirm(op, bob, reason="not applied")
     chunk = op.chunks.get()
     outcome = execution.run_chunk(chunk.pk)
     assert outcome.status == "released"
@@ -221,8 +221,8 @@ def test_a_502_before_apply_resends_only_after_the_reread(
 def test_duplicate_delivery_of_a_finished_chunk_does_nothing(db, ws, emu, bob, spy):
     seed_failed(emu, 3)
     full_sync(ws)
-    op = selection.create_draft(bob, action="retry", filter_query="")
-    selection.confirm(op, bob, reason="dup")
+    op = drafts.create_draft(bob, action="retry", filter_query="")
+    drafts.confirm(op, bob, reason="dup")
     chunk = op.chunks.get()
     assert execution.run_chunk(chunk.pk).status == "done"
     assert execution.run_chunk(chunk.pk).status == "noop"
@@ -233,8 +233,8 @@ def test_cancel_stops_chunks_not_started(db, ws, emu, bob, spy, settings):
     settings.WORKROOM_BULK_CHUNK_SIZE = 2
     seed_failed(emu, 6)
     full_sync(ws)
-    op = selection.create_draft(bob, action="retry", filter_query="")
-    selection.confirm(op, bob, reason="cancel me")
+    op = drafts.create_draft(bob, action="retry", filter_query="")
+    drafts.confirm(op, bob, reason="cancel me")
     first = op.chunks.order_by("seq")[0]
     execution.run_chunk(first.pk)
     assert execution.cancel(op, bob) == 2
@@ -251,13 +251,13 @@ def test_overlapping_operations_of_two_operators_never_double_apply(
     seed_failed(emu, 40)
     full_sync(ws)
     ids = failed_ids(ws)
-    op_a = selection.create_draft(bob, action="retry", ids=ids[:30])
-    op_b = selection.create_draft(alice, action="retry", ids=ids[10:])
+    op_a = drafts.create_draft(bob, action="retry", ids=ids[:30])
+    op_b = drafts.create_draft(alice, action="retry", ids=ids[10:])
     errors: list[BaseException] = []
 
     def confirm(op: BulkOperation, user: Any) -> None:
         try:
-            selection.confirm(op, user, reason="overlap")
+            drafts.confirm(op, user, reason="overlap")
         except BaseException as err:
             errors.append(err)
         finally:
@@ -301,19 +301,19 @@ def _run_and_close(op: BulkOperation) -> None:
 def test_a_viewer_added_later_cannot_confirm_someone_elses_preview(db, ws, emu, bob):
     seed_failed(emu, 2)
     full_sync(ws)
-    op = selection.create_draft(bob, action="retry", filter_query="")
+    op = drafts.create_draft(bob, action="retry", filter_query="")
     other = make_user("dora")
     add_member(ws.team, other, Role.OPERATOR)
-    with pytest.raises(selection.SelectionError, match="Only the operator"):
-        selection.confirm(op, other, reason="mine now")
+    with pytest.raises(drafts.SelectionError, match="Only the operator"):
+        drafts.confirm(op, other, reason="mine now")
 
 
 def test_a_bulk_retry_flags_the_run_for_the_next_sync(db, ws, emu, bob, spy):
     seed_failed(emu, 4)
     full_sync(ws)
     ProcessRun.objects.filter(workspace=ws).update(needs_refresh=False)
-    op = selection.create_draft(bob, action="retry", filter_query="")
-    selection.confirm(op, bob, reason="same as a single retry")
+    op = drafts.create_draft(bob, action="retry", filter_query="")
+    drafts.confirm(op, bob, reason="same as a single retry")
     run_all(op)
     assert list(
         ProcessRun.objects.filter(workspace=ws).values_list("needs_refresh", flat=True)
@@ -326,8 +326,8 @@ def test_an_operator_demoted_after_confirming_stops_acting(
     settings.WORKROOM_BULK_CHUNK_SIZE = 2
     seed_failed(emu, 5)
     full_sync(ws)
-    op = selection.create_draft(bob, action="retry", filter_query="")
-    selection.confirm(op, bob, reason="before the demotion")
+    op = drafts.create_draft(bob, action="retry", filter_query="")
+    drafts.confirm(op, bob, reason="before the demotion")
     chunks = list(BulkChunk.objects.filter(operation=op).order_by("seq"))
     execution.run_chunk(chunks[0].pk)
     ws.team.memberships.filter(user=bob).update(role=Role.VIEWER)

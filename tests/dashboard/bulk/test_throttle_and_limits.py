@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from dashboard.audit.models import AuditEvent
-from dashboard.bulk import execution, selection
+from dashboard.bulk import drafts, execution
 from dashboard.bulk.models import BulkChunk, BulkItem, BulkOperation
 from dashboard.workspaces.models import Workspace
 from dashboard.workspaces.services import build_client
@@ -27,10 +27,10 @@ pytestmark = [pytest.mark.emulator]
 
 
 def confirmed(user: Any, *, ids: list[int] | None = None) -> BulkOperation:
-    op = selection.create_draft(
+    op = drafts.create_draft(
         user, action="retry", ids=ids, filter_query="" if ids else "state=failed"
     )
-    return selection.confirm(op, user, reason="limits test")
+    return drafts.confirm(op, user, reason="limits test")
 
 
 def due_times(op: BulkOperation) -> list[Any]:

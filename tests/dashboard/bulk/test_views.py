@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from dashboard.bulk import execution, selection
+from dashboard.bulk import drafts, execution
 from dashboard.bulk.models import BulkChunk, BulkOperation
 from tests.dashboard.bulk.helpers import failed_ids, seed_failed
 from tests.dashboard.support.sync import full_sync
@@ -72,7 +72,7 @@ def test_bad_ids_are_a_clear_400(items, bob, client_for):
 
 def test_confirm_needs_a_reason_then_shows_progress(items, bob, client_for, spy):
     client = client_for(bob)
-    op = selection.create_draft(bob, action="retry", filter_query="")
+    op = drafts.create_draft(bob, action="retry", filter_query="")
     response = client.post(f"/bulk/{op.pk}/confirm/", {"reason": ""})
     assert response.status_code == 400
     response = client.post(f"/bulk/{op.pk}/confirm/", {"reason": "SAP outage"})
@@ -90,7 +90,7 @@ def test_confirm_needs_a_reason_then_shows_progress(items, bob, client_for, spy)
 
 
 def test_wrong_methods(items, bob, client_for):
-    op = selection.create_draft(bob, action="retry", filter_query="")
+    op = drafts.create_draft(bob, action="retry", filter_query="")
     client = client_for(bob)
     assert client.get(f"/bulk/{op.pk}/confirm/").status_code == 405
     assert client.get(f"/bulk/{op.pk}/cancel/").status_code == 405
@@ -98,20 +98,20 @@ def test_wrong_methods(items, bob, client_for):
 
 
 def test_other_teams_cannot_see_or_cancel(items, bob, charlie, carol, client_for):
-    op = selection.create_draft(bob, action="retry", filter_query="")
+    op = drafts.create_draft(bob, action="retry", filter_query="")
     assert client_for(charlie).get(f"/bulk/{op.pk}/").status_code == 404
     assert (
         client_for(carol).get(f"/bulk/{op.pk}/").status_code == 404
     )  # a draft is private
-    selection.confirm(op, bob, reason="visible now")
+    drafts.confirm(op, bob, reason="visible now")
     assert client_for(carol).get(f"/bulk/{op.pk}/").status_code == 200
     assert client_for(carol).post(f"/bulk/{op.pk}/cancel/").status_code == 403
     assert client_for(charlie).post(f"/bulk/{op.pk}/cancel/").status_code == 404
 
 
 def test_cancel_from_the_page(items, bob, client_for):
-    op = selection.create_draft(bob, action="retry", filter_query="")
-    selection.confirm(op, bob, reason="oops")
+    op = drafts.create_draft(bob, action="retry", filter_query="")
+    drafts.confirm(op, bob, reason="oops")
     response = client_for(bob).post(f"/bulk/{op.pk}/cancel/")
     assert response.status_code == 302
     op.refresh_from_db()
@@ -119,6 +119,6 @@ def test_cancel_from_the_page(items, bob, client_for):
 
 
 def test_list_shows_own_operations(items, bob, client_for):
-    op = selection.create_draft(bob, action="delete", filter_query="")
+    op = drafts.create_draft(bob, action="delete", filter_query="")
     page = client_for(bob).get("/bulk/")
     assert f"/bulk/{op.pk}/".encode() in page.content

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import redis
 
-from dashboard.bulk import execution, selection
+from dashboard.bulk import drafts, execution
 from dashboard.bulk.models import BulkChunk, BulkOperation
 from dashboard.celery import app as celery_app
 from tests.dashboard.bulk.helpers import seed_failed
@@ -103,8 +103,8 @@ def _reset_pools() -> None:
 
 
 def confirmed(ws: Any, user: Any, action: str = "retry") -> BulkOperation:
-    op = selection.create_draft(user, action=action, filter_query="state=failed")
-    return selection.confirm(op, user, reason="worker test")
+    op = drafts.create_draft(user, action=action, filter_query="state=failed")
+    return drafts.confirm(op, user, reason="worker test")
 
 
 def state_of(op: BulkOperation) -> str:
@@ -202,7 +202,7 @@ def test_redis_down_at_confirm_queues_then_the_sweeper_completes(
     seed_failed(emu, 20)
     full_sync(ws)
     private_redis.stop()
-    draft = selection.create_draft(bob, action="retry", filter_query="state=failed")
+    draft = drafts.create_draft(bob, action="retry", filter_query="state=failed")
     client = client_for(bob)
     response = client.post(f"/bulk/{draft.pk}/confirm/", {"reason": "broker down"})
     assert response.status_code == 302

@@ -27,7 +27,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from dashboard.bulk import selection
+from dashboard.bulk import drafts
 from dashboard.bulk.models import BulkOperation
 from dashboard.mirror.models import (
     SyncRun,
@@ -142,9 +142,9 @@ def retried(op: BulkOperation) -> list[str]:
 
 
 def retry_every_failed_item(ws: Workspace, user: Any) -> BulkOperation:
-    op = selection.create_draft(user, action="retry", filter_query="state=failed")
+    op = drafts.create_draft(user, action="retry", filter_query="state=failed")
     assert op.total >= 1000, op.total  # the demo seed has about 2,000 failed items
-    return selection.confirm(op, user, reason="convergence test")
+    return drafts.confirm(op, user, reason="convergence test")
 
 
 def lag_after_the_last_change(

@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.views.decorators.debug import sensitive_variables
 
-from dashboard.accounts.models import Membership, Role, Team
+from dashboard.accounts.models import Membership, Role, Team, User
 from dashboard.accounts.services import create_team
 from dashboard.workspaces import services
 from dashboard.workspaces.models import Workspace
@@ -76,7 +76,7 @@ class Command(BaseCommand):
         )
         return user
 
-    def _team(self, user: Any) -> Team:
+    def _team(self, user: User) -> Team:
         membership = (
             Membership.objects.filter(user=user, team__name=TEAM_NAME)
             .select_related("team")
@@ -89,7 +89,7 @@ class Command(BaseCommand):
         return create_team(user, TEAM_NAME)
 
     @sensitive_variables("info")
-    def _workspace(self, team: Team, user: Any, info: dict[str, str]) -> Workspace:
+    def _workspace(self, team: Team, user: User, info: dict[str, str]) -> Workspace:
         workspace = Workspace.objects.filter(
             team=team, cr_workspace_id=info["workspace_id"]
         ).first()

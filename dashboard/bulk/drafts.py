@@ -1,8 +1,9 @@
-"""Resolving a selection, freezing it as a draft (the preview), and confirming it.
+"""Bulk drafts: resolving a selection, freezing it as a draft (the preview), confirming it,
+and purging drafts that expired (`selectors.py` beside it holds the pages' reads).
 
 "All matching" selections carry the explorer's query string, never ids: the set is recomputed
-here with the explorer's own filter code (`operations.selectors.filtered_items`), scoped to the
-user's teams. Confirming claims every item with a conditional UPDATE guarded by a partial unique
+here with the action core's own filter code (`workitems.filtering`), scoped to the user's
+teams. Confirming claims every item with a conditional UPDATE guarded by a partial unique
 index, so an item is never queued in two operations at once.
 """
 
