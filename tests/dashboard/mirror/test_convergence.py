@@ -67,7 +67,7 @@ def demo(
         seed="demo", speed=speed, schedule_every=0, webhook_backoff=0.05
     )
     wait_until(
-        lambda: emulator_idle(emu), timeout=60
+        lambda: emulator_idle(emu), timeout=180
     )  # the seed's live runs finish first
     return emu
 
