@@ -32,7 +32,8 @@ A full sync, in this order (ARCHITECTURE.md "The local mirror and the sync"):
    by the following syncs.
 
 So a sync where nothing changed costs: 1 (processes) + 1 (first page of runs) + 3 (the
-active states) + 1 per 1,000 failed items while they are few + 2 per still-active run — independent of how much history there is — plus, when the
+active states) + 1 per 1,000 failed items while they are few + 2 per still-active run —
+independent of how much history there is — plus, when the
 failed sweep is due, one request per `WORKROOM_SYNC_PAGE_SIZE` failed items, and while
 payloads are being backfilled, up to the payload budget.
 """
