@@ -12,6 +12,7 @@ from typing import Any
 
 from django.db import connection
 from django.db.models.signals import pre_delete
+from django.dispatch import Signal
 
 from dashboard.mirror.models import (
     MirrorCheck,
@@ -26,6 +27,12 @@ from dashboard.mirror.models import (
     WorkspaceSyncState,
 )
 from dashboard.workspaces.models import Workspace
+
+# Sent once a sync run has finished, succeeded or failed (`sync_run=` the SyncRun, its status
+# and counts set). Higher floors (retry policies, alerts) evaluate after a sync through it:
+# a receiver must be quick (enqueue a task on commit); one that raises is logged, never fails
+# the sync (`send_robust`).
+sync_finished = Signal()
 
 
 def purge_workspace_mirror(workspace_id: int) -> None:

@@ -37,6 +37,7 @@ from dashboard.mirror.models import (
     WorkspaceSyncState,
 )
 from dashboard.mirror.services.sync import SyncResult, WorkspaceSync
+from dashboard.mirror.signals import sync_finished
 from dashboard.workspaces.models import Workspace
 from dashboard.workspaces.services import build_client
 from robocorp_api.errors import (
@@ -491,6 +492,13 @@ def _finish(
         )
     for name, value in fields.items():
         setattr(sync_run, name, value)
+    if status in (SyncRun.Status.SUCCEEDED, SyncRun.Status.FAILED):
+        _announce_finished(sync_run)
+
+
+def _announce_finished(sync_run: SyncRun) -> None:
+    # send_robust logs a receiver's exception (django.dispatch) and carries on.
+    sync_finished.send_robust(sender=SyncRun, sync_run=sync_run)
 
 
 def _succeeded(sync_run: SyncRun, result: SyncResult, requests: int) -> None:

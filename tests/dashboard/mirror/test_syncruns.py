@@ -18,6 +18,7 @@ from dashboard.mirror.services.syncruns import (
     sync_request,
     sync_run_execute,
 )
+from dashboard.mirror.signals import sync_finished
 from robocorp_api.emulator import ALL_PERMISSIONS
 from robocorp_api.errors import RateLimited, ServerError
 from tests.dashboard.factories import make_workspace_row
@@ -284,3 +285,39 @@ def test_old_sync_history_is_pruned_but_the_last_sync_is_kept(ws, settings):
     )
     assert prune_history() == {"syncs": 2, "checks": 0}
     assert set(SyncRun.objects.values_list("pk", flat=True)) == {done[-1].pk, recent.pk}
+
+
+def test_a_finished_sync_is_announced_once_and_a_failing_receiver_never_fails_it(
+    team_a, emu, ws, emulator_factory, caplog
+):
+    heard: list[tuple[int, str]] = []
+
+    def listen(sender, sync_run, **kwargs):
+        heard.append((sync_run.pk, sync_run.status))
+
+    def broken(sender, sync_run, **kwargs):
+        raise RuntimeError("receiver bug")
+
+    sync_finished.connect(listen, dispatch_uid="test-listen")
+    sync_finished.connect(broken, dispatch_uid="test-broken")
+    try:
+        add_runs(emu, processes=1, runs=1, items=2)
+        ok = sync_request(workspace=ws, trigger=SyncRun.Trigger.MANUAL)
+        sync_run_execute(sync_run_id=ok.pk)
+        sync_run_execute(sync_run_id=ok.pk)  # a redelivery announces nothing new
+        other = emulator_factory(workspace_id="another-workspace")
+        key = other.create_key(ALL_PERMISSIONS)
+        revoked = workspace_on_emulator(other, team_a, name="Revoked", api_key=key)
+        other.store.keys.pop(key)
+        bad = sync_request(workspace=revoked, trigger=SyncRun.Trigger.BEAT)
+        sync_run_execute(sync_run_id=bad.pk)
+    finally:
+        sync_finished.disconnect(dispatch_uid="test-listen")
+        sync_finished.disconnect(dispatch_uid="test-broken")
+    assert heard == [
+        (ok.pk, SyncRun.Status.SUCCEEDED),
+        (bad.pk, SyncRun.Status.FAILED),
+    ]
+    ok.refresh_from_db()
+    assert ok.status == SyncRun.Status.SUCCEEDED
+    assert "receiver bug" in caplog.text
