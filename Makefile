@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PG_URL ?= postgres://postgres@127.0.0.1:5432/test
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: run test lint typecheck test-sqlite test-postgres services venv emulator bench clean
+.PHONY: run test lint typecheck test-sqlite test-postgres services venv emulator bench bench-full clean
 
 venv: $(VENV)/.installed
 
@@ -40,8 +40,11 @@ test-postgres: venv services
 
 test: venv services lint typecheck test-sqlite test-postgres
 
-bench: venv
-	$(PY) -m robocorp_api.bench
+bench: venv services
+	$(PY) benchmarks/run_all.py
+
+bench-full: venv services
+	$(PY) benchmarks/run_all.py --full
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache

@@ -4,13 +4,19 @@
 For each database, in a child process of its own (Django binds one database per process):
 1. full sync of a `large:N` emulator workspace (default 100,000 items): items/s, API requests
    and DB queries per 1,000 items, peak RSS of the syncing process;
-2. optionally (`--big`, default 1,000,000 items): a full sync of a big workspace, then a
+2. the naive baseline against the same emulator: list a page, then GET each of its items, one
+   request at a time (no database at all, so it flatters the baseline); its items/s and the
+   sync's multiple of it;
+3. optionally (`--big`, default 1,000,000 items): a full sync of a big workspace, then a
    no-change incremental sync (requests, seconds), without and with the failed-items sweep.
 
 The emulator runs as a subprocess (`python -m robocorp_api.emulator`), so it does not share
 the sync's CPU core through the GIL.
 
-    .venv/bin/python benchmarks/bench_sync.py [--items 100000] [--big 1000000|0] [--db sqlite,postgres]
+    .venv/bin/python benchmarks/bench_sync.py [--items 100000] [--naive-items 10000]
+        [--big 1000000|0] [--db sqlite,postgres]
+
+Targets (issue 17): a full sync >= 10,000 items/s on both databases and >= 10x the naive loop.
 """
 
 from __future__ import annotations
@@ -26,6 +32,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+import requests
+from results import report
 
 REPO = Path(__file__).resolve().parent.parent
 PG_ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
@@ -63,7 +72,13 @@ def _pg_url(name: str) -> str:
     return f"postgres://postgres@127.0.0.1:5432/{name}"
 
 
-def child(db: str, items: int, big: int, pg_db: str = PG_BENCH_DB) -> None:
+SYNC_TARGET_ITEMS_PER_S = 10_000
+NAIVE_MULTIPLE_TARGET = 10.0
+
+
+def child(
+    db: str, items: int, big: int, naive_items: int, pg_db: str = PG_BENCH_DB
+) -> None:
     os.environ["WORKROOM_DEV"] = "1"
     os.environ["DJANGO_SETTINGS_MODULE"] = "dashboard.settings"
     sqlite_file = REPO / "var" / f"{pg_db}.sqlite3"
@@ -81,7 +96,21 @@ def child(db: str, items: int, big: int, pg_db: str = PG_BENCH_DB) -> None:
     call_command("migrate", verbosity=0)
     print(f"== {db} ==", flush=True)
     with emulator(f"large:{items}") as info:
-        full_sync(info, items)
+        rate = full_sync(info, items, db)
+        if naive_items:
+            naive = naive_loop(info, min(naive_items, items))
+            multiple = rate / naive
+            print(
+                f"naive loop (list a page, GET each item; no database): {naive:,.0f} items/s; "
+                f"the sync is {multiple:.1f}x faster",
+                flush=True,
+            )
+            report(
+                f"sync vs naive loop ({db})",
+                multiple,
+                "x",
+                target=NAIVE_MULTIPLE_TARGET,
+            )
     if big:
         with emulator(f"large:{big}") as info:
             big_workspace(info, big)
@@ -173,27 +202,60 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def full_sync(info: dict[str, str], items: int) -> None:
+def naive_loop(info: dict[str, str], items: int) -> float:
+    """Items/s of the loop a first integration writes: list a page, then GET every item."""
+    base = f"{info['api_base_url']}/workspaces/{info['workspace_id']}/work-items"
+    headers = {"Authorization": f"RC-WSKEY {info['api_key']}"}
+    url: str | None = base
+    params: dict[str, Any] | None = {"limit": 100}
+    seen = 0
+    started = time.perf_counter()
+    with requests.Session() as session:
+        while url and seen < items:
+            page = session.get(url, params=params, headers=headers, timeout=30)
+            page.raise_for_status()
+            body = page.json()
+            for row in body["data"][: items - seen]:
+                one = session.get(f"{base}/{row['id']}", headers=headers, timeout=30)
+                one.raise_for_status()
+                one.json()
+                seen += 1
+            url = body["next"] if body.get("has_more") else None
+            params = None
+    return seen / (time.perf_counter() - started)
+
+
+def full_sync(info: dict[str, str], items: int, db: str) -> float:
+    """Full sync of the emulator's workspace; return its items/s."""
     from dashboard.mirror.models import WorkItem
 
     workspace = _workspace(info, "bench full")
-    result, requests, queries, seconds, cpu = _sync(workspace)
+    result, calls, queries, seconds, cpu = _sync(workspace)
     mirrored = WorkItem.objects.filter(workspace=workspace).count()
     per_k = 1000 / max(mirrored, 1)
     print(
         f"full sync of {mirrored:,} items ({items:,} seeded): {seconds:.1f} s = {mirrored / seconds:,.0f} items/s "
         f"(sync process CPU {cpu:.1f} s = {mirrored / cpu:,.0f} items per CPU-second); "
-        f"{requests} API requests ({requests * per_k:.1f} per 1,000 items, incl. {result.runs_read} runs' step runs "
+        f"{calls} API calls ({calls * per_k:.1f} per 1,000 items, incl. {result.runs_read} runs' step runs "
         f"and up to 100 payload reads); {queries} DB queries ({queries * per_k:.1f} per 1,000 items); "
         f"peak RSS {_rss_mb():.0f} MB; load average {os.getloadavg()[0]:.1f}",
         flush=True,
     )
-    _, requests, queries, seconds, _ = _sync(workspace)
+    report(
+        f"full sync, {mirrored:,} items ({db})",
+        mirrored / seconds,
+        "items/s",
+        target=SYNC_TARGET_ITEMS_PER_S,
+    )
+    report(f"sync peak RSS ({db})", _rss_mb(), "MB")
+    rate = mirrored / seconds
+    _, calls, queries, seconds, _ = _sync(workspace)
     print(
         f"  next sync, nothing changed except the payload backfill of failed items (100 per sync): "
-        f"{requests} requests, {queries} queries, {seconds:.2f} s",
+        f"{calls} calls, {queries} queries, {seconds:.2f} s",
         flush=True,
     )
+    return rate
 
 
 def big_workspace(info: dict[str, str], items: int) -> None:
@@ -201,23 +263,23 @@ def big_workspace(info: dict[str, str], items: int) -> None:
 
     workspace = _workspace(info, "bench big")
     settings.WORKROOM_SYNC_PAYLOAD_BUDGET = 0
-    _, requests, _, seconds, cpu = _sync(workspace)
+    _, calls, _, seconds, cpu = _sync(workspace)
     print(
         f"full sync of the {items:,}-item workspace: {seconds:.0f} s = {items / seconds:,.0f} items/s "
-        f"(CPU {cpu:.0f} s), {requests} requests; load average {os.getloadavg()[0]:.1f}",
+        f"(CPU {cpu:.0f} s), {calls} calls; load average {os.getloadavg()[0]:.1f}",
         flush=True,
     )
-    result, requests, queries, seconds, _ = _sync(workspace)
+    result, calls, queries, seconds, _ = _sync(workspace)
     assert result.counts.created == result.counts.updated == 0
     print(
         f"no-change incremental sync of {items:,} items (failed sweep not due, payloads backfilled): "
-        f"{requests} requests, {queries} DB queries, {seconds:.2f} s",
+        f"{calls} calls, {queries} DB queries, {seconds:.2f} s",
         flush=True,
     )
-    result, requests, queries, seconds, _ = _sync(workspace, deep=True)
+    result, calls, queries, seconds, _ = _sync(workspace, deep=True)
     print(
         f"no-change sync with the failed-items sweep (manual 'Sync now'): "
-        f"{requests} requests, {queries} DB queries, {seconds:.2f} s",
+        f"{calls} calls, {queries} DB queries, {seconds:.2f} s",
         flush=True,
     )
 
@@ -242,6 +304,12 @@ def main() -> None:
     parser.add_argument(
         "--big", type=int, default=1_000_000, help="0 skips the big workspace"
     )
+    parser.add_argument(
+        "--naive-items",
+        type=int,
+        default=10_000,
+        help="items the naive per-item loop reads (its rate is items/s; 0 skips it)",
+    )
     parser.add_argument("--db", default="sqlite,postgres")
     parser.add_argument(
         "--db-name",
@@ -253,7 +321,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.child:
-        child(args.child, args.items, args.big, args.db_name)
+        child(args.child, args.items, args.big, args.naive_items, args.db_name)
         return
     for db in args.db.split(","):
         if db == "postgres":
@@ -267,6 +335,8 @@ def main() -> None:
             str(args.items),
             "--big",
             str(args.big),
+            "--naive-items",
+            str(args.naive_items),
             "--db-name",
             args.db_name,
         ]
