@@ -40,6 +40,33 @@
     flash(text);
   });
 
+  // The main menu on a phone: the links fold behind a Menu button (CSS, once <html> has "js").
+  function setUpNavMenu() {
+    var button = document.querySelector(".nav-toggle");
+    var links = document.getElementById("nav-links");
+    if (!button || !links) return;
+    button.hidden = false;
+    function setOpen(open) {
+      links.classList.toggle("open", open);
+      button.setAttribute("aria-expanded", open ? "true" : "false");
+    }
+    button.addEventListener("click", function () {
+      setOpen(!links.classList.contains("open"));
+    });
+    document.addEventListener("keydown", function (event) {
+      if (event.key === "Escape" && links.classList.contains("open")) {
+        setOpen(false);
+        button.focus();
+      }
+    });
+  }
+  document.documentElement.classList.add("js");
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", setUpNavMenu);
+  } else {
+    setUpNavMenu();
+  }
+
   document.addEventListener("htmx:sendError", function () {
     flash("Workroom could not be reached. Check your connection and try again.");
   });
