@@ -8,7 +8,17 @@ from django.db import models
 from django.utils import timezone
 
 # `User` is the user type of every signature (AUTH_USER_MODEL is Django's own User).
-__all__ = ["Invitation", "Membership", "Role", "Team", "User", "signed_in"]
+__all__ = [
+    "Invitation",
+    "Membership",
+    "Role",
+    "Team",
+    "User",
+    "UserPreferences",
+    "signed_in",
+]
+
+DEFAULT_TIME_ZONE = "UTC"
 
 
 def signed_in(user: User | AnonymousUser | None) -> User | None:
@@ -28,6 +38,8 @@ class Team(models.Model):
     name = models.CharField(max_length=100)
     slug = models.SlugField(max_length=120, unique=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # IANA name; the zone of members who have not chosen their own (accounts.timezones).
+    time_zone = models.CharField(max_length=64, default=DEFAULT_TIME_ZONE)
 
     class Meta:
         ordering = ("name", "id")
@@ -104,3 +116,15 @@ class Invitation(models.Model):
         if self.expires_at <= timezone.now():
             return "expired"
         return "pending"
+
+
+class UserPreferences(models.Model):
+    """What a person chose for themselves; a blank value means "the team's default"."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="preferences"
+    )
+    time_zone = models.CharField(max_length=64, blank=True)
+
+    def __str__(self) -> str:
+        return f"preferences of {self.user}"

@@ -23,6 +23,7 @@ from dashboard.accounts.models import (
     signed_in,
 )
 from dashboard.accounts.signals import team_event
+from dashboard.accounts.timezones import set_team_zone
 from dashboard.lib.errors import WorkroomError
 
 
@@ -322,3 +323,25 @@ def remove_member(
         data=data,
     )
     membership.delete()
+
+
+def change_team_time_zone(
+    team: Team, name: str, actor: User, *, request: HttpRequest | None = None
+) -> None:
+    """Set the team's default time zone (audited).
+
+    Raises:
+        TimeZoneError: `name` is not a time zone.
+    """
+    before = team.time_zone
+    set_team_zone(team, name)
+    if team.time_zone != before:
+        _announce(
+            request,
+            team=team,
+            action="team.time_zone_changed",
+            obj=team,
+            actor=actor,
+            summary=f"{actor} set the team's time zone to {team.time_zone}",
+            data={"before": before, "after": team.time_zone},
+        )

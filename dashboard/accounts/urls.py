@@ -7,8 +7,14 @@ from dashboard.accounts import views
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("preferences/", views.preferences, name="accounts-preferences"),
     path("teams/new/", views.team_create, name="accounts-team-create"),
     path("teams/<slug:team_slug>/", views.team_detail, name="accounts-team-detail"),
+    path(
+        "teams/<slug:team_slug>/time-zone/",
+        views.team_time_zone,
+        name="accounts-team-time-zone",
+    ),
     path(
         "teams/<slug:team_slug>/members/",
         views.team_members,

@@ -17,9 +17,16 @@ from django.urls import reverse
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from dashboard.accounts import services
-from dashboard.accounts.forms import InvitationForm, RoleForm, TeamForm
+from dashboard.accounts import services, timezones
+from dashboard.accounts.forms import (
+    InvitationForm,
+    PreferencesForm,
+    RoleForm,
+    TeamForm,
+    TeamTimeZoneForm,
+)
 from dashboard.accounts.http import HtmxHttpRequest
+from dashboard.accounts.middleware import forget_zone
 from dashboard.accounts.models import Invitation, Membership, Role, Team
 from dashboard.accounts.permissions import get_membership_or_404, require_role
 
@@ -64,8 +71,65 @@ def team_detail(request: HtmxHttpRequest, team_slug: str) -> HttpResponse:
     return render(
         request,
         "accounts/team_detail.html",
-        {"team": team, "membership": membership, "members": members},
+        {
+            "team": team,
+            "membership": membership,
+            "members": members,
+            "zone_form": TeamTimeZoneForm(initial={"time_zone": team.time_zone}),
+        },
     )
+
+
+@login_required
+@require_POST
+def team_time_zone(request: HtmxHttpRequest, team_slug: str) -> HttpResponse:
+    team = _team(team_slug)
+    require_role(request.user, team, Role.ADMIN)
+    form = TeamTimeZoneForm(request.POST)
+    if form.is_valid():
+        services.change_team_time_zone(
+            team,
+            form.cleaned_data["time_zone"],
+            cast(Any, request.user),
+            request=request,
+        )
+        forget_zone(request)
+        messages.success(
+            request, f"Times are now shown in {team.time_zone} by default."
+        )
+    else:
+        messages.error(request, "Choose a time zone from the list.")
+    return redirect("accounts-team-detail", team_slug=team.slug)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def preferences(request: HtmxHttpRequest) -> HttpResponse:
+    user = cast(Any, request.user)
+    own = getattr(getattr(user, "preferences", None), "time_zone", "")
+    team_zone = _team_zone(user)
+    form = PreferencesForm(
+        request.POST or None, initial={"time_zone": own}, team_zone=team_zone
+    )
+    if request.method == "POST" and form.is_valid():
+        timezones.set_own_zone(user, form.cleaned_data["time_zone"])
+        forget_zone(request)
+        shown = form.cleaned_data["time_zone"] or f"your team's time zone ({team_zone})"
+        messages.success(request, f"Times are now shown in {shown}.")
+        return redirect("accounts-preferences")
+    return render(
+        request, "accounts/preferences.html", {"form": form, "team_zone": team_zone}
+    )
+
+
+def _team_zone(user: Any) -> str:
+    first = (
+        Membership.objects.filter(user=user)
+        .order_by("created_at", "id")
+        .values_list("team__time_zone", flat=True)
+        .first()
+    )
+    return first or str(settings.TIME_ZONE)
 
 
 def _members_context(team: Team, membership: Membership) -> dict[str, object]:

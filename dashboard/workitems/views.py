@@ -36,6 +36,7 @@ from dashboard.accounts.models import Role
 from dashboard.accounts.permissions import get_membership_or_404, require_role
 from dashboard.audit import services as audit
 from dashboard.audit.services import Actor
+from dashboard.core.timefmt import absolute
 from dashboard.mirror.models import Process, WorkItem
 from dashboard.workitems import selectors, services
 from dashboard.workitems.extensions import history_sections
@@ -78,17 +79,17 @@ class Row:
     reasons: dict[str, str]
 
     # Dates are formatted here: Django's `date` filter costs ~10 ms on a 50-row page.
-    # Compact ("22 Nov 19:30") to keep rows on one line; the template puts the ISO time in a title.
+    # Compact ("22 Nov 19:30") to keep rows on one line; the full time with its zone is the title.
     @property
-    def created(self) -> tuple[str, str]:
+    def created(self) -> tuple[str, str, str]:
         return _when(self.item.created_at, _ROW_DATE)
 
     @property
-    def changed(self) -> tuple[str, str]:
+    def changed(self) -> tuple[str, str, str]:
         return _when(self.item.state_updated_at, _ROW_DATE)
 
     @property
-    def as_of(self) -> tuple[str, str]:
+    def as_of(self) -> tuple[str, str, str]:
         return _when(self.data_as_of, "%H:%M:%S")
 
     @property
@@ -107,11 +108,16 @@ class Row:
 _URL_TEMPLATES: dict[tuple[str, str], str] = {}
 
 
-def _when(moment: datetime | None, fmt: str) -> tuple[str, str]:
-    """Return (ISO 8601, local time in `fmt`) of a moment, ("", "") for None."""
+def _when(moment: datetime | None, fmt: str) -> tuple[str, str, str]:
+    """Return (ISO 8601, reader's local time in `fmt`, full local time with its zone) of a
+    moment, ("", "", "") for None."""
     if moment is None:
-        return "", ""
-    return moment.isoformat(), timezone.localtime(moment).strftime(fmt)
+        return "", "", ""
+    return (
+        moment.isoformat(),
+        timezone.localtime(moment).strftime(fmt),
+        absolute(moment),
+    )
 
 
 def _optional_url(name: str) -> str:

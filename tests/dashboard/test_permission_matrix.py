@@ -66,6 +66,21 @@ CASES = [
     ),
     Case("accounts-team-detail", "GET", "team", member_read()),
     Case("accounts-team-members", "GET", "team", admin_only()),
+    Case(
+        "accounts-team-time-zone",
+        "POST",
+        "team",
+        admin_only(302),
+        (("time_zone", "Europe/Helsinki"),),
+    ),
+    Case("accounts-preferences", "GET", "none", any_user()),
+    Case(
+        "accounts-preferences",
+        "POST",
+        "none",
+        any_user(302),
+        (("time_zone", "Asia/Tokyo"),),
+    ),
     Case("accounts-member-role", "POST", "member", admin_only(302), (("role", "10"),)),
     Case("accounts-member-remove", "POST", "member", admin_only(302)),
     Case(

@@ -10,6 +10,7 @@ register = template.Library()
 
 # First match wins: triage and runs are more specific than their apps' other pages.
 SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("you", ("accounts-preferences",)),  # the user menu's page: no main-menu section
     ("triage", ("workitems-triage",)),
     ("items", ("workitems-",)),
     ("runs", ("processes-run-", "processes-steprun-", "processes-artifact-")),

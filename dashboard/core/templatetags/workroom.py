@@ -1,29 +1,39 @@
-"""Small presentation filters shared by every app's templates ({% load workroom %})."""
+"""Small presentation tags shared by every app's templates ({% load workroom %}); the
+formats themselves are in dashboard/core/timefmt.py."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django import template
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+from dashboard.core.timefmt import absolute, human_duration, relative
 
 register = template.Library()
 
 
 @register.filter
-def duration(value: timedelta | float | int | None) -> str:
-    """Return a duration as words, e.g. "15 minutes", "1 hour 5 minutes", "42 seconds"."""
+def duration(value: timedelta | float | int | str | None) -> str:
+    """A duration the way people say it: "42 s", "4 h 46 min" (see timefmt.human_duration)."""
     if value is None or value == "":
         return ""
-    seconds = int(
-        value.total_seconds() if isinstance(value, timedelta) else float(value)
+    return human_duration(value if isinstance(value, timedelta) else float(value))
+
+
+@register.simple_tag
+def when(
+    value: datetime | None, style: str = "relative", empty: str = "—"
+) -> SafeString | str:
+    """A <time> element: "5 min ago" with the exact time and zone on hover (style "relative"),
+    or the exact time with the relative one on hover ("absolute", "minute", "date", "time");
+    `empty` when there is no time."""
+    if not isinstance(value, datetime):
+        return empty
+    ago = relative(value)
+    exact = absolute(value, "absolute" if style == "relative" else style)
+    shown, hover = (ago, exact) if style == "relative" else (exact, ago)
+    return format_html(
+        '<time datetime="{}" title="{}">{}</time>', value.isoformat(), hover, shown
     )
-    hours, rest = divmod(max(seconds, 0), 3600)
-    minutes, secs = divmod(rest, 60)
-    parts = []
-    if hours:
-        parts.append(f"{hours} hour{'s' if hours != 1 else ''}")
-    if minutes:
-        parts.append(f"{minutes} minute{'s' if minutes != 1 else ''}")
-    if secs and not hours:
-        parts.append(f"{secs} second{'s' if secs != 1 else ''}")
-    return " ".join(parts) or "0 seconds"
