@@ -8,7 +8,6 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.forms import UserCreationForm
 from django.contrib.auth.views import redirect_to_login
 from django.db import transaction
 from django.http import Http404, HttpResponse
@@ -21,6 +20,7 @@ from dashboard.accounts import services, timezones
 from dashboard.accounts.forms import (
     InvitationForm,
     PreferencesForm,
+    RegisterForm,
     RoleForm,
     TeamForm,
     TeamTimeZoneForm,
@@ -203,13 +203,18 @@ def invitation_revoke(
 
 
 def _member_row(
-    request: HtmxHttpRequest, team: Team, member: Membership, error: str = ""
+    request: HtmxHttpRequest,
+    team: Team,
+    member: Membership,
+    error: str = "",
+    notice: str = "",
 ) -> HttpResponse:
     context = {
         "team": team,
         "member": member,
         "roles": Role.choices,
         "row_error": error,
+        "row_notice": notice,
     }
     return render(request, "accounts/_member_row.html", context)
 
@@ -236,14 +241,17 @@ def member_role(
         except services.LastAdminError as err:
             error = err.message
             member.refresh_from_db()
+    notice = (
+        ""
+        if error
+        else f"Saved: {member.user} is now {member.get_role_display().lower()}."
+    )
     if request.htmx:
-        return _member_row(request, team, member, error)
+        return _member_row(request, team, member, error, notice)
     if error:
         messages.error(request, error)
     else:
-        messages.success(
-            request, f"{member.user} is now {member.get_role_display().lower()}."
-        )
+        messages.success(request, notice)
     return redirect("accounts-team-members", team_slug=team.slug)
 
 
@@ -282,7 +290,7 @@ def invitation_accept(request: HtmxHttpRequest, token: str) -> HttpResponse:
     if invitation is None:
         raise Http404("This invitation link is not valid.")
     problem = services.invitation_problem(invitation, request.user)
-    register_form: UserCreationForm[Any] = UserCreationForm(prefix="register")
+    register_form = RegisterForm(prefix="register")
     if request.method == "POST" and not problem:
         if (
             not request.user.is_authenticated
@@ -290,7 +298,7 @@ def invitation_accept(request: HtmxHttpRequest, token: str) -> HttpResponse:
         ):
             return redirect_to_login(request.get_full_path(), settings.LOGIN_URL)
         if not request.user.is_authenticated:
-            register_form = UserCreationForm(request.POST, prefix="register")
+            register_form = RegisterForm(request.POST, prefix="register")
         if request.user.is_authenticated or register_form.is_valid():
             try:
                 return _accept(request, invitation, register_form)
@@ -308,7 +316,7 @@ def invitation_accept(request: HtmxHttpRequest, token: str) -> HttpResponse:
 def _accept(
     request: HtmxHttpRequest,
     invitation: Invitation,
-    register_form: UserCreationForm[Any],
+    register_form: RegisterForm,
 ) -> HttpResponse:
     with transaction.atomic():
         user = request.user if request.user.is_authenticated else register_form.save()

@@ -17,26 +17,37 @@ PATTERNS = {
 }
 
 
-def human_duration(value: timedelta | float | None) -> str:
-    """ "42 s", "5 min 3 s", "4 h 46 min", "2 d 3 h" ("" for None): the two largest units."""
+LONG_UNITS = {"d": "day", "h": "hour", "min": "minute", "s": "second"}
+
+
+def human_duration(value: timedelta | float | None, *, long: bool = False) -> str:
+    """A duration in its two largest units: "42 s", "5 min 3 s", "4 h 46 min", "2 d 3 h"
+    ("" for None); `long` spells them for a sentence: "15 minutes", "1 hour 5 minutes"."""
     if value is None:
         return ""
     total = value.total_seconds() if isinstance(value, timedelta) else float(value)
     seconds = max(round(total), 0)
     if total > 0 and seconds == 0:
-        return "< 1 s"
+        return "less than a second" if long else "< 1 s"
     if not seconds:
-        return "0 s"
+        return "0 seconds" if long else "0 s"
     days, rest = divmod(seconds, 86_400)
     hours, rest = divmod(rest, 3600)
     minutes, secs = divmod(rest, 60)
     units = [(days, "d"), (hours, "h"), (minutes, "min"), (secs, "s")]
     first = next(i for i, (n, _) in enumerate(units) if n)
-    return " ".join(f"{n} {unit}" for n, unit in units[first : first + 2] if n)
+    return " ".join(_unit(n, unit, long) for n, unit in units[first : first + 2] if n)
+
+
+def _unit(n: int, unit: str, long: bool) -> str:
+    if not long:
+        return f"{n} {unit}"
+    return f"{n} {LONG_UNITS[unit]}{'s' if n != 1 else ''}"
 
 
 def relative(value: datetime, now: datetime | None = None) -> str:
-    """ "just now", "5 min ago", "in 3 h", "2 days ago"; a week or more: the date."""
+    """How long ago (or ahead): "just now", "5 min ago", "in 3 h", "2 days ago"; the date
+    when it is a week or more."""
     delta = ((now or timezone.now()) - value).total_seconds()
     ahead = delta < 0
     seconds = abs(delta)

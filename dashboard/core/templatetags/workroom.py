@@ -15,11 +15,13 @@ register = template.Library()
 
 
 @register.filter
-def duration(value: timedelta | float | int | str | None) -> str:
-    """A duration the way people say it: "42 s", "4 h 46 min" (see timefmt.human_duration)."""
+def duration(value: timedelta | float | int | str | None, style: str = "") -> str:
+    """A duration the way people say it: "42 s", "4 h 46 min"; `|duration:"long"` for a
+    sentence: "15 minutes" (see timefmt.human_duration)."""
     if value is None or value == "":
         return ""
-    return human_duration(value if isinstance(value, timedelta) else float(value))
+    amount = value if isinstance(value, timedelta) else float(value)
+    return human_duration(amount, long=style == "long")
 
 
 @register.simple_tag

@@ -143,6 +143,12 @@ def test_durations_read_as_people_say_them(seconds, said):
     assert duration(timedelta(seconds=seconds)) == said
 
 
+def test_a_duration_in_a_sentence_is_spelled_out():
+    assert duration(900, "long") == "15 minutes"
+    assert duration(3900, "long") == "1 hour 5 minutes"
+    assert duration(1, "long") == "1 second"
+
+
 def test_relative_times_and_the_exact_one_on_hover():
     with time_machine.travel(NOON, tick=False):
         now = timezone.now()
