@@ -202,6 +202,20 @@ def parse_start(
     if variant not in VARIANTS:
         return StartInput("none", errors=["Choose how to start the process."])
     result = StartInput(variant)
+    filled = {
+        "payload": bool(payload_text.strip()),
+        "payloads": bool(payloads_text.strip()),
+        "csv": csv_data is not None,
+        "work_items": bool(work_item_ids),
+    }
+    ignored = [VARIANTS[k] for k, given in filled.items() if given and k != variant]
+    if ignored:
+        # A pasted payload under "No input" would otherwise be dropped without a word.
+        result.errors.append(
+            f"You filled in “{ignored[0]}” but chose “{VARIANTS[variant]}”: choose the "
+            "input you mean, or clear the other one."
+        )
+        return result
     if variant == "payload":
         value, error = parse_payload(payload_text)
         if error is not None:

@@ -47,8 +47,8 @@ def test_start_watch_console_and_download(
     page.locator(f'tr[data-process="{proc.id}"]').get_by_role(
         "button", name="Start…"
     ).click()
+    expect(page.locator("#payloads")).to_be_hidden()  # folded until its choice is made
     page.get_by_label("Many payloads (a JSON array: one work item per element)").check()
-    page.get_by_text("Many payloads as a JSON array").click()
     payloads = [{"refund": 1}, {"refund": 2}, {"refund": 3}]
     page.locator("#payloads").fill(json.dumps(payloads, indent=1))
     page.get_by_role("button", name="Review…").click()

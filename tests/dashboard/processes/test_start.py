@@ -330,3 +330,19 @@ def test_another_team_gets_404(client_for, charlie, team_b, ws, process, emu):
 
 def test_it_rejects_put(client_for, bob, ws, process):
     assert client_for(bob).put(_url(ws, process)).status_code == 405
+
+
+def test_a_payload_filled_in_under_no_input_is_not_silently_dropped(
+    client_for, bob, ws, process, emu
+):
+    """The walk found a pasted JSON ignored because "No input" was still chosen."""
+    response = client_for(bob).post(
+        _url(ws, process),
+        {"stage": "review", "variant": "none", "payload": '{"order": 1}'},
+    )
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "You filled in “One JSON payload” but chose “No input" in html
+    assert emu.store.runs == []
+    # The form comes back with the payload kept, and its field open under its choice.
+    assert "{&quot;order&quot;: 1}" in html
