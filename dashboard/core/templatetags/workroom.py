@@ -39,3 +39,9 @@ def when(
     return format_html(
         '<time datetime="{}" title="{}">{}</time>', value.isoformat(), hover, shown
     )
+
+
+@register.filter
+def state_label(value: str | None) -> str:
+    """A Control Room state as words: "in_progress" → "in progress"."""
+    return (value or "").replace("_", " ")

@@ -10,6 +10,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.html import escape, format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from dashboard.core.templatetags.workroom import state_label as core_state_label
 from dashboard.workitems import selectors
 
 register = template.Library()
@@ -131,7 +132,7 @@ def failure_advice(exception_type: str, exception_code: str) -> str:
 
 @register.filter
 def state_label(value: str) -> str:
-    return (value or "").replace("_", " ")
+    return core_state_label(value)
 
 
 @register.simple_tag(takes_context=True)

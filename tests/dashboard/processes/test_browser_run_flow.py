@@ -66,7 +66,7 @@ def test_start_watch_console_and_download(
     expect(state).to_have_text("new")
 
     emu.advance(3)  # the run starts; the page notices on its next poll
-    expect(state).to_have_text("in_progress", timeout=10_000)
+    expect(state).to_have_text("in progress", timeout=10_000)
     emu.advance(3600)
     expect(state).to_have_text("unresolved", timeout=10_000)
     expect(page.locator("#status")).not_to_have_attribute("hx-trigger", "every 2s")

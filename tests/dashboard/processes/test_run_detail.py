@@ -47,7 +47,7 @@ def test_status_partial_follows_the_run_and_stops_polling_when_it_ends(
     running = client.get(_url(ws, run.id), **HTMX_STATUS)
     assert running.status_code == 200
     assert running.content.decode().lstrip().startswith('<section id="status"')
-    assert 'id="run-state">in_progress<' in running.content.decode()
+    assert 'id="run-state">in progress<' in running.content.decode()
     assert 'hx-trigger="every 2s"' in running.content.decode()
 
     emu.advance(3600)  # the robots finish
@@ -60,7 +60,8 @@ def test_status_partial_follows_the_run_and_stops_polling_when_it_ends(
     assert "hx-trigger" not in html
     counts = emu.store.run_counts(emu.store.runs[run.idx])
     for name, n in counts.items():
-        assert f'data-state="{name}">{name}: {n}<' in html
+        label = name.replace("_", " ")
+        assert f'data-state="{name}">{label}: {n}<' in html
     for idx in emu.store.runs[run.idx].step_runs:
         assert emu.store.step_runs[idx].id in html
 
