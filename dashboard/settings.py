@@ -140,6 +140,7 @@ INSTALLED_APPS = [
     "dashboard.workitems",
     "dashboard.processes",
     "dashboard.bulk",
+    "dashboard.home",
 ]
 
 MIDDLEWARE = [
@@ -316,6 +317,12 @@ WORKROOM_BULK_DRAFT_TTL_HOURS = env_int(
 # Only behind a reverse proxy that overwrites X-Forwarded-For: otherwise clients could forge the
 # IP recorded in the audit log.
 WORKROOM_TRUST_X_FORWARDED_FOR = env_bool(ENV, "WORKROOM_TRUST_X_FORWARDED_FOR", False)
+# The home page calls a run stuck when it has been in progress (or queued) this long, and
+# counts items pending for longer than this as waiting too long.
+WORKROOM_STUCK_RUN_MINUTES = env_int(ENV, "WORKROOM_STUCK_RUN_MINUTES", 120, minimum=1)
+WORKROOM_PENDING_STALE_MINUTES = env_int(
+    ENV, "WORKROOM_PENDING_STALE_MINUTES", 60, minimum=1
+)
 WORKROOM_DEFAULT_SYNC_INTERVAL = env_int(
     ENV, "WORKROOM_DEFAULT_SYNC_INTERVAL", 60, minimum=5
 )

@@ -36,6 +36,7 @@ urlpatterns = [
         auth_views.PasswordChangeDoneView.as_view(),
         name="password_change_done",
     ),
+    path("", include("dashboard.home.urls")),
     path("", include("dashboard.accounts.urls")),
     path("", include("dashboard.workspaces.urls")),
     path("", include("dashboard.audit.urls")),

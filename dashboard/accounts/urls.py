@@ -1,4 +1,4 @@
-# No app_name: url names carry the app prefix, and "home" must be global (the nav uses it).
+# No app_name: url names carry the app prefix.
 from __future__ import annotations
 
 from django.urls import path
@@ -6,7 +6,6 @@ from django.urls import path
 from dashboard.accounts import views
 
 urlpatterns = [
-    path("", views.home, name="home"),
     path("preferences/", views.preferences, name="accounts-preferences"),
     path("teams/new/", views.team_create, name="accounts-team-create"),
     path("teams/<slug:team_slug>/", views.team_detail, name="accounts-team-detail"),

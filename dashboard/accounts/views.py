@@ -36,18 +36,6 @@ def _team(slug: str) -> Team:
 
 
 @login_required
-@require_GET
-def home(request: HtmxHttpRequest) -> HttpResponse:
-    memberships = (
-        Membership.objects.filter(user=cast(Any, request.user))
-        .select_related("team")
-        .prefetch_related("team__workspaces")
-        .order_by("team__name")
-    )
-    return render(request, "accounts/home.html", {"memberships": memberships})
-
-
-@login_required
 @require_http_methods(["GET", "POST"])
 def team_create(request: HtmxHttpRequest) -> HttpResponse:
     form = TeamForm(request.POST or None)

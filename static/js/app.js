@@ -67,6 +67,15 @@
     setUpNavMenu();
   }
 
+  // Polling sections marked data-poll-visible-only skip their polls while the tab is hidden
+  // (htmx trigger filters would need eval, which the CSP forbids).
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var elt = event.detail && event.detail.elt;
+    if (document.hidden && elt && elt.hasAttribute("data-poll-visible-only")) {
+      event.preventDefault();
+    }
+  });
+
   document.addEventListener("htmx:sendError", function () {
     flash("Workroom could not be reached. Check your connection and try again.");
   });

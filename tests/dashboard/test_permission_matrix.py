@@ -1,4 +1,4 @@
-"""Every view of accounts, audit and workspaces, for every role → the expected status.
+"""Every view of accounts, audit, workspaces and home, for every role → the expected status.
 
 anonymous → redirect to login; a member of another team → 404; a member below the needed
 role → 403; allowed → 200/302 (400 for a deliberately empty form: allowed, but invalid).
@@ -21,7 +21,12 @@ from tests.dashboard.factories import add_member, make_user, make_workspace_row
 pytestmark = pytest.mark.django_db
 
 ROLES = ("anonymous", "viewer", "operator", "admin", "other_admin")
-APPS = ("dashboard.accounts.", "dashboard.audit.", "dashboard.workspaces.")
+APPS = (
+    "dashboard.accounts.",
+    "dashboard.audit.",
+    "dashboard.workspaces.",
+    "dashboard.home.",
+)
 LOGIN = "login"
 
 
