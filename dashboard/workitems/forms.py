@@ -65,16 +65,24 @@ class WorkItemFilterForm(forms.Form):
     message = forms.CharField(required=False, max_length=200, label="Message text")
     payload = forms.CharField(required=False, max_length=200, label="Payload text")
     created_from = forms.DateField(
-        required=False, widget=forms.DateInput(attrs={"type": "date"})
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date", "aria-label": "Created from"}),
     )
     created_to = forms.DateField(
-        required=False, widget=forms.DateInput(attrs={"type": "date"})
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date", "aria-label": "Created to"}),
     )
     updated_from = forms.DateField(
-        required=False, widget=forms.DateInput(attrs={"type": "date"})
+        required=False,
+        widget=forms.DateInput(
+            attrs={"type": "date", "aria-label": "State changed from"}
+        ),
     )
     updated_to = forms.DateField(
-        required=False, widget=forms.DateInput(attrs={"type": "date"})
+        required=False,
+        widget=forms.DateInput(
+            attrs={"type": "date", "aria-label": "State changed to"}
+        ),
     )
     sort = forms.ChoiceField(required=False, choices=SORTS)
     page_size = forms.TypedChoiceField(

@@ -1,4 +1,5 @@
-"""Every page at a laptop's and a phone's width: no horizontal overflow, no console error.
+"""Every page at a laptop's and a phone's width: no horizontal overflow, no console error,
+no serious accessibility violation (axe-core).
 
 The pages are found by walking the URLconf, so a new page is covered as soon as it exists: a
 URL parameter this test has no sample value for fails the test by name (add it to
@@ -24,7 +25,11 @@ from dashboard.bulk import drafts
 from dashboard.mirror.models import Process, ProcessRun, StepRun, WorkItem
 from dashboard.workitems.models import SavedView
 from tests.dashboard.factories import add_member, make_team, make_user
-from tests.dashboard.support.browser import left_the_login_page, log_in
+from tests.dashboard.support.browser import (
+    axe_violations,
+    left_the_login_page,
+    log_in,
+)
 from tests.dashboard.support.sync import full_sync
 from tests.dashboard.support.workspaces import workspace_on_emulator
 
@@ -127,7 +132,7 @@ def _overflow(page: Page) -> int:
     )
 
 
-def test_every_page_fits_a_laptop_and_a_phone_without_console_errors(
+def test_every_page_fits_a_laptop_and_a_phone_without_console_or_axe_errors(
     live_server: Any, page: Page, emulator_factory: Any
 ) -> None:
     emu = emulator_factory(seed="demo")
@@ -165,6 +170,8 @@ def test_every_page_fits_a_laptop_and_a_phone_without_console_errors(
                 )
             if re.search(r"\{[#%{]", page.locator("body").inner_text()):
                 problems.append(f"{label} {name} {url}: template syntax shown as text")
+            if label == "laptop" and (violations := axe_violations(page)):
+                problems.append(f"{label} {name} {url}: axe {violations}")
             if errors:
                 problems.append(f"{label} {name} {url}: console {errors[:3]}")
     assert not problems, "\n".join(problems)

@@ -76,3 +76,26 @@ def log_in(
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name=re.compile("log in", re.IGNORECASE)).click()
     then(page)
+
+
+AXE = Path(__file__).resolve().parent / "vendor" / "axe-core" / "4.14.1" / "axe.min.js"
+SERIOUS = ("serious", "critical")
+
+
+def axe_violations(page: Page, impacts: tuple[str, ...] = SERIOUS) -> list[str]:
+    """Run axe-core (vendored) on the page; return its violations of these impacts as
+    "rule: help (n nodes: selector, …)" lines. Evaluated through the DevTools protocol, so
+    the page's CSP (no inline scripts) does not stand in the way."""
+    if not page.evaluate("typeof window.axe === 'object'"):
+        page.evaluate(AXE.read_text(encoding="utf-8"))
+    found = page.evaluate(
+        """async (impacts) => {
+          const result = await axe.run(document, {resultTypes: ["violations"]});
+          return result.violations
+            .filter((v) => impacts.includes(v.impact))
+            .map((v) => `${v.id}: ${v.help} (${v.nodes.length} nodes: ` +
+              v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join(", ") + ")");
+        }""",
+        list(impacts),
+    )
+    return [str(line) for line in found]
