@@ -1,0 +1,34 @@
+"""After each finished sync (mirror's `sync_finished`), evaluate the workspace's alert rules."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+from django.db import transaction
+
+from dashboard.mirror.models import SyncRun
+from dashboard.mirror.signals import sync_finished
+
+# The sync writes its failure bookkeeping (consecutive failures, needs attention) just after
+# announcing; a short delay lets the evaluation see it (the beat catches anything later).
+EVALUATE_DELAY_SECONDS = 2.0
+
+
+def _on_sync_finished(sender: Any, sync_run: SyncRun, **kwargs: Any) -> None:
+    transaction.on_commit(partial(_enqueue, sync_run.workspace_id), robust=True)
+
+
+def _enqueue(workspace_id: int) -> None:
+    from dashboard.alerts.services import task_options
+    from dashboard.alerts.tasks import evaluate_workspace
+
+    evaluate_workspace.apply_async(
+        args=(workspace_id,), **task_options(EVALUATE_DELAY_SECONDS)
+    )
+
+
+def connect() -> None:
+    sync_finished.connect(
+        _on_sync_finished, sender=SyncRun, dispatch_uid="alerts-evaluate-after-sync"
+    )
