@@ -177,7 +177,7 @@ def _retries(digest: Digest, start: datetime, end: datetime) -> None:
         action="work_item.retry",
         created_at__gte=start,
         created_at__lt=end,
-        data__outcome="done",
+        data__outcome="ok",
     )
     item_ids = {
         int(i) for i in events.values_list("object_id", flat=True) if i.isdigit()

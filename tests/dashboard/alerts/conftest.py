@@ -32,6 +32,7 @@ from tests.dashboard.support.workspaces import workspace_on_emulator
 
 @dataclass
 class Mailbox:
+    port: int = 0
     messages: list[tuple[list[str], EmailMessage]] = field(default_factory=list)
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
@@ -43,7 +44,7 @@ class Mailbox:
     def text(self, n: int, subtype: str = "plain") -> str:
         part = self.messages[n][1].get_body(preferencelist=(subtype,))
         assert part is not None
-        content: str = part.get_content()
+        content: str = part.get_content().replace("\r\n", "\n")
         return content
 
     def subjects(self) -> list[str]:
@@ -70,6 +71,7 @@ def smtp(settings: Any) -> Iterator[Mailbox]:
     mailbox = Mailbox()
     controller = Controller(mailbox, hostname="127.0.0.1", port=_free_port())
     controller.start()
+    mailbox.port = controller.port
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST = "127.0.0.1"
     settings.EMAIL_PORT = controller.port
