@@ -74,13 +74,28 @@ def find(
     """
     if not workspaces or rule.condition == Condition.EVENT:
         return {}
-    scope = Scope(workspaces, {rule.team_id: Role.ADMIN})
+    # The filter is read over all the rule's workspaces (it may name one that is not
+    # being evaluated now), the items over those being evaluated.
+    filters = scope_filters(rule, team_scope(rule, rule_workspaces(rule)))
+    scope = team_scope(rule, workspaces)
+    finder = _FINDERS[Condition(rule.condition)]
+    return {f.key: f for f in finder(rule, scope, filters, now)}
+
+
+def scope_filters(rule: Rule, scope: Scope) -> dict[str, Any]:
+    """Return the rule's cleaned explorer filter over `scope`.
+
+    Raises:
+        RuleError: the filter is not valid (the explorer's own message).
+    """
     item_filter = read_filter(scope, QueryDict(rule.scope_query))
     if item_filter.error:
         raise RuleError(item_filter.error)
-    filters = item_filter.filters
-    finder = _FINDERS[Condition(rule.condition)]
-    return {f.key: f for f in finder(rule, scope, filters, now)}
+    return item_filter.filters
+
+
+def team_scope(rule: Rule, workspaces: dict[int, Workspace]) -> Scope:
+    return Scope(workspaces, {rule.team_id: Role.ADMIN})
 
 
 def _minutes(n: int) -> str:

@@ -15,6 +15,7 @@ SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("runs", ("processes-run-", "processes-steprun-", "processes-artifact-")),
     ("processes", ("processes-",)),
     ("bulk", ("bulk-",)),
+    ("alerts", ("alerts-",)),
     ("home", ("home", "accounts-", "workspaces-", "mirror-", "audit-")),
 )
 

@@ -339,3 +339,23 @@ def test_the_signature_covers_timestamp_and_body():
     assert not channels.verify("other", body, header)
     old = channels.sign("s3cret", body, int(timezone.now().timestamp()) - 3600)
     assert not channels.verify("s3cret", body, old)
+
+
+def test_a_rule_filtered_to_one_workspace_ignores_the_syncs_of_another(
+    ws, team_a, emu, emulator_factory
+):
+    add_runs(emu, processes=1, runs=1, items=4, failure_rate=1.0)
+    full_sync(ws)
+    other = workspace_on_emulator(
+        emulator_factory(workspace_id="other-ws"), team_a, name="Other"
+    )
+    rule = spike_rule(team_a, filter_query=f"workspace={ws.pk}&state=failed")
+    assert services.evaluate_workspace(other.pk).opened == 0
+    rule.refresh_from_db()
+    assert rule.last_error == ""
+    assert services.evaluate_workspace(ws.pk).opened == 1
+    rule.filter_query = "workspace=999999"
+    rule.save()
+    assert services.evaluate_workspace(ws.pk).recovered == 0
+    rule.refresh_from_db()
+    assert rule.last_error.startswith("The filter is not valid")
