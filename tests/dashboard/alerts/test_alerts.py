@@ -359,3 +359,33 @@ def test_a_rule_filtered_to_one_workspace_ignores_the_syncs_of_another(
     assert services.evaluate_workspace(ws.pk).recovered == 0
     rule.refresh_from_db()
     assert rule.last_error.startswith("The filter is not valid")
+
+
+def test_the_sweeper_resends_lost_and_abandoned_deliveries_only(
+    team_a, receiver, redis_client, alert_queue
+):
+    rule = Rule.objects.create(
+        team=team_a, name="E", condition=Condition.EVENT, event_kind="k"
+    )
+    rule.channels.set([webhook_channel(team_a, receiver)])
+    services.emit(team_a, "k", "lost", "T", "D", "/")
+    services.emit(team_a, "k", "held", "T", "D", "/")
+    lost, held = Delivery.objects.order_by("pk")
+    now = timezone.now()
+    # `held` is being sent by a live worker; `lost` never reached one.
+    Delivery.objects.filter(pk=held.pk).update(
+        status=Delivery.Status.SENDING,
+        lease_owner="w1",
+        lease_until=now + timedelta(minutes=2),
+    )
+    assert services.sweep_deliveries(now=now) == 0  # not overdue yet
+    assert services.sweep_deliveries(now=now + timedelta(minutes=2)) == 1
+    assert redis_client.llen(alert_queue) == 1
+    assert services.deliver(held.pk).status == "not-claimed"  # its lease is alive
+
+    # The worker holding `held` died: once its lease ran out the row is sent again.
+    Delivery.objects.filter(pk=held.pk).update(lease_until=now - timedelta(seconds=1))
+    assert services.sweep_deliveries(now=now) == 1
+    assert services.deliver(held.pk).status == "sent"
+    assert services.deliver(lost.pk).status == "sent"
+    assert len(receiver.requests) == 2
