@@ -251,12 +251,18 @@ def send_email(message: Message, recipients: Sequence[str]) -> None:
 _EMOJI = {"opened": "🔴", "reminder": "🟠", "recovered": "✅"}
 
 
+def slack_escape(text: str) -> str:
+    """Escape the three characters Slack's mrkdwn gives a meaning (&, <, >)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def slack_payload(message: Message) -> dict[str, Any]:
     """Slack incoming-webhook body: plain `text` (notifications) plus one section block."""
-    headline = f"{_EMOJI.get(message.kind, '')} *{message.subject}*".strip()
-    text = f"{headline}\n{message.detail}\n<{message.link}|Open in Workroom>"
+    subject, detail = slack_escape(message.subject), slack_escape(message.detail)
+    headline = f"{_EMOJI.get(message.kind, '')} *{subject}*".strip()
+    text = f"{headline}\n{detail}\n<{slack_escape(message.link)}|Open in Workroom>"
     return {
-        "text": f"{message.subject} — {message.link}",
+        "text": f"{subject} — {slack_escape(message.link)}",
         "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}],
     }
 

@@ -17,7 +17,7 @@ from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -76,7 +76,12 @@ def evaluate_all(now: datetime | None = None) -> Tally:
     """Evaluate every enabled rule over all its workspaces (beat: the time-based conditions)."""
     tally = Tally()
     for rule in Rule.objects.filter(enabled=True).exclude(condition=Condition.EVENT):
-        tally.add(evaluate_rule(rule, now=now))
+        try:
+            tally.add(evaluate_rule(rule, now=now))
+        except DatabaseError:
+            # One rule's failure (a lock timeout) must not starve the others; next minute
+            # evaluates it again.
+            log.exception("Evaluating alert rule %s failed", rule.pk)
     return tally
 
 
@@ -316,10 +321,17 @@ def deliver(delivery_id: int) -> DeliveryOutcome:
         "event__alert__rule__team", "channel"
     ).get(pk=delivery_id)
     mine = Delivery.objects.filter(pk=delivery_id, lease_owner=owner)
-    try:
-        channels.send(
-            delivery.channel, message_of(delivery.event), _recipients(delivery)
+    recipients = _recipients(delivery)
+    if delivery.channel.kind == Channel.Kind.EMAIL and not recipients:
+        mine.update(
+            status=Delivery.Status.SKIPPED,
+            last_error="No one wants this mail (preferences) and no extra address.",
+            lease_owner="",
+            lease_until=None,
         )
+        return DeliveryOutcome(Delivery.Status.SKIPPED)
+    try:
+        channels.send(delivery.channel, message_of(delivery.event), recipients)
     except channels.DeliveryFailed as err:
         log.warning(
             "Alert delivery %s to channel %s failed (attempt %s): %s",

@@ -389,3 +389,32 @@ def test_the_sweeper_resends_lost_and_abandoned_deliveries_only(
     assert services.deliver(held.pk).status == "sent"
     assert services.deliver(lost.pk).status == "sent"
     assert len(receiver.requests) == 2
+
+
+def test_mail_no_one_wants_is_skipped_and_says_why(team_a, smtp):
+    rule = Rule.objects.create(
+        team=team_a, name="E", condition=Condition.EVENT, event_kind="k"
+    )
+    rule.channels.set([email_channel(team_a)])  # the members have no address
+    services.emit(team_a, "k", "one", "T", "D", "/")
+    delivery = Delivery.objects.get()
+    assert services.deliver(delivery.pk).status == Delivery.Status.SKIPPED
+    delivery.refresh_from_db()
+    assert delivery.last_error.startswith("No one wants this mail")
+    assert smtp.messages == []
+
+
+def test_slack_text_is_escaped():
+    message = services.channels.Message(
+        "opened",
+        "<b> & co",
+        "t",
+        "a > b",
+        "http://x/?a=1&b=2",
+        "T",
+        "R",
+        "alert-event-1",
+    )
+    block = channels.slack_payload(message)["blocks"][0]["text"]["text"]
+    assert "&lt;b&gt; &amp; co" in block and "a &gt; b" in block
+    assert "<http://x/?a=1&amp;b=2|Open in Workroom>" in block
