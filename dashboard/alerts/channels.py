@@ -27,11 +27,14 @@ from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 
 from dashboard.alerts.models import Channel
-from dashboard.lib import secretbox
+from dashboard.lib import redact, secretbox
 from dashboard.lib.errors import WorkroomError
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 SIGNATURE_HEADER = "Workroom-Signature"
+# A URL path this long is masked in logs as a secret (Slack's /services/T…/B…/…); shorter ones
+# ("/webhook") carry no token and masking them would hide unrelated log text.
+MIN_SECRET_PATH = 20
 
 
 class ChannelError(WorkroomError):
@@ -182,6 +185,10 @@ def send(channel: Channel, message: Message, recipients: Sequence[str] = ()) -> 
             "The channel's URL cannot be decrypted; an admin must enter it again.",
             retryable=False,
         ) from None
+    # Slack and Teams carry their token in the path, which urllib3's debug log prints.
+    redact.register_secret(url)
+    if len(path := urlsplit(url).path) >= MIN_SECRET_PATH:
+        redact.register_secret(path)
     headers = {"Content-Type": "application/json", "User-Agent": "Workroom-Alerts"}
     if channel.kind == Channel.Kind.SLACK:
         body = json.dumps(slack_payload(message)).encode()
@@ -198,6 +205,7 @@ def send(channel: Channel, message: Message, recipients: Sequence[str] = ()) -> 
                 "The channel's signing secret cannot be decrypted; an admin must rotate it.",
                 retryable=False,
             ) from None
+        redact.register_secret(secret)
         headers[SIGNATURE_HEADER] = sign(secret, body, int(time.time()))
         headers["Workroom-Event-Id"] = message.event_id
     _post(url, body, headers)

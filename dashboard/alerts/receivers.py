@@ -5,13 +5,16 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
+from django.core.cache import cache
 from django.db import transaction
 
 from dashboard.mirror.models import SyncRun
 from dashboard.mirror.signals import sync_finished
 
 # The sync writes its failure bookkeeping (consecutive failures, needs attention) just after
-# announcing; a short delay lets the evaluation see it (the beat catches anything later).
+# announcing; a short delay lets the evaluation see it (the beat catches anything later). Syncs
+# of one workspace finishing within the delay (a burst of webhook syncs) share one evaluation:
+# it reads the database when it runs, after all of them.
 EVALUATE_DELAY_SECONDS = 2.0
 
 
@@ -23,6 +26,11 @@ def _enqueue(workspace_id: int) -> None:
     from dashboard.alerts.services import task_options
     from dashboard.alerts.tasks import evaluate_workspace
 
+    # cache.add is atomic (Redis SET NX): one evaluation queued per workspace and delay.
+    if not cache.add(
+        f"alerts:evaluate:{workspace_id}", 1, timeout=EVALUATE_DELAY_SECONDS
+    ):
+        return
     evaluate_workspace.apply_async(
         args=(workspace_id,), **task_options(EVALUATE_DELAY_SECONDS)
     )

@@ -137,7 +137,13 @@ def _rule_form(request: HtmxHttpRequest, team: Team, rule: Rule) -> HttpResponse
             {"team": team, "form": form, "rule": rule},
             status=400,
         )
-    form = RuleForm(instance=rule, team=team)
+    # Prefilled from a link (e.g. a triage group's or an explorer filter's "alert on this").
+    initial = {
+        name: request.GET[name]
+        for name in ("name", "condition", "filter_query", "workspace", "saved_view")
+        if request.GET.get(name)
+    }
+    form = RuleForm(instance=rule, team=team, initial=initial)
     return render(
         request, "alerts/rule_form.html", {"team": team, "form": form, "rule": rule}
     )

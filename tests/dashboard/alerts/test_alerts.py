@@ -418,3 +418,59 @@ def test_slack_text_is_escaped():
     block = channels.slack_payload(message)["blocks"][0]["text"]["text"]
     assert "&lt;b&gt; &amp; co" in block and "a &gt; b" in block
     assert "<http://x/?a=1&amp;b=2|Open in Workroom>" in block
+
+
+def test_a_sent_webhook_url_and_secret_are_masked_in_logs(team_a, receiver):
+    from dashboard.lib.redact import redact
+
+    rule = Rule.objects.create(
+        team=team_a, name="E", condition=Condition.EVENT, event_kind="k"
+    )
+    rule.channels.set([webhook_channel(team_a, receiver)])
+    services.emit(team_a, "k", "one", "T", "D", "/")
+    assert services.deliver(Delivery.objects.get().pk).status == "sent"
+    path = receiver.url.split(":", 2)[2].split("/", 1)[1]
+    line = f'"POST /{path} HTTP/1.1" 200 secret is {receiver.secret}'
+    masked = redact(line)
+    assert path not in masked and receiver.secret not in masked
+
+
+def test_syncs_finishing_together_queue_one_evaluation(ws, redis_client, alert_queue):
+    from django.core.cache import cache
+
+    from dashboard.alerts.receivers import _enqueue
+
+    cache.delete(f"alerts:evaluate:{ws.pk}")
+    _enqueue(ws.pk)
+    _enqueue(ws.pk)
+    # One message (its countdown is kept by the worker that takes it) for both syncs.
+    assert redis_client.llen(alert_queue) == 1
+    assert cache.get(f"alerts:evaluate:{ws.pk}") == 1
+
+
+def test_rotating_the_encryption_key_reseals_channel_secrets(
+    team_a, receiver, settings
+):
+    from cryptography.fernet import Fernet
+    from django.core.management import call_command
+
+    channel = webhook_channel(team_a, receiver)
+    old_keys = list(settings.WORKROOM_ENCRYPTION_KEYS)
+    settings.WORKROOM_ENCRYPTION_KEYS = [
+        ("k2", Fernet.generate_key().decode()),
+        *old_keys,
+    ]
+    call_command("rotate_alert_channel_keys")
+    channel.refresh_from_db()
+    assert channel.url_ciphertext.startswith("v1:fernet:k2:")
+    assert channel.secret_ciphertext.startswith("v1:fernet:k2:")
+    settings.WORKROOM_ENCRYPTION_KEYS = settings.WORKROOM_ENCRYPTION_KEYS[
+        :1
+    ]  # old key gone
+    rule = Rule.objects.create(
+        team=team_a, name="E", condition=Condition.EVENT, event_kind="k"
+    )
+    rule.channels.set([channel])
+    services.emit(team_a, "k", "one", "T", "D", "/")
+    assert services.deliver(Delivery.objects.get().pk).status == "sent"
+    assert receiver.requests[0].verified

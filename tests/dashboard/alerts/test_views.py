@@ -268,3 +268,16 @@ def test_an_admin_sets_the_digest_hour_and_a_bad_hour_is_refused(
     )
     assert "An hour from 0 to 23." in response.content.decode()
     assert DigestSettings.objects.get(team=team_a).hour_utc == 6
+
+
+def test_the_rule_form_is_prefilled_from_a_link(client_for, alice, team_a):
+    body = (
+        client_for(alice)
+        .get(
+            reverse("alerts-rule-new", args=[team_a.slug]),
+            {"condition": "new_group", "filter_query": "exception_type=application"},
+        )
+        .content.decode()
+    )
+    assert '<option value="new_group" selected>' in body
+    assert 'value="exception_type=application"' in body
