@@ -21,7 +21,7 @@ from dashboard.alerts.models import (
     Delivery,
     Rule,
 )
-from dashboard.mirror.models import Process, SyncRun, WorkItem
+from dashboard.mirror.models import Process, ProcessRun, SyncRun, WorkItem
 from dashboard.mirror.services.syncruns import sync_request, sync_run_execute
 from dashboard.workspaces import services as workspace_services
 from robocorp_api.emulator import ALL_PERMISSIONS
@@ -36,9 +36,8 @@ pytestmark = [pytest.mark.emulator]
 def deliver_pending() -> list[str]:
     """Run every pending delivery twice (a duplicated task): what the worker would do."""
     outcomes = []
-    for pk in Delivery.objects.filter(status=Delivery.Status.PENDING).values_list(
-        "pk", flat=True
-    ):
+    pending = Delivery.objects.filter(status=Delivery.Status.PENDING).order_by("pk")
+    for pk in pending.values_list("pk", flat=True):
         outcomes.append(services.deliver(pk).status)
         assert services.deliver(pk).status == "not-claimed"
     return outcomes
@@ -474,3 +473,102 @@ def test_rotating_the_encryption_key_reseals_channel_secrets(
     services.emit(team_a, "k", "one", "T", "D", "/")
     assert services.deliver(Delivery.objects.get().pk).status == "sent"
     assert receiver.requests[0].verified
+
+
+def test_a_stuck_run_and_long_pending_items_alert_and_recover(ws, team_a, emu):
+    slow = emu.store.add_process("Slow", steps=["Read"], item_seconds=100_000.0)
+    emu.store.create_run(slow.id, payloads=[{"n": n} for n in range(4)])
+    emu.advance(60)
+    full_sync(ws)
+    run = ProcessRun.objects.get(workspace=ws, process__name="Slow")
+    assert run.state == "in_progress"
+    pending = WorkItem.objects.filter(workspace=ws, state="pending").count()
+    assert pending >= 1
+    stuck = Rule.objects.create(
+        team=team_a, name="Stuck", condition=Condition.RUN_STUCK, window_minutes=30
+    )
+    waiting = Rule.objects.create(
+        team=team_a,
+        name="Waiting",
+        condition=Condition.ITEMS_PENDING,
+        window_minutes=30,
+        threshold=0,
+    )
+    started = run.started_at or run.created_at
+    assert (
+        services.evaluate_rule(stuck, now=started + timedelta(minutes=29)).opened == 0
+    )
+    assert (
+        services.evaluate_rule(stuck, now=started + timedelta(minutes=31)).opened == 1
+    )
+    [alert] = Alert.objects.filter(rule=stuck)
+    assert alert.link.endswith(f"/workspaces/{ws.pk}/runs/{run.external_id}/")
+    later = timezone.now() + timedelta(hours=2)
+    assert services.evaluate_rule(waiting, now=later).opened == 1
+    [waiting_alert] = Alert.objects.filter(rule=waiting)
+    assert (
+        f"{pending} item" in waiting_alert.title
+        and "state=pending" in waiting_alert.link
+    )
+
+    emu.advance(10_000_000)  # the robot finishes: the run and its items are settled
+    full_sync(ws)
+    assert services.evaluate_rule(stuck, now=later).recovered == 1
+    assert services.evaluate_rule(waiting, now=later).recovered == 1
+
+
+def test_a_sync_failing_longer_than_t_alerts_and_recovers_after_a_good_sync(
+    team_a, emulator_factory
+):
+    other = emulator_factory(workspace_id="failing-sync")
+    key = other.create_key(ALL_PERMISSIONS)
+    ws = workspace_on_emulator(other, team_a, name="Failing", api_key=key)
+    rule = Rule.objects.create(
+        team=team_a, name="Sync", condition=Condition.SYNC_FAILING, window_minutes=30
+    )
+    other.store.keys.pop(key)
+    sync_run_execute(
+        sync_run_id=sync_request(workspace=ws, trigger=SyncRun.Trigger.BEAT).pk
+    )
+    soon, later = (
+        timezone.now() + timedelta(minutes=5),
+        timezone.now() + timedelta(minutes=31),
+    )
+    assert services.evaluate_rule(rule, now=soon).opened == 0  # failing, not yet for T
+    assert services.evaluate_rule(rule, now=later).opened == 1
+    assert "1 failed syncs in a row; last error: Control Room rejected" in (
+        Alert.objects.get(rule=rule).detail
+    )
+
+    workspace_services.replace_key(
+        ws, team_a.memberships.first().user, api_key=other.create_key(ALL_PERMISSIONS)
+    )
+    ok = sync_request(workspace=ws, trigger=SyncRun.Trigger.MANUAL)
+    sync_run_execute(sync_run_id=ok.pk)
+    assert SyncRun.objects.get(pk=ok.pk).status == SyncRun.Status.SUCCEEDED
+    assert services.evaluate_rule(rule, now=later).recovered == 1
+
+
+def test_the_minute_beat_reminds_and_recovers_as_the_clock_moves(
+    ws, team_a, emu, smtp, with_emails
+):
+    import time_machine
+
+    add_runs(emu, processes=1, runs=1, items=4, failure_rate=1.0)
+    full_sync(ws)
+    rule = spike_rule(team_a, email_channel(team_a), renotify_minutes=60)
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        assert services.evaluate_all().opened == 1
+        clock.shift(timedelta(minutes=59))
+        assert services.evaluate_all().reminded == 0
+        clock.shift(timedelta(minutes=2))
+        assert services.evaluate_all().reminded == 1
+        clock.shift(timedelta(hours=6))
+        assert services.evaluate_all().recovered == 1
+        assert services.evaluate_all() == services.Tally()
+    deliver_pending()
+    opened, reminder, recovered = smtp.subjects()
+    assert opened.startswith("[Workroom] 4 failures of ")
+    assert reminder == opened.replace("[Workroom] ", "[Workroom] Still open: ")
+    assert recovered == opened.replace("[Workroom] ", "[Workroom] Recovered: ")
+    assert rule.alerts.get().state == Alert.State.RECOVERED
