@@ -7,7 +7,9 @@ from typing import Any
 
 from django.core.cache import cache
 from django.db import transaction
+from django.db.models import Q
 
+from dashboard.alerts.models import Condition, Rule
 from dashboard.mirror.models import SyncRun
 from dashboard.mirror.signals import sync_finished
 
@@ -25,6 +27,14 @@ def _on_sync_finished(sender: Any, sync_run: SyncRun, **kwargs: Any) -> None:
 def _enqueue(workspace_id: int) -> None:
     from dashboard.alerts.services import task_options
     from dashboard.alerts.tasks import evaluate_workspace
+
+    watched = Rule.objects.filter(
+        Q(workspace__isnull=True) | Q(workspace_id=workspace_id),
+        team__workspaces=workspace_id,
+        enabled=True,
+    ).exclude(condition=Condition.EVENT)
+    if not watched.exists():
+        return  # no rule watches this workspace: nothing to evaluate
 
     # cache.add is atomic (Redis SET NX): one evaluation queued per workspace and delay.
     if not cache.add(

@@ -434,12 +434,17 @@ def test_a_sent_webhook_url_and_secret_are_masked_in_logs(team_a, receiver):
     assert path not in masked and receiver.secret not in masked
 
 
-def test_syncs_finishing_together_queue_one_evaluation(ws, redis_client, alert_queue):
+def test_syncs_finishing_together_queue_one_evaluation(
+    ws, team_a, redis_client, alert_queue
+):
     from django.core.cache import cache
 
     from dashboard.alerts.receivers import _enqueue
 
     cache.delete(f"alerts:evaluate:{ws.pk}")
+    _enqueue(ws.pk)
+    assert redis_client.llen(alert_queue) == 0  # no rule watches the workspace: no task
+    Rule.objects.create(team=team_a, name="Keys", condition=Condition.KEY_REJECTED)
     _enqueue(ws.pk)
     _enqueue(ws.pk)
     # One message (its countdown is kept by the worker that takes it) for both syncs.
