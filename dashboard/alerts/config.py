@@ -6,16 +6,19 @@ and is audited (`record_by`); channel secrets never reach the audit data.
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from dashboard.accounts.models import Role, Team, User
 from dashboard.accounts.permissions import require_role
 from dashboard.alerts import channels, services
+from dashboard.alerts.conditions import absolute
 from dashboard.alerts.models import Channel, DigestSettings, Preference, Rule
 from dashboard.audit.services import Actor, record_by
 
@@ -195,3 +198,38 @@ def save_preference(preference: Preference, mute_hours: int | None) -> None:
     elif mute_hours:
         preference.muted_until = timezone.now() + timedelta(hours=mute_hours)
     preference.save()
+
+
+def send_test(actor: Actor, channel: Channel) -> str:
+    """Send a test message through the channel now (admins); return what happened, to show.
+
+    An email channel mails the admin alone (never the team)."""
+    _require(actor, channel.team, Role.ADMIN)
+    link = absolute(reverse("alerts-channel-edit", args=[channel.pk]))
+    message = channels.Message(
+        kind="test",
+        subject=f"[Workroom] Test message of channel {channel.name}",
+        title=f"Test message of channel {channel.name}",
+        detail="If you read this, Workroom's alerts reach this channel.",
+        link=link,
+        team=channel.team.name,
+        rule="(test)",
+        event_id=f"test-{channel.pk}-{uuid.uuid4().hex[:12]}",
+    )
+    recipients = (
+        [actor.user.email] if actor.user is not None and actor.user.email else []
+    )
+    if channel.kind == Channel.Kind.EMAIL and not recipients:
+        return "Your account has no email address: add one to receive the test mail."
+    try:
+        channels.send(channel, message, recipients)
+    except channels.DeliveryFailed as err:
+        return f"Not delivered: {err.message}"
+    record_by(
+        actor,
+        team=channel.team,
+        action="alert_channel.test",
+        obj=channel,
+        summary=f"Sent a test message through alert channel {channel.name}",
+    )
+    return "Test message sent" + (f" to {recipients[0]}." if recipients else ".")

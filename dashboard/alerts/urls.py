@@ -41,6 +41,11 @@ urlpatterns = [
         name="alerts-channel-rotate",
     ),
     path(
+        "alerts/channels/<int:channel_id>/test/",
+        views.channel_test,
+        name="alerts-channel-test",
+    ),
+    path(
         "alerts/channels/<int:channel_id>/delete/",
         views.channel_delete,
         name="alerts-channel-delete",

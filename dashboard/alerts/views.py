@@ -306,6 +306,16 @@ def channel_rotate(request: HtmxHttpRequest, channel_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
+def channel_test(request: HtmxHttpRequest, channel_id: int) -> HttpResponse:
+    channel = _channel(request, channel_id)
+    outcome = config.send_test(Actor.from_request(request), channel)
+    level = messages.ERROR if outcome.startswith(("Not", "Your")) else messages.SUCCESS
+    messages.add_message(request, level, outcome)
+    return redirect("alerts-channel-edit", channel.pk)
+
+
+@login_required
+@require_POST
 def channel_delete(request: HtmxHttpRequest, channel_id: int) -> HttpResponse:
     channel = _channel(request, channel_id)
     team = channel.team

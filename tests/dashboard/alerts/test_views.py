@@ -46,6 +46,7 @@ def _urls(team: Any, rule: Rule, channel: Channel) -> dict[str, tuple[str, str]]
         "delete": ("POST", reverse("alerts-rule-delete", args=[rule.pk])),
         "channels": ("GET", reverse("alerts-channel-list", args=[team.slug])),
         "channel": ("GET", reverse("alerts-channel-edit", args=[channel.pk])),
+        "channel-test": ("POST", reverse("alerts-channel-test", args=[channel.pk])),
         "channel-delete": ("POST", reverse("alerts-channel-delete", args=[channel.pk])),
         "digest": ("POST", reverse("alerts-digest-settings", args=[team.slug])),
     }
@@ -62,6 +63,7 @@ EXPECTED = {
     "delete": (403, 403, 302, 404),
     "channels": (403, 403, 200, 404),
     "channel": (403, 403, 200, 404),
+    "channel-test": (403, 403, 302, 404),
     "channel-delete": (403, 403, 302, 404),
     "digest": (403, 403, 302, 404),
 }
@@ -281,3 +283,33 @@ def test_the_rule_form_is_prefilled_from_a_link(client_for, alice, team_a):
     )
     assert '<option value="new_group" selected>' in body
     assert 'value="exception_type=application"' in body
+
+
+def test_a_test_message_reaches_the_receiver_or_says_why_not(
+    client_for, alice, team_a, receiver
+):
+    from tests.dashboard.alerts.conftest import webhook_channel
+
+    channel = webhook_channel(team_a, receiver)
+    url = reverse("alerts-channel-test", args=[channel.pk])
+    page = client_for(alice).post(url, follow=True).content.decode()
+    assert "Test message sent." in page
+    [request] = receiver.requests
+    assert request.verified and request.json()["kind"] == "test"
+    receiver.status = 500
+    page = client_for(alice).post(url, follow=True).content.decode()
+    assert "Not delivered: The receiver answered HTTP 500." in page
+
+
+def test_a_test_mail_goes_to_the_admin_alone(
+    client_for, alice, team_a, smtp, with_emails
+):
+    channel = email_channel(team_a)
+    page = (
+        client_for(alice)
+        .post(reverse("alerts-channel-test", args=[channel.pk]), follow=True)
+        .content.decode()
+    )
+    assert "Test message sent to alice@example.com." in page
+    [(rcpts, _mail)] = smtp.messages
+    assert rcpts == ["alice@example.com"]
