@@ -450,6 +450,9 @@ WORKROOM_ALERT_HTTP_TIMEOUT = env_float(
 )
 WORKROOM_ALERT_MAX_RETRIES = env_int(ENV, "WORKROOM_ALERT_MAX_RETRIES", 5, minimum=0)
 WORKROOM_ALERT_RETRY_BASE = env_float(ENV, "WORKROOM_ALERT_RETRY_BASE", 30.0, minimum=0)
+# Recovered alerts (with their messages and deliveries) and digest records older than this are
+# deleted (hourly beat).
+WORKROOM_ALERT_HISTORY_DAYS = env_int(ENV, "WORKROOM_ALERT_HISTORY_DAYS", 90, minimum=1)
 # Celery queue of alert evaluations and deliveries; empty = the default queue.
 WORKROOM_ALERT_QUEUE = env_str(ENV, "WORKROOM_ALERT_QUEUE", "")
 EMAIL_BACKEND = env_str(

@@ -16,6 +16,11 @@ ALERTS_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "schedule": 60.0,
         "options": {"expires": 55.0},
     },
+    "alerts-prune": {
+        "task": "dashboard.alerts.tasks.prune_history",
+        "schedule": 3600.0,
+        "options": {"expires": 3000.0},
+    },
     "alerts-digests": {
         "task": "dashboard.alerts.tasks.send_due_digests",
         "schedule": 300.0,

@@ -30,6 +30,7 @@ from dashboard.alerts.models import (
     Channel,
     Condition,
     Delivery,
+    DigestRun,
     KnownGroup,
     Preference,
     Rule,
@@ -429,3 +430,18 @@ def sweep_deliveries(now: datetime | None = None) -> int:
     for pk in ids:
         enqueue_delivery(pk)
     return len(ids)
+
+
+def prune_history(now: datetime | None = None) -> dict[str, int]:
+    """Delete recovered alerts (their events and deliveries go with them) and digest records
+    older than WORKROOM_ALERT_HISTORY_DAYS; open alerts are kept however old."""
+    cutoff = (now or timezone.now()) - timedelta(
+        days=settings.WORKROOM_ALERT_HISTORY_DAYS
+    )
+    old = Alert.objects.filter(state=Alert.State.RECOVERED, recovered_at__lt=cutoff)
+    alerts = 0
+    while ids := list(old.values_list("pk", flat=True)[:500]):
+        Alert.objects.filter(pk__in=ids).delete()
+        alerts += len(ids)
+    digests, _ = DigestRun.objects.filter(day__lt=cutoff.date()).delete()
+    return {"alerts": alerts, "digests": digests}

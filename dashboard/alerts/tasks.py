@@ -56,3 +56,11 @@ def send_due_digests() -> int:
     from dashboard.alerts import digest
 
     return digest.send_due_digests()
+
+
+@shared_task(ignore_result=True)
+def prune_history() -> dict[str, int]:
+    """Delete recovered alerts and digest records past WORKROOM_ALERT_HISTORY_DAYS (beat)."""
+    from dashboard.alerts import services
+
+    return services.prune_history()

@@ -577,3 +577,25 @@ def test_the_minute_beat_reminds_and_recovers_as_the_clock_moves(
     assert reminder == opened.replace("[Workroom] ", "[Workroom] Still open: ")
     assert recovered == opened.replace("[Workroom] ", "[Workroom] Recovered: ")
     assert rule.alerts.get().state == Alert.State.RECOVERED
+
+
+def test_old_recovered_alerts_are_pruned_and_open_ones_kept(team_a, settings):
+    from dashboard.alerts.models import DigestRun
+
+    settings.WORKROOM_ALERT_HISTORY_DAYS = 30
+    rule = Rule.objects.create(
+        team=team_a, name="E", condition=Condition.EVENT, event_kind="k"
+    )
+    long_ago = timezone.now() - timedelta(days=40)
+    services.emit(team_a, "k", "old", "T", "D", "/", now=long_ago)
+    services.resolve(team_a, "k", "old", now=long_ago)
+    services.emit(team_a, "k", "still-open", "T", "D", "/", now=long_ago)
+    services.emit(team_a, "k", "recent", "T", "D", "/")
+    services.resolve(team_a, "k", "recent")
+    DigestRun.objects.create(team=team_a, day=long_ago.date())
+    assert services.prune_history() == {"alerts": 1, "digests": 1}
+    assert sorted(Alert.objects.filter(rule=rule).values_list("key", flat=True)) == [
+        "recent",
+        "still-open",
+    ]
+    assert not AlertEvent.objects.filter(alert__key="old").exists()
