@@ -227,7 +227,7 @@ def _runs_stuck(
                 )
             ),
         )
-        for run in runs[:200]
+        for run in runs
     ]
 
 

@@ -102,7 +102,12 @@ def evaluate_rule(
         return Tally()
     fresh = findings
     if rule.condition == Condition.NEW_GROUP:
-        fresh = {k: f for k, f in findings.items() if _first_sight(rule, k)}
+        known = set(KnownGroup.objects.filter(rule=rule).values_list("key", flat=True))
+        fresh = {
+            k: f
+            for k, f in findings.items()
+            if k not in known and _first_sight(rule, k)
+        }
     tally = Tally()
     for finding in fresh.values():
         tally.opened += _open(rule, finding, now)
@@ -118,15 +123,20 @@ def evaluate_rule(
     return tally
 
 
+@transaction.atomic
 def _learn_groups(rule: Rule, findings: dict[str, Finding], now: datetime) -> None:
-    """A new-group rule's first look: every group failing now is known, none is "new"."""
+    """A new-group rule's first look: every group failing now is known, none is "new".
+
+    Only the evaluation that sets `baselined_at` learns: a late one holding a stale rule must
+    not silently learn a group that appeared after the first look."""
+    if not Rule.objects.filter(pk=rule.pk, baselined_at__isnull=True).update(
+        baselined_at=now, last_evaluated_at=now, last_error=""
+    ):
+        return
     KnownGroup.objects.bulk_create(
         [KnownGroup(rule=rule, key=k, first_seen_at=now) for k in findings],
         ignore_conflicts=True,
         batch_size=500,
-    )
-    Rule.objects.filter(pk=rule.pk, baselined_at__isnull=True).update(
-        baselined_at=now, last_evaluated_at=now, last_error=""
     )
 
 
