@@ -40,6 +40,7 @@ from dashboard.workspaces.models import Workspace
 
 log = logging.getLogger(__name__)
 
+# Longer than one send can take (SMTP timeout 30 s per operation, HTTP connect + read timeouts).
 DELIVERY_LEASE_SECONDS = 120
 
 
@@ -208,9 +209,7 @@ def _record(rule: Rule, alert: Alert, kind: str, now: datetime) -> AlertEvent:
     if silent:
         return event
     for channel in rule.channels.filter(enabled=True):
-        delivery = Delivery.objects.create(
-            event=event, channel=channel, created_at=now, due_at=now
-        )
+        delivery = Delivery.objects.create(event=event, channel=channel, created_at=now)
         # robust: a broker outage is logged; the sweeper sends the committed delivery later.
         transaction.on_commit(partial(enqueue_delivery, delivery.pk), robust=True)
     return event
@@ -313,7 +312,9 @@ def deliver(delivery_id: int) -> DeliveryOutcome:
     """Send one delivery if it is still to be sent; claim it first (a duplicate is a no-op)."""
     owner = uuid.uuid4().hex
     now = timezone.now()
-    claimable = Q(status=Delivery.Status.PENDING) | (
+    # A pending row waiting out a retry's back-off is not claimable before it is due (an early
+    # duplicate message is dropped; the retry or the sweeper comes back for it).
+    claimable = Q(status=Delivery.Status.PENDING, due_at__lte=now) | (
         Q(status=Delivery.Status.SENDING) & expired(now)
     )
     claimed = (
