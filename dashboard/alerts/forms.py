@@ -91,6 +91,12 @@ class RuleForm(forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
+        name = data.get("name")
+        twins = Rule.objects.filter(team=self.team, name=name).exclude(
+            pk=self.instance.pk
+        )
+        if name and twins.exists():
+            self.add_error("name", "A rule of this team already has this name.")
         condition = data.get("condition")
         if data.get("saved_view") and data.get("filter_query"):
             self.add_error("filter_query", "Choose a saved view or a filter, not both.")

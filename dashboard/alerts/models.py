@@ -13,6 +13,7 @@ import uuid
 from datetime import datetime
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -85,6 +86,9 @@ class Condition(models.TextChoices):
     EVENT = "event", "A pushed event (e.g. a retry policy's breaker opened)"
 
 
+# The longest window, duration or reminder interval a rule may have: a year.
+MAX_MINUTES = 366 * 24 * 60
+
 # Kinds of pushed events (`services.emit`); the rule form offers these.
 EVENT_KINDS = (("policy_breaker_opened", "A retry policy's circuit breaker opened"),)
 
@@ -104,10 +108,16 @@ class Rule(models.Model):
         SavedView, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
     )
     filter_query = models.CharField(max_length=2000, blank=True)
-    threshold = models.PositiveIntegerField(default=0)
-    window_minutes = models.PositiveIntegerField(default=60)
+    threshold = models.PositiveIntegerField(
+        default=0, validators=[MaxValueValidator(1_000_000)]
+    )
+    window_minutes = models.PositiveIntegerField(
+        default=60, validators=[MaxValueValidator(MAX_MINUTES)]
+    )
     event_kind = models.CharField(max_length=64, blank=True)
-    renotify_minutes = models.PositiveIntegerField(default=0)
+    renotify_minutes = models.PositiveIntegerField(
+        default=0, validators=[MaxValueValidator(MAX_MINUTES)]
+    )
     notify_recovered = models.BooleanField(default=True)
     channels = models.ManyToManyField(Channel, blank=True, related_name="rules")
     enabled = models.BooleanField(default=True)

@@ -130,9 +130,13 @@ def test_an_admin_creates_a_rule_and_it_is_audited(client_for, alice, team_a, ch
         ),
         ({"filter_query": "state=bogus"}, "The filter is not valid"),
         ({"filter_query": "workspace=999999"}, "The filter is not valid"),
+        ({"window_minutes": "99999999"}, "less than or equal to 527040"),
+        ({"name": "Keys"}, "A rule of this team already has this name."),
     ],
 )
-def test_a_bad_rule_is_refused_with_a_message(client_for, alice, team_a, data, message):
+def test_a_bad_rule_is_refused_with_a_message(
+    client_for, alice, team_a, data, message, rule
+):
     base = {
         "name": "Bad",
         "condition": Condition.FAILURE_SPIKE,
@@ -145,7 +149,7 @@ def test_a_bad_rule_is_refused_with_a_message(client_for, alice, team_a, data, m
     )
     assert response.status_code == 400
     assert message in response.content.decode()
-    assert not Rule.objects.exists()
+    assert list(Rule.objects.all()) == [rule]
 
 
 def test_a_webhook_channel_shows_its_secret_once_and_its_url_never(
