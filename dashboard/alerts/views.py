@@ -363,9 +363,10 @@ def history(request: HtmxHttpRequest, team_slug: str) -> HttpResponse:
     page = Paginator(alerts.order_by("-opened_at", "-id"), HISTORY_PAGE_SIZE).get_page(
         request.GET.get("page")
     )
+    template = "alerts/history.html" + ("#history" if request.htmx else "")
     return render(
         request,
-        "alerts/history.html",
+        template,
         {
             "team": team,
             "page": page,

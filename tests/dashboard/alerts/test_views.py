@@ -247,7 +247,12 @@ def test_history_lists_the_teams_alerts_filtered_by_state(
     url = reverse("alerts-history", args=[team_a.slug])
     body = client_for(carol).get(url).content.decode()
     assert "Open one" in body and "Old one" in body and "Not yours" not in body
-    body = client_for(carol).get(url, {"state": "open"}).content.decode()
+    body = (
+        client_for(carol)
+        .get(url, {"state": "open"}, HTTP_HX_REQUEST="true")
+        .content.decode()
+    )
+    assert body.lstrip().startswith('<section id="history">')  # the page's own partial
     assert "Open one" in body and "Old one" not in body
 
 
