@@ -450,6 +450,11 @@ WORKROOM_ALERT_HTTP_TIMEOUT = env_float(
 )
 WORKROOM_ALERT_MAX_RETRIES = env_int(ENV, "WORKROOM_ALERT_MAX_RETRIES", 5, minimum=0)
 WORKROOM_ALERT_RETRY_BASE = env_float(ENV, "WORKROOM_ALERT_RETRY_BASE", 30.0, minimum=0)
+# A claimed delivery is its worker's this long (longer than one send can take); a killed
+# worker's delivery is sent again by the sweeper once it runs out.
+WORKROOM_ALERT_LEASE_SECONDS = env_int(
+    ENV, "WORKROOM_ALERT_LEASE_SECONDS", 120, minimum=1
+)
 # Recovered alerts (with their messages and deliveries) and digest records older than this are
 # deleted (hourly beat).
 WORKROOM_ALERT_HISTORY_DAYS = env_int(ENV, "WORKROOM_ALERT_HISTORY_DAYS", 90, minimum=1)

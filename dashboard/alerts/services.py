@@ -40,9 +40,6 @@ from dashboard.workspaces.models import Workspace
 
 log = logging.getLogger(__name__)
 
-# Longer than one send can take (SMTP timeout 30 s per operation, HTTP connect + read timeouts).
-DELIVERY_LEASE_SECONDS = 120
-
 
 @dataclass
 class Tally:
@@ -323,7 +320,7 @@ def deliver(delivery_id: int) -> DeliveryOutcome:
         .update(
             status=Delivery.Status.SENDING,
             lease_owner=owner,
-            lease_until=now + timedelta(seconds=DELIVERY_LEASE_SECONDS),
+            lease_until=now + timedelta(seconds=settings.WORKROOM_ALERT_LEASE_SECONDS),
             attempts=F("attempts") + 1,
         )
     )

@@ -99,6 +99,7 @@ class Receiver:
     secret: str
     requests: list[Received] = field(default_factory=list)
     status: int = 200  # what it answers; a test sets 500 to make a delivery fail
+    delay: float = 0.0  # seconds it waits before answering (holds a sender mid-request)
 
     def wait_for(self, n: int, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
@@ -124,6 +125,7 @@ def receiver() -> Iterator[Receiver]:
                     bool(header) and channels.verify(state.secret, body, header),
                 )
             )
+            time.sleep(state.delay)
             self.send_response(state.status)
             self.end_headers()
 
