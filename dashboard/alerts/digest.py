@@ -24,7 +24,7 @@ from dashboard.accounts.models import Team
 from dashboard.alerts.conditions import RUN_ACTIVE_STATES, absolute
 from dashboard.alerts.extensions import DigestSection, digest_sections
 from dashboard.alerts.models import DigestRun, DigestSettings
-from dashboard.alerts.services import alert_recipients
+from dashboard.alerts.services import alert_recipients, one_line
 from dashboard.audit.models import AuditEvent
 from dashboard.mirror.models import ProcessRun, WorkItem, WorkItemStateChange
 
@@ -197,6 +197,7 @@ def render(digest: Digest) -> tuple[str, str, str]:
         f"[Workroom] {digest.team.name}: daily digest of {digest.day:%Y-%m-%d} — "
         f"{digest.failures} failure{'s' if digest.failures != 1 else ''}"
     )
+    subject = one_line(subject)
     context = {"digest": digest, "subject": subject}
     return (
         subject,

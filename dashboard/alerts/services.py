@@ -381,11 +381,17 @@ _PREFIX: dict[str, str] = {
 }
 
 
+def one_line(text: str) -> str:
+    """Collapse whitespace: a title built from Control Room names may hold a newline, which a
+    mail header refuses (BadHeaderError)."""
+    return " ".join(text.split())
+
+
 def message_of(event: AlertEvent) -> channels.Message:
     alert = event.alert
     return channels.Message(
         kind=event.kind,
-        subject=f"[Workroom] {_PREFIX.get(event.kind, '')}{alert.title}",
+        subject=one_line(f"[Workroom] {_PREFIX.get(event.kind, '')}{alert.title}"),
         title=alert.title,
         detail=alert.detail,
         link=alert.link,

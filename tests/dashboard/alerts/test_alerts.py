@@ -601,3 +601,13 @@ def test_old_recovered_alerts_are_pruned_and_open_ones_kept(team_a, settings):
         "still-open",
     ]
     assert not AlertEvent.objects.filter(alert__key="old").exists()
+
+
+def test_a_title_with_a_newline_still_mails(team_a, smtp, with_emails):
+    rule = Rule.objects.create(
+        team=team_a, name="E", condition=Condition.EVENT, event_kind="k"
+    )
+    rule.channels.set([email_channel(team_a)])
+    services.emit(team_a, "k", "one", "Process\nInjected: header", "D", "/")
+    assert deliver_pending() == ["sent"]
+    assert smtp.subjects() == ["[Workroom] Process Injected: header"]
