@@ -38,7 +38,12 @@ def test_an_admin_adds_a_channel_and_a_rule_then_mutes_it_in_place(
     page.get_by_role("link", name="Alert rules").click()
     page.get_by_role("button", name="New rule").click()
     page.get_by_label("Name").fill("Order Intake key")
+    page.get_by_label("Condition").select_option(Condition.FAILURE_SPIKE)
+    expect(page.get_by_label("N (more than this many)")).to_be_visible()
     page.get_by_label("Condition").select_option(Condition.KEY_REJECTED)
+    # Only the fields the condition uses stay visible (static script, CSP-clean).
+    expect(page.get_by_label("N (more than this many)")).to_be_hidden()
+    expect(page.get_by_label("Only items matching this explorer filter")).to_be_hidden()
     page.get_by_label("Only this workspace").select_option(str(ws.pk))
     page.get_by_label("Ops mail").check()
     page.get_by_role("button", name="Save rule").click()
