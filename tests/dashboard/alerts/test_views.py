@@ -3,6 +3,7 @@ shown once and never again, mute through HTMX, history and preferences."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -322,3 +323,20 @@ def test_a_test_mail_goes_to_the_admin_alone(
     assert "Test message sent to alice@example.com." in page
     [(rcpts, _mail)] = smtp.messages
     assert rcpts == ["alice@example.com"]
+
+
+@pytest.mark.emulator
+def test_triage_links_a_group_to_a_prefilled_rule(client_for, alice, team_a, emu):
+    from tests.dashboard.mirror.helpers import add_runs
+    from tests.dashboard.support.sync import full_sync
+    from tests.dashboard.support.workspaces import workspace_on_emulator
+
+    ws = workspace_on_emulator(emu, team_a)
+    add_runs(emu, processes=1, runs=1, items=3, failure_rate=1.0)
+    full_sync(ws)
+    page = client_for(alice).get(reverse("workitems-triage")).content.decode()
+    link = re.search(r'href="([^"]+)">Alert on this group', page)
+    assert link is not None
+    form = client_for(alice).get(link.group(1).replace("&amp;", "&")).content.decode()
+    assert '<option value="failure_spike" selected>' in form
+    assert f"workspace={ws.pk}" in form and "state=failed" in form
