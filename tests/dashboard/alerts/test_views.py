@@ -340,3 +340,17 @@ def test_triage_links_a_group_to_a_prefilled_rule(client_for, alice, team_a, emu
     form = client_for(alice).get(link.group(1).replace("&amp;", "&")).content.decode()
     assert '<option value="failure_spike" selected>' in form
     assert f"workspace={ws.pk}" in form and "state=failed" in form
+
+
+def test_a_saved_view_links_to_a_rule_on_it(client_for, alice, team_a):
+    from dashboard.workitems.models import SavedView
+
+    make_workspace_row(team_a, name="Orders")
+    view = SavedView.objects.create(
+        team=team_a, name="ERP errors", query="exception_type=application"
+    )
+    page = client_for(alice).get(reverse("workitems-item-list")).content.decode()
+    link = re.search(r'href="([^"]+)" aria-label="Alert on view ERP errors"', page)
+    assert link is not None
+    form = client_for(alice).get(link.group(1).replace("&amp;", "&")).content.decode()
+    assert f'<option value="{view.pk}" selected>ERP errors</option>' in form
