@@ -77,3 +77,24 @@ def test_a_digest_the_mail_server_refused_is_tried_again(
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     assert digest.send_digest(team_a, day) == "sent"
     assert digest.send_digest(team_a, day) == "already"
+
+
+def test_the_send_digest_command_sends_once_and_refuses_bad_input(
+    team_a, smtp, with_emails
+):
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    out = StringIO()
+    call_command("send_digest", team_a.slug, "--day", "2026-11-01", stdout=out)
+    call_command("send_digest", team_a.slug, "--day", "2026-11-01", stdout=out)
+    assert out.getvalue().splitlines() == [
+        "Digest of Team A for 2026-11-01: sent.",
+        "Digest of Team A for 2026-11-01: already sent before; not sent again.",
+    ]
+    assert len(smtp.messages) == 1
+    with pytest.raises(CommandError, match="No team with the slug 'nope'"):
+        call_command("send_digest", "nope")
+    with pytest.raises(CommandError, match="--day must look like"):
+        call_command("send_digest", team_a.slug, "--day", "yesterday")
