@@ -16,6 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from dashboard.alerts.schedule import ALERTS_BEAT_SCHEDULE
 from dashboard.bulk.schedule import BULK_BEAT_SCHEDULE
 from dashboard.lib.envparse import (
     env_bool,
@@ -140,6 +141,7 @@ INSTALLED_APPS = [
     "dashboard.workitems",
     "dashboard.processes",
     "dashboard.bulk",
+    "dashboard.alerts",
     "dashboard.home",
 ]
 
@@ -300,7 +302,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "options": {"expires": float(WORKROOM_HEARTBEAT_INTERVAL)},
     },
 }
-CELERY_BEAT_SCHEDULE |= MIRROR_BEAT_SCHEDULE | BULK_BEAT_SCHEDULE
+CELERY_BEAT_SCHEDULE |= MIRROR_BEAT_SCHEDULE | BULK_BEAT_SCHEDULE | ALERTS_BEAT_SCHEDULE
 
 # --- Workroom ------------------------------------------------------------------------------------
 
@@ -440,6 +442,47 @@ WORKROOM_BULK_SWEEP_AFTER = env_int(ENV, "WORKROOM_BULK_SWEEP_AFTER", 60, minimu
 WORKROOM_BULK_QUEUE = env_str(ENV, "WORKROOM_BULK_QUEUE", "")
 # Password of the user 'manage.py bootstrap_demo' creates (development); empty = its fixed one.
 WORKROOM_DEMO_PASSWORD = env_secret(ENV, "WORKROOM_DEMO_PASSWORD")
+
+# --- Alerts and email (dashboard/alerts) -------------------------------------------------------
+
+# Absolute links in alert messages and digests; empty = WORKROOM_PUBLIC_URL, else localhost.
+WORKROOM_BASE_URL = (
+    env_str(ENV, "WORKROOM_BASE_URL", "")
+    or WORKROOM_PUBLIC_URL
+    or "http://localhost:8000"
+).rstrip("/")
+# Seconds to connect and to read of one outbound alert webhook call; task retries of a failed
+# delivery (backing off from 30 s, doubled each time).
+WORKROOM_ALERT_HTTP_TIMEOUT = env_float(
+    ENV, "WORKROOM_ALERT_HTTP_TIMEOUT", 10.0, minimum=0.5
+)
+WORKROOM_ALERT_MAX_RETRIES = env_int(ENV, "WORKROOM_ALERT_MAX_RETRIES", 5, minimum=0)
+WORKROOM_ALERT_RETRY_BASE = env_float(ENV, "WORKROOM_ALERT_RETRY_BASE", 30.0, minimum=0)
+# A claimed delivery is its worker's this long (longer than one send can take); a killed
+# worker's delivery is sent again by the sweeper once it runs out.
+WORKROOM_ALERT_LEASE_SECONDS = env_int(
+    ENV, "WORKROOM_ALERT_LEASE_SECONDS", 120, minimum=1
+)
+# Recovered alerts (with their messages and deliveries) and digest records older than this are
+# deleted (hourly beat).
+WORKROOM_ALERT_HISTORY_DAYS = env_int(ENV, "WORKROOM_ALERT_HISTORY_DAYS", 90, minimum=1)
+# Celery queue of alert evaluations and deliveries; empty = the default queue.
+WORKROOM_ALERT_QUEUE = env_str(ENV, "WORKROOM_ALERT_QUEUE", "")
+EMAIL_BACKEND = env_str(
+    ENV, "EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend"
+)
+EMAIL_HOST = env_str(ENV, "EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int(ENV, "EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env_str(ENV, "EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_secret(ENV, "EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool(ENV, "EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool(ENV, "EMAIL_USE_SSL", False)
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured(
+        "EMAIL_USE_TLS and EMAIL_USE_SSL are exclusive; set one."
+    )
+EMAIL_TIMEOUT = env_int(ENV, "EMAIL_TIMEOUT", 30, minimum=1)
+DEFAULT_FROM_EMAIL = env_str(ENV, "DEFAULT_FROM_EMAIL", "workroom@localhost")
 
 # --- Auth, login throttling ----------------------------------------------------------------------
 

@@ -10,12 +10,14 @@ register = template.Library()
 
 # First match wins: triage and runs are more specific than their apps' other pages.
 SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("you", ("accounts-preferences",)),  # the user menu's page: no main-menu section
+    # The user menu's pages: no main-menu section.
+    ("you", ("accounts-preferences", "alerts-preferences")),
     ("triage", ("workitems-triage",)),
     ("items", ("workitems-",)),
     ("runs", ("processes-run-", "processes-steprun-", "processes-artifact-")),
     ("processes", ("processes-",)),
     ("bulk", ("bulk-",)),
+    ("alerts", ("alerts-",)),
     ("home", ("home", "accounts-", "workspaces-", "mirror-", "audit-")),
 )
 
