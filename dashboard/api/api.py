@@ -37,9 +37,11 @@ class WorkroomApi(NinjaAPI):
 
 def _conventions(method: str, operation: dict[str, Any]) -> None:
     responses = operation.setdefault("responses", {})
+    for code in list(responses):
+        responses[str(code)] = responses.pop(code)
     for code, answer in responses.items():
         content = answer.get("content", {})
-        if code.startswith("4") and "application/json" in content:
+        if code[0] in "45" and "application/json" in content:
             answer["content"] = {PROBLEM: content["application/json"]}
     if "429" in responses:
         responses["429"]["headers"] = {

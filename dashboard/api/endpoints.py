@@ -13,7 +13,7 @@ from typing import Any, Literal
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, QueryDict
 from ninja import Path, Query, Router
-from ninja.responses import Status, codes_4xx
+from ninja.responses import Status
 
 from dashboard.accounts.models import Role
 from dashboard.api.models import ApiToken
@@ -73,7 +73,8 @@ from dashboard.workspaces.services import build_client
 from robocorp_api.models import EXCEPTION_TYPES, PROCESS_RUN_STATES, WORK_ITEM_STATES
 
 router = Router()
-ERRORS: dict[Any, Any] = {codes_4xx: Problem}
+# The refusals every operation may answer, each as a problem document.
+ERRORS: dict[Any, Any] = {frozenset({400, 401, 403, 404, 409, 422, 429, 503}): Problem}
 MAX_ID = 2**53
 Id = Path(..., ge=1, le=MAX_ID)
 
