@@ -8,6 +8,7 @@ same rules as in the UI: another team's ids are 404, a viewer cannot act.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import date
 from typing import Any, Literal
 
 from django.core.exceptions import PermissionDenied
@@ -374,9 +375,14 @@ def _query(values: Iterable[tuple[str, Any]]) -> QueryDict:
             continue
         if isinstance(value, list):
             query.setlist(name, [str(v) for v in value])
+        elif isinstance(value, date):
+            query[name] = value.isoformat()
         else:
             query[name] = str(value)
     return query
+
+
+NO_NUL = r"^[^\x00]*$"
 
 
 @router.get("/items", response={200: ItemPage, **ERRORS}, tags=["work items"])
@@ -384,32 +390,50 @@ def list_items(
     request: HttpRequest,
     workspace: int | None = Query(None, ge=1, le=MAX_ID),
     process: int | None = Query(None, ge=1, le=MAX_ID),
-    run: str = Query("", max_length=100),
+    run: str = Query("", max_length=100, pattern=NO_NUL),
     state: list[Literal[WORK_ITEM_STATES]] | None = Query(None),  # type: ignore[valid-type]  # noqa: B008
     exception_type: Literal[EXCEPTION_TYPES] | None = None,  # type: ignore[valid-type]
-    exception_code: str = Query("", max_length=200),
-    signature: str = Query("", max_length=255),
-    message: str = Query("", max_length=200),
-    payload: str = Query("", max_length=200),
-    created_from: str = Query("", max_length=10),
-    created_to: str = Query("", max_length=10),
-    updated_from: str = Query("", max_length=10),
-    updated_to: str = Query("", max_length=10),
+    exception_code: str = Query("", max_length=200, pattern=NO_NUL),
+    signature: str = Query("", max_length=255, pattern=NO_NUL),
+    message: str = Query("", max_length=200, pattern=NO_NUL),
+    payload: str = Query("", max_length=200, pattern=NO_NUL),
+    created_from: date | None = None,
+    created_to: date | None = None,
+    updated_from: date | None = None,
+    updated_to: date | None = None,
     sort: Literal["-created", "created", "-updated", "updated"] = "-created",
-    page_size: int = Query(50, ge=1, le=200, description="25, 50, 100 or 200"),
-    after: str = Query("", max_length=200),
+    page_size: Literal["25", "50", "100", "200"] = "50",
+    after: str = Query("", max_length=200, pattern=NO_NUL),
 ) -> dict[str, Any]:
-    """The explorer's items: the same filter (an invalid one is refused with the explorer's
-    message), keyset pages; `next` links to the following page."""
+    """The explorer's items: the same filter (read by the explorer's own form, so a refusal
+    reads the same), keyset pages; `next` links to the following page."""
     scope = scope_of(request)
-    item_filter = read_filter(scope, _query(request.GET.lists()))
+    _known(scope, workspace, process)
+    values = {
+        "workspace": workspace,
+        "process": process,
+        "run": run,
+        "state": list(state or []),
+        "exception_type": exception_type,
+        "exception_code": exception_code,
+        "signature": signature,
+        "message": message,
+        "payload": payload,
+        "created_from": created_from,
+        "created_to": created_to,
+        "updated_from": updated_from,
+        "updated_to": updated_to,
+        "sort": sort,
+        "page_size": page_size,
+    }
+    item_filter = read_filter(scope, _query(values.items()))
     if item_filter.error:
         raise ApiRefusal(item_filter.error, 422)
     filters = item_filter.filters
     page = keyset_page(
         filtered_items(scope, filters),
-        sort=filters.get("sort") or sort,
-        page_size=int(filters.get("page_size") or 50),
+        sort=sort,
+        page_size=int(page_size),
         after=after,
     )
     return {
@@ -419,6 +443,19 @@ def list_items(
         else None,
         "counts": state_counts(scope, filters),
     }
+
+
+def _known(scope: Scope, workspace: int | None, process: int | None) -> None:
+    """Another team's (or no) workspace or process is a 404, as everywhere in the API."""
+    if workspace is not None and workspace not in scope.workspaces:
+        raise Http404("No such workspace.")
+    if (
+        process is not None
+        and not Process.objects.filter(
+            pk=process, workspace_id__in=list(scope.workspaces), gone_at__isnull=True
+        ).exists()
+    ):
+        raise Http404("No such process.")
 
 
 def _item(request: HttpRequest, item_id: int) -> WorkItem:
@@ -591,6 +628,8 @@ def create_bulk(request: HttpRequest, body: BulkIn) -> Status[dict[str, Any]]:
     """Preview a bulk action: freeze the items of `filter` (the /items query string) or of
     `ids`; nothing is sent until it is confirmed."""
     require_operator(request)
+    if body.team is not None and body.team != token_of(request).team_id:
+        raise Http404("No such team.")
     try:
         op = drafts.create_draft(
             request.user,

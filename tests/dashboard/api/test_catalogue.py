@@ -49,7 +49,10 @@ def _call(client: Any, action: dict[str, Any], workspace: int) -> Any:
         if field["location"] == "path":
             path = path.replace("{" + field["name"] + "}", str(value))
         elif field["location"] == "query":
-            query += [(field["name"], v) for v in (value if isinstance(value, list) else [value])]
+            query += [
+                (field["name"], v)
+                for v in (value if isinstance(value, list) else [value])
+            ]
         else:
             body[field["name"]] = value
     if action["method"] == "GET":
@@ -83,7 +86,9 @@ def test_catalogue_fields_have_the_workato_shape(team_a, alice, make_token, api_
             assert {"name", "label", "type", "control_type", "hint", "optional"} <= set(
                 field
             )
-            assert field["pick_list"] is None or all(len(p) == 2 for p in field["pick_list"])
+            assert field["pick_list"] is None or all(
+                len(p) == 2 for p in field["pick_list"]
+            )
 
 
 def test_dynamic_pick_lists_answer_for_a_workspace(
