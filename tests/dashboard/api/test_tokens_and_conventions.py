@@ -182,10 +182,15 @@ def test_items_pages_follow_next_links(
     )
 
 
-def test_an_invalid_filter_gets_the_explorers_message(
+def test_an_invalid_filter_is_a_422_problem_naming_the_field(
     ws, team_a, alice, make_token, api_client
 ):
     client = api_client(make_token(team_a, alice))
     answer = client.get("/api/items?created_from=yesterday")
     assert answer.status_code == 422
-    assert answer.json()["detail"].startswith("The filter is not valid")
+    assert answer["Content-Type"] == "application/problem+json"
+    problem = answer.json()
+    assert problem["errors"][0]["field"] == "created_from"
+    assert "created_from" in problem["detail"]
+    # Another team's workspace is not found, as everywhere.
+    assert client.get("/api/items?workspace=999999").status_code == 404
