@@ -28,7 +28,7 @@ class InputField:
     label: str
     type: str  # string | integer | boolean | object | array
     control_type: str  # text | integer | select | multiselect | text-area | date
-    location: str  # path | query | body
+    location: str  # path | query | body (JSON) | file (multipart)
     hint: str = ""
     optional: bool = True
     pick_list: list[tuple[str, str]] | None = None  # static [label, value] pairs
@@ -135,6 +135,17 @@ ACTIONS: tuple[CatalogueAction, ...] = (
         (_id("process_id", "Process", "processes"),),
     ),
     CatalogueAction(
+        "start_process", "Start process (optionally with payloads)",
+        "Start a run without input, or with one work item per payload.",
+        "POST", "/api/processes/{process_id}/runs", s.StartedOut,
+        (
+            _id("process_id", "Process", "processes"),
+            InputField("payloads", "Payloads", "array", "text-area", "body",
+                       "A JSON array; one work item per element."),
+        ),
+        acts=True,
+    ),
+    CatalogueAction(
         "list_process_runs", "List process runs", "Runs, newest first, paged.",
         "GET", "/api/runs", s.RunPage,
         (
@@ -156,6 +167,18 @@ ACTIONS: tuple[CatalogueAction, ...] = (
         "list_console_messages", "List step run console messages",
         "One page of a step run's console, read live from Control Room.",
         "GET", "/api/steps/{step_id}/console", s.ConsoleOut,
+        (_id("step_id", "Step run", "step_runs"),),
+    ),
+    CatalogueAction(
+        "list_step_run_events", "List step run events",
+        "A step run's events, read live from Control Room.",
+        "GET", "/api/steps/{step_id}/events", s.SectionOut,
+        (_id("step_id", "Step run", "step_runs"),),
+    ),
+    CatalogueAction(
+        "list_step_run_artifacts", "List step run artifacts",
+        "A step run's artifacts; each downloads from .../artifacts/{id} (streamed).",
+        "GET", "/api/steps/{step_id}/artifacts", s.SectionOut,
         (_id("step_id", "Step run", "step_runs"),),
     ),
     CatalogueAction(
@@ -184,6 +207,13 @@ ACTIONS: tuple[CatalogueAction, ...] = (
         "POST", "/api/items/{item_id}/payload", s.ActionOut,
         (ITEM, InputField("payload", "Payload", "object", "text-area", "body",
                           "Any JSON value.", False)),
+        acts=True,
+    ),
+    CatalogueAction(
+        "upload_work_item_file", "Upload a work item file",
+        "Attach a file to an item (multipart field file), streamed to Control Room.",
+        "POST", "/api/items/{item_id}/files", s.ActionOut,
+        (ITEM, InputField("file", "File", "object", "file", "file", "", False)),
         acts=True,
     ),
     CatalogueAction(

@@ -7,13 +7,14 @@ same rules as in the UI: another team's ids are 404, a viewer cannot act.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from datetime import date
-from typing import Any, Literal
+from typing import Any, BinaryIO, Literal, cast
 
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, QueryDict
-from ninja import Path, Query, Router
+from django.http import Http404, HttpRequest, QueryDict, StreamingHttpResponse
+from ninja import File, Path, Query, Router, UploadedFile
 from ninja.responses import Status
 
 from dashboard.accounts.models import Role
@@ -37,6 +38,9 @@ from dashboard.api.schemas import (
     RunOut,
     RunPage,
     SavedViewOut,
+    SectionOut,
+    StartedOut,
+    StartIn,
     StepRunOut,
     TeamOut,
     TriageGroupOut,
@@ -52,6 +56,7 @@ from dashboard.bulk.models import BulkItem, BulkOperation
 from dashboard.lib.errors import WorkroomError
 from dashboard.lib.secretbox import SecretUnavailable
 from dashboard.mirror.models import Process, ProcessRun, StepRun, WorkItem
+from dashboard.processes import inputs as run_inputs
 from dashboard.processes import selectors as run_selectors
 from dashboard.processes import services as run_services
 from dashboard.workitems import services as item_services
@@ -219,6 +224,57 @@ def get_process(request: HttpRequest, process_id: int = Id) -> dict[str, Any]:
     raise Http404("No such process.")
 
 
+@router.post(
+    "/processes/{process_id}/runs",
+    response={201: StartedOut, **ERRORS},
+    tags=["processes"],
+)
+def start_process(
+    request: HttpRequest, body: StartIn, process_id: int = Id
+) -> Status[dict[str, Any]]:
+    """Start a run of the process, without input or with one work item per payload (each
+    checked against the process's JSON Schema when one is set)."""
+    require_operator(request)
+    scope = scope_of(request)
+    process = Process.objects.filter(
+        pk=process_id, workspace_id__in=list(scope.workspaces), gone_at__isnull=True
+    ).first()
+    if process is None:
+        raise Http404("No such process.")
+    workspace = scope.workspaces[process.workspace_id]
+    if why := scope.why_not(workspace, "start_stop"):
+        raise ApiRefusal(why, 403)
+    start = run_inputs.parse_start(
+        workspace,
+        process.external_id,
+        "payloads" if body.payloads is not None else "none",
+        payloads_text=json.dumps(body.payloads) if body.payloads is not None else "",
+    )
+    if not start.ok:
+        raise ApiRefusal(" ".join(start.errors), 422)
+    try:
+        started = run_services.start_run(
+            workspace, process, start, actor=actor_of(request)
+        )
+    except run_services.ActionFailed as err:
+        raise ApiRefusal(err.message, 404 if err.not_found else 409) from None
+    run = (
+        ProcessRun.objects.filter(workspace=workspace, external_id=started.id).first()
+        if started.id
+        else None
+    )
+    return Status(
+        201,
+        {
+            "started": started.started,
+            "run": _run_out(run) if run is not None else None,
+            "message": f"Started a run of {process.name}."
+            if started.started
+            else "Control Room started no run: nothing was waiting.",
+        },
+    )
+
+
 def _run_out(r: ProcessRun) -> dict[str, Any]:
     return {
         "id": r.pk,
@@ -319,18 +375,7 @@ def step_console(
     request: HttpRequest, step_id: int = Id, page: int = Query(1, ge=1, le=10_000)
 ) -> dict[str, Any]:
     """One page of a step run's console, oldest first, read live from Control Room."""
-    step = (
-        StepRun.objects.filter(
-            pk=step_id, workspace_id__in=list(scope_of(request).workspaces)
-        )
-        .select_related("workspace")
-        .first()
-    )
-    if step is None:
-        raise Http404("No such step run.")
-    why = step.workspace.why_not("run_outputs")
-    if why:
-        raise ApiRefusal(f"{step.workspace.name}: {why}", 403)
+    step = _step(request, step_id)
     try:
         client = build_client(step.workspace, **run_services.INTERACTIVE)
     except SecretUnavailable as err:
@@ -346,6 +391,92 @@ def step_console(
         "next": next_link(request, page=str(page + 1)) if console.has_next else None,
         "error": console.error,
     }
+
+
+def _step(request: HttpRequest, step_id: int) -> StepRun:
+    step = (
+        StepRun.objects.filter(
+            pk=step_id, workspace_id__in=list(scope_of(request).workspaces)
+        )
+        .select_related("workspace")
+        .first()
+    )
+    if step is None:
+        raise Http404("No such step run.")
+    why = step.workspace.why_not("run_outputs")
+    if why:
+        raise ApiRefusal(f"{step.workspace.name}: {why}", 403)
+    return step
+
+
+def _section(step: StepRun, read: str) -> dict[str, Any]:
+    try:
+        client = build_client(step.workspace, **run_services.INTERACTIVE)
+    except SecretUnavailable as err:
+        raise ApiRefusal(describe(err), 503) from None
+    with client:
+        reader = (
+            run_services.step_events
+            if read == "events"
+            else run_services.step_artifacts
+        )
+        section = reader(client, step.external_id)
+    return {
+        "step_run_id": step.pk,
+        "rows": [row.model_dump(mode="json", exclude={"url"}) for row in section.rows],
+        "truncated": section.truncated,
+        "error": section.error,
+    }
+
+
+@router.get(
+    "/steps/{step_id}/events", response={200: SectionOut, **ERRORS}, tags=["runs"]
+)
+def step_events(request: HttpRequest, step_id: int = Id) -> dict[str, Any]:
+    """A step run's events, read live from Control Room."""
+    return _section(_step(request, step_id), "events")
+
+
+@router.get(
+    "/steps/{step_id}/artifacts", response={200: SectionOut, **ERRORS}, tags=["runs"]
+)
+def step_artifacts(request: HttpRequest, step_id: int = Id) -> dict[str, Any]:
+    """A step run's artifacts (id, name, size); download one from .../artifacts/{id}."""
+    return _section(_step(request, step_id), "artifacts")
+
+
+@router.get(
+    "/steps/{step_id}/artifacts/{artifact_id}",
+    response={200: None, **ERRORS},
+    tags=["runs"],
+    openapi_extra={
+        "responses": {
+            200: {
+                "description": "The artifact's bytes, streamed.",
+                "content": {"application/octet-stream": {"schema": {}}},
+            }
+        }
+    },
+)
+def download_artifact(
+    request: HttpRequest,
+    step_id: int = Id,
+    artifact_id: str = Path(..., max_length=100, pattern=r"^[A-Za-z0-9_.-]+$"),
+) -> StreamingHttpResponse:
+    """Stream one artifact from Control Room (never held in memory)."""
+    step = _step(request, step_id)
+    try:
+        download = run_services.open_artifact(
+            step.workspace, step.external_id, artifact_id
+        )
+    except run_services.ActionFailed as err:
+        raise ApiRefusal(err.message, 404 if err.not_found else 409) from None
+    response = StreamingHttpResponse(
+        download.chunks, content_type="application/octet-stream"
+    )
+    response["Content-Disposition"] = run_services.content_disposition(download.name)
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 # --- work items -----------------------------------------------------------------------------
@@ -539,6 +670,35 @@ def edit_item_payload(
             result.message + " " + "; ".join(str(e) for e in result.schema_errors),
             422,
         )
+    return _acted(result)
+
+
+@router.post(
+    "/items/{item_id}/files",
+    response={200: ActionOut, **ERRORS},
+    tags=["work items"],
+)
+def upload_item_file(
+    request: HttpRequest,
+    item_id: int = Id,
+    file: UploadedFile = File(...),  # noqa: B008
+) -> dict[str, Any]:
+    """Attach a file to the item in Control Room (multipart field `file`; streamed)."""
+    require_operator(request)
+    item = _item(request, item_id)
+    name = (file.name or "").strip()
+    if not name or "\x00" in name:
+        raise ApiRefusal("Give the file a name.", 422)
+    try:
+        result = item_services.upload_file(
+            item,
+            actor_of(request),
+            file_name=name,
+            data=cast(BinaryIO, file),
+            size=file.size or 0,
+        )
+    except item_services.ActionError as err:
+        raise ApiRefusal(err.message, 409) from None
     return _acted(result)
 
 

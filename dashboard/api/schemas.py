@@ -220,3 +220,22 @@ class Choice(Schema):
 class PickListOut(Schema):
     name: str
     choices: list[Choice]
+
+
+class StartIn(Schema):
+    """No payloads: a run without input; `payloads`: one work item per element."""
+
+    payloads: list[Any] | None = Field(None, min_length=1, max_length=10_000)
+
+
+class StartedOut(Schema):
+    started: bool
+    run: RunOut | None
+    message: str
+
+
+class SectionOut(Schema):
+    step_run_id: int
+    rows: list[dict[str, Any]]
+    truncated: bool
+    error: str

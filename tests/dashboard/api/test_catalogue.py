@@ -9,6 +9,7 @@ from typing import Any
 
 import jsonschema
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from openapi_spec_validator import validate
 
 from dashboard.accounts.models import Role
@@ -22,10 +23,13 @@ SAMPLES: dict[str, Any] = {
     "reason": "catalogue check",
     "payload": {"invoice": 1},
     "message": "a",
+    "payloads": [{"order": 1}],
 }
 
 
 def _choose(client: Any, field: dict[str, Any], workspace: int) -> Any:
+    if field["location"] == "file":
+        return None
     if field["pick_list"]:
         value: Any = field["pick_list"][0][1]
     elif field["pick_list_url"]:
@@ -43,7 +47,7 @@ def _choose(client: Any, field: dict[str, Any], workspace: int) -> Any:
 
 
 def _call(client: Any, action: dict[str, Any], workspace: int) -> Any:
-    path, query, body = action["path"], [], {}
+    path, query, body, files = action["path"], [], {}, {}
     for field in action["input_fields"]:
         value = _choose(client, field, workspace)
         if field["location"] == "path":
@@ -53,10 +57,14 @@ def _call(client: Any, action: dict[str, Any], workspace: int) -> Any:
                 (field["name"], v)
                 for v in (value if isinstance(value, list) else [value])
             ]
+        elif field["location"] == "file":
+            files[field["name"]] = SimpleUploadedFile("note.txt", b"checked")
         else:
             body[field["name"]] = value
     if action["method"] == "GET":
         return client.get(path, query)
+    if files:
+        return client.post(path, files)
     return client.post(path, json.dumps(body), content_type="application/json")
 
 
