@@ -86,7 +86,7 @@ def test_start_a_process_with_payloads(ws, emu, team_a, alice, make_token, api_c
 
 def test_upload_a_file_to_an_item(finished, ws, team_a, alice, make_token, api_client):
     client = api_client(make_token(team_a, alice))
-    item = WorkItem.objects.filter(workspace=ws, state="failed").first()
+    item = WorkItem.objects.filter(workspace=ws, state="failed").earliest("pk")
     answer = client.post(
         f"/api/items/{item.pk}/files",
         {"file": SimpleUploadedFile("fix.csv", b"a,b\n1,2\n")},

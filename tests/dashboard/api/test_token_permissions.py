@@ -49,9 +49,9 @@ def world(ws, emu, team_a, team_b, alice, bob, charlie, make_token, api_client) 
     ids = {
         "ws": ws.pk,
         "process": Process.objects.get(workspace=ws).pk,
-        "run": ProcessRun.objects.filter(workspace=ws).first().pk,
-        "step": StepRun.objects.filter(workspace=ws).first().pk,
-        "item": WorkItem.objects.filter(workspace=ws).first().pk,
+        "run": ProcessRun.objects.filter(workspace=ws).earliest("pk").pk,
+        "step": StepRun.objects.filter(workspace=ws).earliest("pk").pk,
+        "item": WorkItem.objects.filter(workspace=ws).earliest("pk").pk,
         "op": op.pk,
     }
     clients = {
