@@ -158,6 +158,9 @@ def authenticate(value: str) -> ApiToken:
         raise TokenError("The token is not valid.")
     if token.status != "active":
         raise TokenError(f"The token {token.name} is {token.status}.")
+    if _role_of(token.principal, token.team) < Role.VIEWER:
+        # An admin removed it on the members page: as good as revoked.
+        raise TokenError(f"The token {token.name} is no longer a member of its team.")
     if token.kind == ApiToken.Kind.PERSONAL and (
         token.owner is None or _role_of(token.owner, token.team) < token.role
     ):

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from dashboard.accounts.models import Membership, Role
 from dashboard.api import tokens
-from dashboard.api.models import ApiToken
+from dashboard.api.models import ApiToken, IdempotentAnswer
 from dashboard.audit.models import AuditEvent
 from dashboard.audit.services import Actor
 from dashboard.mirror.models import WorkItem
@@ -194,3 +194,35 @@ def test_an_invalid_filter_is_a_422_problem_naming_the_field(
     assert "created_from" in problem["detail"]
     # Another team's workspace is not found, as everywhere.
     assert client.get("/api/items?workspace=999999").status_code == 404
+
+
+def test_removing_the_tokens_membership_disables_it(
+    team_a, alice, make_token, api_client
+):
+    value = make_token(team_a, alice)
+    Membership.objects.filter(user__api_token__isnull=False).delete()
+    answer = api_client(value).get("/api/teams")
+    assert answer.status_code == 401
+    assert "no longer a member" in answer.json()["detail"]
+
+
+def test_stored_answers_expire(
+    ws, emu, team_a, alice, make_token, api_client, settings
+):
+    seed_failed(emu, 2)
+    full_sync(ws)
+    client = api_client(make_token(team_a, alice))
+    headers = {"Idempotency-Key": "k"}
+    body = {"action": "retry", "filter": "state=failed"}
+    client.post("/api/bulk", body, content_type="application/json", headers=headers)
+    IdempotentAnswer.objects.update(
+        created_at=timezone.now()
+        - timedelta(hours=settings.WORKROOM_API_IDEMPOTENCY_HOURS, seconds=1)
+    )
+    other = client.post(
+        "/api/bulk",
+        {**body, "action": "mark_as_done"},
+        content_type="application/json",
+        headers=headers,
+    )
+    assert other.status_code == 201 and other.json()["action"] == "mark_as_done"
