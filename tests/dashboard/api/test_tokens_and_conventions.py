@@ -16,6 +16,7 @@ from dashboard.api import tokens
 from dashboard.api.models import ApiToken, IdempotentAnswer
 from dashboard.audit.models import AuditEvent
 from dashboard.audit.services import Actor
+from dashboard.lib.redact import redact
 from dashboard.mirror.models import WorkItem
 from tests.dashboard.bulk.helpers import seed_failed
 from tests.dashboard.support.sync import full_sync
@@ -226,3 +227,10 @@ def test_stored_answers_expire(
         headers=headers,
     )
     assert other.status_code == 201 and other.json()["action"] == "mark_as_done"
+
+
+def test_a_token_value_is_masked_in_logs(team_a, alice, make_token):
+    value = make_token(team_a, alice)
+    masked = redact(f"GET /api/teams?x={value} failed")
+    assert value not in masked
+    assert masked.startswith(f"GET /api/teams?x={value[:12]}[REDACTED]")
