@@ -10,6 +10,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from http import HTTPStatus
 from typing import Any
 
@@ -103,6 +104,11 @@ def rate_limited(token: ApiToken, now: float | None = None) -> int:
 # --- Idempotency-Key --------------------------------------------------------------------------
 
 
+# Longer than any request is allowed to run (gunicorn's timeout), so a live answer is never
+# taken for an abandoned one.
+ABANDONED_AFTER = timedelta(minutes=10)
+
+
 def _request_hash(request: HttpRequest) -> str:
     digest = hashlib.sha256(f"{request.method} {request.get_full_path()}\n".encode())
     digest.update(request.body)
@@ -132,6 +138,10 @@ def idempotent(request: HttpRequest, token: ApiToken, handler: Handler) -> HttpR
                 "This Idempotency-Key was used with another request; use a new key.",
             )
         if stored.status is None:
+            if stored.created_at < timezone.now() - ABANDONED_AFTER:
+                # Its process died mid-answer: nothing was stored, the client may try again.
+                stored.delete()
+                return idempotent(request, token, handler)
             return problem(
                 409, "A request with this Idempotency-Key is still being answered."
             )

@@ -234,3 +234,35 @@ def test_a_token_value_is_masked_in_logs(team_a, alice, make_token):
     masked = redact(f"GET /api/teams?x={value} failed")
     assert value not in masked
     assert masked.startswith(f"GET /api/teams?x={value[:12]}[REDACTED]")
+
+
+def test_a_key_still_being_answered_is_409_until_abandoned(
+    ws, emu, team_a, alice, make_token, api_client
+):
+    seed_failed(emu, 2)
+    full_sync(ws)
+    value = make_token(team_a, alice)
+    token = ApiToken.objects.get()
+    client = api_client(value)
+    body = {"action": "retry", "filter": "state=failed"}
+    IdempotentAnswer.objects.create(
+        token=token,
+        key="k",
+        request_hash=_fingerprint("/api/bulk", body),
+    )
+    headers = {"Idempotency-Key": "k"}
+    busy = client.post(
+        "/api/bulk", body, content_type="application/json", headers=headers
+    )
+    assert busy.status_code == 409 and "still being answered" in busy.json()["detail"]
+    IdempotentAnswer.objects.update(created_at=timezone.now() - timedelta(minutes=11))
+    done = client.post(
+        "/api/bulk", body, content_type="application/json", headers=headers
+    )
+    assert done.status_code == 201
+
+
+def _fingerprint(path: str, body: dict[str, str]) -> str:
+    digest = hashlib.sha256(f"POST {path}\n".encode())
+    digest.update(json.dumps(body).encode())
+    return digest.hexdigest()
