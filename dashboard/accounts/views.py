@@ -18,6 +18,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from dashboard.accounts import services
+from dashboard.accounts.extensions import listed_members
 from dashboard.accounts.forms import InvitationForm, RoleForm, TeamForm
 from dashboard.accounts.http import HtmxHttpRequest
 from dashboard.accounts.models import Invitation, Membership, Role, Team
@@ -58,7 +59,7 @@ def team_create(request: HtmxHttpRequest) -> HttpResponse:
 def team_detail(request: HtmxHttpRequest, team_slug: str) -> HttpResponse:
     team = _team(team_slug)
     membership = get_membership_or_404(request.user, team)
-    members = team.memberships.select_related("user").order_by(
+    members = listed_members(team.memberships.select_related("user")).order_by(
         "-role", "user__username"
     )
     return render(
@@ -72,7 +73,7 @@ def _members_context(team: Team, membership: Membership) -> dict[str, object]:
     return {
         "team": team,
         "membership": membership,
-        "members": team.memberships.select_related("user").order_by(
+        "members": listed_members(team.memberships.select_related("user")).order_by(
             "-role", "user__username"
         ),
         "invitations": team.invitations.filter(
@@ -158,7 +159,9 @@ def member_role(
     team = _team(team_slug)
     require_role(request.user, team, Role.ADMIN)
     member = get_object_or_404(
-        Membership.objects.select_related("user"), pk=membership_id, team=team
+        listed_members(Membership.objects.select_related("user")),
+        pk=membership_id,
+        team=team,
     )
     form = RoleForm(request.POST)
     error = ""
@@ -191,7 +194,9 @@ def member_remove(
     team = _team(team_slug)
     require_role(request.user, team, Role.ADMIN)
     member = get_object_or_404(
-        Membership.objects.select_related("user"), pk=membership_id, team=team
+        listed_members(Membership.objects.select_related("user")),
+        pk=membership_id,
+        team=team,
     )
     removed_self = member.user_id == request.user.pk
     try:

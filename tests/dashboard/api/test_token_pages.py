@@ -93,3 +93,20 @@ def test_outsiders_cannot_see_the_page(
 def test_the_team_page_links_to_the_tokens(team_a, carol, client_for):
     page = client_for(carol).get(f"/teams/{team_a.slug}/").content.decode()
     assert f'href="{url(team_a)}"' in page
+
+
+def test_token_principals_are_not_listed_or_managed_as_members(
+    team_a, alice, make_token, client_for
+):
+    make_token(team_a, alice, name="nightly-retry")
+    principal = ApiToken.objects.get().principal
+    client = client_for(alice)
+    for page in (f"/teams/{team_a.slug}/", f"/teams/{team_a.slug}/members/"):
+        assert "nightly-retry" not in client.get(page).content.decode()
+    membership = Membership.objects.get(user=principal)
+    role_url = f"/teams/{team_a.slug}/members/{membership.pk}/role/"
+    remove_url = f"/teams/{team_a.slug}/members/{membership.pk}/remove/"
+    assert client.post(role_url, {"role": Role.ADMIN}).status_code == 404
+    assert client.post(remove_url).status_code == 404
+    membership.refresh_from_db()
+    assert membership.role == Role.OPERATOR
