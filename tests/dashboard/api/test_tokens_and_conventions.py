@@ -266,3 +266,17 @@ def _fingerprint(path: str, body: dict[str, str]) -> str:
     digest = hashlib.sha256(f"POST {path}\n".encode())
     digest.update(json.dumps(body).encode())
     return digest.hexdigest()
+
+
+def test_the_rate_limit_lets_calls_through_when_redis_is_down(
+    team_a, alice, make_token, api_client, settings, closed_port
+):
+    settings.WORKROOM_API_RATE_LIMIT = 1
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{closed_port}/0",
+        }
+    }
+    client = api_client(make_token(team_a, alice))
+    assert [client.get("/api/teams").status_code for _ in range(3)] == [200] * 3
