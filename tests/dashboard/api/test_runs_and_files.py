@@ -117,3 +117,24 @@ def test_workroom_runs_tail_prints_the_console(
         f"[{step.step_name}] {m}" for _, m in finished.console
     ]
     assert lines[-1] == f"run {run.external_id}: {run.state}"
+
+
+def test_runs_pages_follow_next_links(ws, emu, team_a, alice, make_token, api_client):
+    proc = emu.store.add_process("Batches", item_seconds=1.0, failure_rate=0.0)
+    for k in range(5):
+        emu.store.create_run(proc.id, payloads=[{"k": k}])
+    emu.advance(600)
+    full_sync(ws)
+    client = api_client(make_token(team_a, alice, Role.VIEWER))
+    seen: list[int] = []
+    url: str | None = "/api/runs?limit=2"
+    while url:
+        page = client.get(url).json()
+        seen += [r["id"] for r in page["runs"]]
+        url = page["next"]
+    expected = list(
+        ProcessRun.objects.filter(workspace=ws)
+        .order_by("-created_at", "-id")
+        .values_list("pk", flat=True)
+    )
+    assert seen == expected and len(seen) == 5

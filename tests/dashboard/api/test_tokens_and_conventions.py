@@ -165,20 +165,25 @@ def test_idempotency_key_replays_and_refuses_another_body(
     assert fresh.json()["id"] != first.json()["id"]
 
 
-def test_items_pages_follow_next_links(
-    ws, emu, team_a, carol, alice, make_token, api_client
-):
-    seed_failed(emu, 7)
+def test_items_pages_follow_next_links(ws, emu, team_a, alice, make_token, api_client):
+    seed_failed(emu, 30)
     full_sync(ws)
     client = api_client(make_token(team_a, alice, role=Role.VIEWER))
     seen: list[int] = []
-    url = "/api/items?state=failed&page_size=25"
-    answer = client.get(url)
-    assert answer.status_code == 200, answer.content
-    page = answer.json()
-    seen += [i["id"] for i in page["items"]]
-    assert page["counts"]["failed"] == 7 and page["next"] is None
-    assert sorted(seen) == sorted(
+    url: str | None = "/api/items?state=failed&page_size=25&sort=-updated"
+    pages = 0
+    while url:
+        answer = client.get(url)
+        assert answer.status_code == 200, answer.content
+        page = answer.json()
+        assert page["counts"]["failed"] == 30
+        seen += [i["id"] for i in page["items"]]
+        url = page["next"]
+        pages += 1
+        assert url is None or url.startswith("http://testserver/api/items?")
+    assert pages == 2
+    assert len(seen) == len(set(seen)) == 30
+    assert set(seen) == set(
         WorkItem.objects.filter(state="failed").values_list("pk", flat=True)
     )
 
