@@ -71,8 +71,25 @@ class ApiMiddleware:
             response["Retry-After"] = str(wait)
             return response
         if request.method == "POST" and request.headers.get("Idempotency-Key"):
-            return idempotent(request, token, self.get_response)
-        return with_etag(request, self.get_response(request))
+            return as_problem(idempotent(request, token, self.get_response))
+        return with_etag(request, as_problem(self.get_response(request)))
+
+
+def as_problem(response: HttpResponse) -> HttpResponse:
+    """An error Django answered by itself (no such endpoint, a method not allowed) as a
+    problem document too, so every /api/ error has one shape."""
+    if response.status_code < 400 or getattr(response, "streaming", False):
+        return response
+    if "json" in response.get("Content-Type", ""):
+        return response
+    detail = {404: "No such API endpoint.", 405: "This method is not allowed here."}
+    converted = problem(
+        response.status_code,
+        detail.get(response.status_code, HTTPStatus(response.status_code).phrase),
+    )
+    if "Allow" in response:
+        converted["Allow"] = response["Allow"]
+    return converted
 
 
 # --- rate limit -------------------------------------------------------------------------------

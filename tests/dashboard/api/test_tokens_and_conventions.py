@@ -285,3 +285,15 @@ def test_the_rate_limit_lets_calls_through_when_redis_is_down(
     }
     client = api_client(make_token(team_a, alice))
     assert [client.get("/api/teams").status_code for _ in range(3)] == [200] * 3
+
+
+def test_unknown_endpoints_and_methods_are_problems_too(
+    team_a, alice, make_token, api_client
+):
+    client = api_client(make_token(team_a, alice))
+    missing = client.get("/api/nothing-here")
+    assert missing.status_code == 404
+    assert missing["Content-Type"] == "application/problem+json"
+    wrong = client.delete("/api/teams")
+    assert wrong.status_code == 405
+    assert wrong["Content-Type"] == "application/problem+json"
