@@ -13,8 +13,8 @@ from ninja.security import HttpBearer
 
 from dashboard.api.catalogue import router as catalogue_router
 from dashboard.api.conventions import PROBLEM, problem
-from dashboard.api.endpoints import ApiRefusal
-from dashboard.api.endpoints import router as endpoints_router
+from dashboard.api.routes import bulk, items, picklists, runs, workspaces
+from dashboard.api.routes.common import ApiRefusal
 from dashboard.lib.errors import WorkroomError
 
 
@@ -84,7 +84,8 @@ api = WorkroomApi(
     docs_url=None,
     openapi_url="/openapi.json",
 )
-api.add_router("/", endpoints_router)
+for routes in (workspaces, runs, items, bulk, picklists):
+    api.add_router("/", routes.router)
 api.add_router("/", catalogue_router)
 
 
