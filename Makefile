@@ -30,7 +30,7 @@ lint: venv
 	$(VENV)/bin/ruff format --check .
 
 typecheck: venv
-	WORKROOM_DEV=1 $(VENV)/bin/mypy robocorp_api dashboard tests benchmarks
+	WORKROOM_DEV=1 $(VENV)/bin/mypy robocorp_api dashboard workroom_cli tests benchmarks
 
 test-sqlite: venv services
 	$(VENV)/bin/pytest tests

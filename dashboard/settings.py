@@ -142,6 +142,7 @@ INSTALLED_APPS = [
     "dashboard.processes",
     "dashboard.bulk",
     "dashboard.alerts",
+    "dashboard.api",
     "dashboard.home",
 ]
 
@@ -161,6 +162,7 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "axes.middleware.AxesMiddleware",
+    "dashboard.api.conventions.ApiMiddleware",
 ]
 
 AUTHENTICATION_BACKENDS = [
@@ -440,6 +442,13 @@ WORKROOM_BULK_RETRY_CAP = env_int(ENV, "WORKROOM_BULK_RETRY_CAP", 300, minimum=1
 WORKROOM_BULK_SWEEP_AFTER = env_int(ENV, "WORKROOM_BULK_SWEEP_AFTER", 60, minimum=1)
 # Celery queue of chunk tasks; empty = the default queue.
 WORKROOM_BULK_QUEUE = env_str(ENV, "WORKROOM_BULK_QUEUE", "")
+# --- JSON API (dashboard/api) ---
+# Requests one API token may make per minute (0 = unlimited); answered 429 + Retry-After beyond.
+WORKROOM_API_RATE_LIMIT = env_int(ENV, "WORKROOM_API_RATE_LIMIT", 120, minimum=0)
+# How long an Idempotency-Key's answer is kept for replay.
+WORKROOM_API_IDEMPOTENCY_HOURS = env_int(
+    ENV, "WORKROOM_API_IDEMPOTENCY_HOURS", 24, minimum=1
+)
 # Password of the user 'manage.py bootstrap_demo' creates (development); empty = its fixed one.
 WORKROOM_DEMO_PASSWORD = env_secret(ENV, "WORKROOM_DEMO_PASSWORD")
 

@@ -45,4 +45,5 @@ urlpatterns = [
     path("", include("dashboard.processes.urls")),
     path("", include("dashboard.bulk.urls")),
     path("", include("dashboard.alerts.urls")),
+    path("", include("dashboard.api.urls")),
 ]

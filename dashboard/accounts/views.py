@@ -17,6 +17,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from dashboard.accounts import services, timezones
+from dashboard.accounts.extensions import listed_members
 from dashboard.accounts.forms import (
     InvitationForm,
     PreferencesForm,
@@ -53,7 +54,7 @@ def team_create(request: HtmxHttpRequest) -> HttpResponse:
 def team_detail(request: HtmxHttpRequest, team_slug: str) -> HttpResponse:
     team = _team(team_slug)
     membership = get_membership_or_404(request.user, team)
-    members = team.memberships.select_related("user").order_by(
+    members = listed_members(team.memberships.select_related("user")).order_by(
         "-role", "user__username"
     )
     return render(
@@ -124,7 +125,7 @@ def _members_context(team: Team, membership: Membership) -> dict[str, object]:
     return {
         "team": team,
         "membership": membership,
-        "members": team.memberships.select_related("user").order_by(
+        "members": listed_members(team.memberships.select_related("user")).order_by(
             "-role", "user__username"
         ),
         "invitations": team.invitations.filter(
@@ -215,7 +216,9 @@ def member_role(
     team = _team(team_slug)
     require_role(request.user, team, Role.ADMIN)
     member = get_object_or_404(
-        Membership.objects.select_related("user"), pk=membership_id, team=team
+        listed_members(Membership.objects.select_related("user")),
+        pk=membership_id,
+        team=team,
     )
     form = RoleForm(request.POST)
     error = ""
@@ -251,7 +254,9 @@ def member_remove(
     team = _team(team_slug)
     require_role(request.user, team, Role.ADMIN)
     member = get_object_or_404(
-        Membership.objects.select_related("user"), pk=membership_id, team=team
+        listed_members(Membership.objects.select_related("user")),
+        pk=membership_id,
+        team=team,
     )
     removed_self = member.user_id == request.user.pk
     try:

@@ -33,6 +33,9 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
         ),
         rf"\1{MASK}",
     ),
+    # A Workroom API token anywhere (wr_<public prefix>_<secret>): keep the prefix, which names
+    # the token on its page, mask the secret.
+    (re.compile(r"\b(wr_[0-9a-f]{8}_)[A-Za-z0-9_-]{20,}"), rf"\1{MASK}"),
 )
 
 # One-time invitation links (/invitations/<token>/): logged as a request path by django.request,

@@ -24,6 +24,7 @@ FLOORS: dict[str, int] = {
     "bulk": 6,
     "processes": 6,
     "alerts": 7,
+    "api": 9,
     "home": 10,
 }
 

@@ -1,0 +1,1 @@
+"""`workroom`: the command line of the Workroom API (requests + argparse, no Django)."""
