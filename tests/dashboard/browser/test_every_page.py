@@ -21,9 +21,13 @@ from playwright.sync_api import Page, expect
 
 from dashboard.accounts.models import Role
 from dashboard.accounts.services import create_invitation
+from dashboard.alerts.models import Rule
+from dashboard.api.tokens import create_token
+from dashboard.audit.services import Actor
 from dashboard.bulk import drafts
 from dashboard.mirror.models import Process, ProcessRun, StepRun, WorkItem
 from dashboard.workitems.models import SavedView
+from tests.dashboard.alerts.conftest import email_channel
 from tests.dashboard.factories import add_member, make_team, make_user
 from tests.dashboard.support.browser import (
     axe_violations,
@@ -57,6 +61,8 @@ NOT_PAGES = {
 def _routes(patterns: list[Any], prefix: str = "") -> Iterator[tuple[str, list[str]]]:
     for pattern in patterns:
         if isinstance(pattern, URLResolver):
+            if pattern.namespace:
+                continue  # the JSON API (django-ninja's namespace): not pages
             yield from _routes(pattern.url_patterns, prefix + str(pattern.pattern))
         elif isinstance(pattern, URLPattern) and pattern.name:
             route = prefix + str(pattern.pattern)
@@ -76,7 +82,19 @@ def _samples(team: Any, workspace: Any, admin: Any) -> dict[tuple[str, str], Any
     view = SavedView.objects.create(team=team, name="Failed", query="state=failed")
     invitation, token = create_invitation(team, admin, Role.VIEWER)
     run: ProcessRun = step_run.process_run
+    channel = email_channel(team)
+    rule = Rule.objects.create(
+        team=team, name="Spikes", condition="failure_spike", threshold=10
+    )
+    rule.channels.add(channel)
+    api_token = create_token(
+        team, admin, Actor.of(admin), name="nightly", kind="service", role=Role.OPERATOR
+    )
     return {
+        ("*", "slug"): team.slug,
+        ("*", "rule_id"): rule.pk,
+        ("*", "channel_id"): channel.pk,
+        ("*", "token_id"): api_token.token.pk,
         ("*", "team_slug"): team.slug,
         ("*", "workspace_id"): workspace.pk,
         ("*", "item_id"): item.pk,
