@@ -40,6 +40,12 @@ PERMISSION_FEATURES = (
     "read_run_outputs",
     "read_webhooks",
     "write_webhooks",
+    "read_workers",
+    "write_workers",
+    "read_task_packages",
+    "write_task_packages",
+    "read_asset_storage_assets",
+    "write_asset_storage_assets",
 )
 
 
@@ -158,7 +164,7 @@ class ControlRoomClient:
                 "GET", t.url(f"{ws}/work-items"), params={"limit": 1}
             ),
             "write_work_items": lambda: t.request(
-                "PUT", t.url(f"{ws}/work-items/{ghost}/payload"), json={"payload": None}
+                "PUT", t.url(f"{ws}/work-items/{ghost}/payload"), json={"payload": {}}
             ),
             "trigger_processes": lambda: t.request(
                 "POST", t.url(f"{ws}/process-runs/{ghost}/stop"), json=no_op_stop
@@ -169,6 +175,24 @@ class ControlRoomClient:
             "read_webhooks": lambda: t.request("GET", t.url(f"{ws}/webhooks")),
             "write_webhooks": lambda: t.request(
                 "DELETE", t.url(f"{ws}/webhooks/{ghost}")
+            ),
+            "read_workers": lambda: t.request(
+                "GET", t.url(f"{ws}/workers"), params={"limit": 1}
+            ),
+            "write_workers": lambda: t.request(
+                "DELETE", t.url(f"{ws}/worker-groups/{ghost}")
+            ),
+            "read_task_packages": lambda: t.request(
+                "GET", t.url(f"{ws}/task-packages/{ghost}/download")
+            ),
+            "write_task_packages": lambda: t.request(
+                "DELETE", t.url(f"{ws}/task-packages/{ghost}")
+            ),
+            "read_asset_storage_assets": lambda: t.request(
+                "GET", t.url(f"{ws}/assets")
+            ),
+            "write_asset_storage_assets": lambda: t.request(
+                "DELETE", t.url(f"{ws}/assets/{ghost}")
             ),
         }
         return {feature: _probe(send) for feature, send in probes.items()}
