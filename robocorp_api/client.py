@@ -19,10 +19,14 @@ from robocorp_api.errors import (
     PermissionDenied,
 )
 from robocorp_api.resources import (
+    AssetsResource,
     ProcessesResource,
     ProcessRunsResource,
     StepRunsResource,
+    TaskPackagesResource,
     WebhooksResource,
+    WorkerGroupsResource,
+    WorkersResource,
     WorkItemsResource,
     WorkspaceResource,
 )
@@ -104,6 +108,10 @@ class ControlRoomClient:
         self.step_runs = StepRunsResource(self._transport, workspace_id)
         self.work_items = WorkItemsResource(self._transport, workspace_id)
         self.webhooks = WebhooksResource(self._transport, workspace_id)
+        self.workers = WorkersResource(self._transport, workspace_id)
+        self.worker_groups = WorkerGroupsResource(self._transport, workspace_id)
+        self.task_packages = TaskPackagesResource(self._transport, workspace_id)
+        self.assets = AssetsResource(self._transport, workspace_id)
 
     @property
     def base_url(self) -> str:
