@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 from .fleet import (
@@ -34,7 +35,6 @@ from .fleet import (
 )
 from .routing import Request, Response, Router, authorize, json_response
 from .store import EmulatorError, bad_request, not_found
-from .synth import iso
 from .v1 import list_page
 
 W = "/api/v1/workspaces/{workspace_id}"
@@ -43,6 +43,15 @@ MAX_NAME = 255
 
 
 # ----------------------------------------------------------------------------------- renderers
+def iso_expiry(ts: float) -> str:
+    """RFC 3339 with a 4-digit year whatever the date (a client may send year 181)."""
+    return (
+        datetime.fromtimestamp(ts, UTC)
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z")
+    )
+
+
 def render_worker(worker: Worker) -> dict[str, Any]:
     return {"id": worker.id, "name": worker.name, "state": worker.state}
 
@@ -55,7 +64,9 @@ def render_group_token(token: LinkToken) -> dict[str, Any]:
     return {
         "id": token.id,
         "name": token.name,
-        "expires_at": None if token.expires_at is None else iso(token.expires_at),
+        "expires_at": None
+        if token.expires_at is None
+        else iso_expiry(token.expires_at),
         "worker_group": {"id": token.group_id},
     }
 
@@ -148,7 +159,11 @@ def create_workspace_link_token(req: Request) -> Response:
     with req.app.store.lock:
         token = _fleet(req).add_link_token("workspace link token", expires, None)
         return json_response(
-            {"id": token.id, "expires_at": iso(expires), "link_token": token.token}
+            {
+                "id": token.id,
+                "expires_at": iso_expiry(expires),
+                "link_token": token.token,
+            }
         )
 
 
