@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -12,6 +13,7 @@ from dashboard.mirror.models import (
     ProcessRun,
     SyncRun,
     WebhookRegistration,
+    Worker,
     WorkspaceSyncState,
 )
 from dashboard.workspaces.models import Workspace
@@ -103,3 +105,68 @@ def workspace_overview(workspace: Workspace) -> Overview:
         )
     )
     return Overview(workspace, state, active, last, recent, rows, totals, webhooks)
+
+
+# --- workers: "items wait but no worker is online" ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class NoWorkerWarning:
+    """Items of a workspace (or one process) are pending while none of its workers is online.
+
+    The v1 API tells neither which worker group a process runs on nor a worker's groups, so
+    "online" means any worker of the workspace; the warning is only given for a workspace whose
+    workers the mirror has read (a key without Workers.read_workers gives none).
+    """
+
+    workspace: Workspace
+    pending: int
+    workers: int
+    offline_names: tuple[str, ...]
+    as_of: datetime | None
+
+
+def no_worker_warnings(
+    workspaces: Iterable[Workspace], *, process: Process | None = None
+) -> list[NoWorkerWarning]:
+    """One warning per workspace whose pending items (of `process` if given) have no online worker."""
+    by_pk = {w.pk: w for w in workspaces}
+    if process is not None:
+        by_pk = {pk: w for pk, w in by_pk.items() if pk == process.workspace_id}
+    if not by_pk:
+        return []
+    workers: dict[int, list[Worker]] = {}
+    for worker in Worker.objects.filter(
+        workspace_id__in=by_pk, gone_at__isnull=True
+    ).order_by("name", "id"):
+        workers.setdefault(worker.workspace_id, []).append(worker)
+    idle = {pk: ws for pk, ws in by_pk.items() if pk in workers}
+    idle = {
+        pk: ws for pk, ws in idle.items() if not any(w.is_online for w in workers[pk])
+    }
+    if not idle:
+        return []
+    processes = (
+        [process]
+        if process is not None
+        else Process.objects.filter(workspace_id__in=idle, gone_at__isnull=True)
+    )
+    pending: dict[int, int] = {}
+    for row in processes:
+        count = int((row.item_counts or {}).get("pending", 0))
+        pending[row.workspace_id] = pending.get(row.workspace_id, 0) + count
+    states = WorkspaceSyncState.objects.filter(workspace_id__in=idle).values_list(
+        "workspace_id", "last_workers_read_at"
+    )
+    read_at = dict(states)
+    return [
+        NoWorkerWarning(
+            workspace=ws,
+            pending=pending[pk],
+            workers=len(workers[pk]),
+            offline_names=tuple(w.name for w in workers[pk]),
+            as_of=read_at.get(pk),
+        )
+        for pk, ws in idle.items()
+        if pending.get(pk, 0) > 0
+    ]

@@ -6,9 +6,13 @@ by ``create`` reaches them.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import BinaryIO
 
+import requests
+
 from robocorp_api._multipart import FileSource, MultipartStream
+from robocorp_api.errors import ConnectionFailed
 from robocorp_api.models import DownloadLink, TaskPackage, UploadTarget
 from robocorp_api.resources._base import Resource, seg
 
@@ -83,10 +87,19 @@ class TaskPackagesResource(Resource):
             NotFound: no such package.
             ControlRoomError: any other failure of either request.
         """
+        return b"".join(self.stream(package_id))
+
+    def stream(self, package_id: str, chunk_size: int = 65536) -> Iterator[bytes]:
+        """Yield the package's bytes in chunks, never holding the whole bundle in memory.
+
+        Raises:
+            NotFound: no such package (raised before the first chunk).
+            ControlRoomError: any other failure of either request.
+        """
         response = self._transport.request(
-            "GET", self.download_link(package_id), authenticated=False
+            "GET", self.download_link(package_id), authenticated=False, stream=True
         )
-        return response.content
+        return _chunks(response, chunk_size)
 
     def delete(self, package_id: str) -> None:
         """Delete a task package.
@@ -98,3 +111,16 @@ class TaskPackagesResource(Resource):
             ControlRoomError: any other failure.
         """
         self._send("DELETE", f"/task-packages/{seg(package_id)}")
+
+
+def _chunks(response: requests.Response, chunk_size: int) -> Iterator[bytes]:
+    with response:
+        try:
+            yield from response.iter_content(chunk_size=chunk_size)
+        except requests.RequestException as exc:
+            # The link is presigned: keep it (and its signature) out of the error.
+            raise ConnectionFailed(
+                f"task package download interrupted ({type(exc).__name__})",
+                method="GET",
+                path="<task package download url>",
+            ) from None
