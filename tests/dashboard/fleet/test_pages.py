@@ -1,0 +1,226 @@
+"""The fleet pages over a real emulator: roles, audit, secrets shown once, contents never logged."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import zipfile
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from dashboard.audit.models import AuditEvent
+from dashboard.fleet.models import TaskPackage
+from tests.dashboard.support.sync import full_sync
+
+pytestmark = [pytest.mark.emulator, pytest.mark.django_db]
+
+
+def _zip(text: str = "tasks: {}") -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as bundle:
+        bundle.writestr("robot.yaml", text)
+    return buffer.getvalue()
+
+
+def test_workers_pages_show_offline_workers_first_and_highlighted(
+    client_for, carol, emu, ws
+):
+    emu.set_worker_online("worker-eu1-02", False)
+    full_sync(ws)
+    for url in (
+        reverse("fleet-workers"),
+        reverse("fleet-workspace-workers", args=[ws.pk]),
+    ):
+        page = client_for(carol).get(url).content.decode()  # a viewer sees workers
+        first, second = page.index("worker-eu1-02"), page.index("worker-eu1-01")
+        assert first < second
+        assert 'class="worker-offline" data-worker="worker-eu1-02"' in page
+        assert "badge-worker-idle" in page
+
+
+def test_a_viewer_can_read_workers_now(client_for, carol, emu, ws):
+    response = client_for(carol).post(reverse("fleet-workers-refresh", args=[ws.pk]))
+    assert response.status_code == 302
+    assert ws.mirror_workers.count() == 2
+
+
+@pytest.mark.parametrize("user", ["bob", "carol"])
+def test_admin_pages_refuse_operators_and_viewers(client_for, ws, user, request):
+    client = client_for(request.getfixturevalue(user))
+    for name in ("fleet-groups", "fleet-packages"):
+        assert client.get(reverse(name, args=[ws.pk])).status_code == 403
+    assert (
+        client.post(
+            reverse("fleet-assets", args=[ws.pk]), {"asset-name": "x"}
+        ).status_code
+        == 403
+    )
+    assert client.get(reverse("fleet-asset", args=[ws.pk, "a"])).status_code == 403
+
+
+def test_a_link_token_secret_is_shown_once_and_never_stored(
+    client_for, alice, emu, ws, caplog
+):
+    caplog.set_level(logging.DEBUG)
+    client = client_for(alice)
+    created = client.post(
+        reverse("fleet-groups", args=[ws.pk]), {"group-name": "SAP robots"}
+    )
+    assert created.status_code == 302
+    group = next(g for g in emu.store.fleet.groups.values() if g.name == "SAP robots")
+    answer = client.post(
+        reverse("fleet-token-create", args=[ws.pk, group.id]),
+        {"token-name": "laptop", "token-expires": "7"},
+    )
+    assert answer.status_code == 200
+    [token] = [
+        t for t in emu.store.fleet.link_tokens.values() if t.group_id == group.id
+    ]
+    assert token.token in answer.content.decode()
+    assert (
+        token.token
+        not in client.get(reverse("fleet-groups", args=[ws.pk])).content.decode()
+    )
+    assert token.token not in caplog.text
+    events = AuditEvent.objects.filter(action__startswith="fleet.")
+    assert {e.action for e in events} == {
+        "fleet.group_create",
+        "fleet.link_token_create",
+    }
+    assert all(token.token not in json.dumps(e.data) + e.summary for e in events)
+
+    revoked = client.post(
+        reverse("fleet-token-delete", args=[ws.pk, group.id, token.id])
+    )
+    assert revoked.status_code == 302 and token.id not in emu.store.fleet.link_tokens
+    deleted = client.post(reverse("fleet-group-delete", args=[ws.pk, group.id]))
+    assert deleted.status_code == 302 and group.id not in emu.store.fleet.groups
+
+
+def test_a_refused_action_is_a_message_not_a_500(client_for, alice, emu, ws):
+    emu.faults.add(kind="error", status=503, path="/worker-groups$", method="POST")
+    answer = client_for(alice).post(
+        reverse("fleet-groups", args=[ws.pk]), {"group-name": "X"}
+    )
+    assert answer.status_code == 502
+    assert 'id="action-error"' in answer.content.decode()
+    assert (
+        AuditEvent.objects.get(action="fleet.group_create").data["outcome"] == "failed"
+    )
+
+
+def test_task_packages_upload_download_delete(client_for, alice, emu, ws):
+    client = client_for(alice)
+    url = reverse("fleet-packages", args=[ws.pk])
+    refused = client.post(
+        url, {"name": "bot", "bundle": SimpleUploadedFile("b.zip", b"not a zip")}
+    )
+    assert (
+        refused.status_code == 400 and "not a zip archive" in refused.content.decode()
+    )
+    bundle = _zip()
+    sent = client.post(
+        url, {"name": "invoice bot", "bundle": SimpleUploadedFile("b.zip", bundle)}
+    )
+    assert sent.status_code == 302
+    package = TaskPackage.objects.get(workspace=ws)
+    assert emu.store.fleet.packages[package.external_id].data == bundle
+    assert package.size == len(bundle)
+    download = client.get(reverse("fleet-package-download", args=[ws.pk, package.pk]))
+    assert b"".join(download.streaming_content) == bundle
+    assert download["Content-Disposition"] == 'attachment; filename="invoice_bot.zip"'
+    assert (
+        client.post(
+            reverse("fleet-package-delete", args=[ws.pk, package.pk])
+        ).status_code
+        == 302
+    )
+    assert not TaskPackage.objects.exists() and not emu.store.fleet.packages
+    actions = list(
+        AuditEvent.objects.filter(action__startswith="fleet.").values_list(
+            "action", flat=True
+        )
+    )
+    assert sorted(actions) == ["fleet.package_delete", "fleet.package_upload"]
+
+
+def test_assets_create_edit_json_upload_delete(
+    client_for, alice, carol, emu, ws, caplog
+):
+    caplog.set_level(logging.DEBUG)
+    client = client_for(alice)
+    created = client.post(
+        reverse("fleet-assets", args=[ws.pk]), {"asset-name": "settings"}
+    )
+    assert created.status_code == 302
+    asset = next(iter(emu.store.fleet.assets.values()))
+    detail = reverse("fleet-asset", args=[ws.pk, asset.id])
+    assert created["Location"] == detail
+
+    bad = client.post(
+        detail,
+        {"edit-content": '{"rate": 3,}', "edit-content_type": "application/json"},
+    )
+    assert bad.status_code == 400
+    assert (
+        "Not valid JSON" in bad.content.decode()
+        and "line 1, column 12" in bad.content.decode()
+    )
+    assert asset.data is None
+
+    secret_value = "s3cr3t-connection-string"
+    good = client.post(
+        detail,
+        {
+            "edit-content": json.dumps({"dsn": secret_value}),
+            "edit-content_type": "application/json",
+        },
+    )
+    assert good.status_code == 302
+    assert json.loads(asset.data) == {"dsn": secret_value}
+    assert secret_value in client.get(detail).content.decode()
+
+    upload = client.post(
+        detail, {"file-file": SimpleUploadedFile("logo.png", b"\x89PNG..", "image/png")}
+    )
+    assert upload.status_code == 302
+    assert (asset.data, asset.content_type) == (b"\x89PNG..", "image/png")
+    assert "Binary content" in client.get(detail).content.decode()
+
+    listing = (
+        client_for(carol).get(reverse("fleet-assets", args=[ws.pk])).content.decode()
+    )
+    assert "settings" in listing and detail not in listing  # viewers see names only
+    assert secret_value not in caplog.text
+    events = AuditEvent.objects.filter(action__startswith="fleet.asset")
+    assert all(secret_value not in json.dumps(e.data) + e.summary for e in events)
+
+    assert (
+        client.post(reverse("fleet-asset-delete", args=[ws.pk, asset.id])).status_code
+        == 302
+    )
+    assert not emu.store.fleet.assets
+    assert client.get(detail).status_code == 404
+
+
+def test_the_warning_shows_on_home_triage_and_processes(client_for, carol, emu, ws):
+    process = emu.store.add_process("Invoices", steps=["Post"], failure_rate=0.0)
+    for name in ("worker-eu1-01", "worker-eu1-02"):
+        emu.set_worker_online(name, False)
+    emu.store.create_run(process.id, payloads=[{"n": 1}, {"n": 2}])
+    emu.advance(30)
+    full_sync(ws)
+    client = client_for(carol)
+    for name in ("home", "workitems-triage", "processes-overview"):
+        page = client.get(reverse(name)).content.decode()
+        assert "no-worker-warning" in page, name
+        assert "2 work items pending in Fleet WS, but no worker is online" in page
+    emu.set_worker_online("worker-eu1-01", True)
+    full_sync(ws)
+    assert (
+        "no-worker-warning"
+        not in client.get(reverse("workitems-triage")).content.decode()
+    )
