@@ -224,3 +224,21 @@ def test_the_warning_shows_on_home_triage_and_processes(client_for, carol, emu, 
         "no-worker-warning"
         not in client.get(reverse("workitems-triage")).content.decode()
     )
+
+
+def test_the_item_page_says_why_files_cannot_be_downloaded(client_for, carol, emu, ws):
+    from dashboard.mirror.models import WorkItem
+
+    process = emu.store.add_process("Docs", failure_rate=0.0)
+    emu.store.create_run(process.id, payloads=[{"doc": 1}])
+    emu.advance(30)
+    full_sync(ws)
+    row = WorkItem.objects.get(workspace=ws)
+    WorkItem.objects.filter(pk=row.pk).update(
+        files=[{"id": "f1", "name": "scan.pdf", "size": 8}],
+        payload_synced_at=row.created_at,
+    )
+    url = reverse("workitems-item-detail", args=[row.pk])
+    page = client_for(carol).get(url).content.decode()
+    assert "scan.pdf" in page
+    assert 'id="file-download-note"' in page
