@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db.models import Count
+from django.db.models import Count, QuerySet
 
 from dashboard.mirror.models import (
     Process,
@@ -127,22 +127,25 @@ class NoWorkerWarning:
 
 
 def no_worker_warnings(
-    workspaces: Iterable[Workspace], *, process: Process | None = None
+    workspaces: Iterable[Workspace] | QuerySet[Workspace],
+    *,
+    process: Process | None = None,
 ) -> list[NoWorkerWarning]:
-    """One warning per workspace whose pending items (of `process` if given) have no online worker."""
-    by_pk = {w.pk: w for w in workspaces}
+    """One warning per workspace whose pending items (of `process` if given) have no online worker.
+
+    One query when no workspace has only offline workers (a queryset of workspaces is used as a
+    subquery), three otherwise.
+    """
+    workers = Worker.objects.filter(workspace__in=workspaces, gone_at__isnull=True)
     if process is not None:
-        by_pk = {pk: w for pk, w in by_pk.items() if pk == process.workspace_id}
-    if not by_pk:
-        return []
-    workers: dict[int, list[Worker]] = {}
-    for worker in Worker.objects.filter(
-        workspace_id__in=by_pk, gone_at__isnull=True
-    ).order_by("name", "id"):
-        workers.setdefault(worker.workspace_id, []).append(worker)
-    idle = {pk: ws for pk, ws in by_pk.items() if pk in workers}
+        workers = workers.filter(workspace_id=process.workspace_id)
+    by_workspace: dict[int, list[Worker]] = {}
+    for worker in workers.select_related("workspace").order_by("name", "id"):
+        by_workspace.setdefault(worker.workspace_id, []).append(worker)
     idle = {
-        pk: ws for pk, ws in idle.items() if not any(w.is_online for w in workers[pk])
+        pk: rows
+        for pk, rows in by_workspace.items()
+        if not any(w.is_online for w in rows)
     }
     if not idle:
         return []
@@ -155,18 +158,19 @@ def no_worker_warnings(
     for row in processes:
         count = int((row.item_counts or {}).get("pending", 0))
         pending[row.workspace_id] = pending.get(row.workspace_id, 0) + count
-    states = WorkspaceSyncState.objects.filter(workspace_id__in=idle).values_list(
-        "workspace_id", "last_workers_read_at"
+    read_at = dict(
+        WorkspaceSyncState.objects.filter(workspace_id__in=idle).values_list(
+            "workspace_id", "last_workers_read_at"
+        )
     )
-    read_at = dict(states)
     return [
         NoWorkerWarning(
-            workspace=ws,
+            workspace=rows[0].workspace,
             pending=pending[pk],
-            workers=len(workers[pk]),
-            offline_names=tuple(w.name for w in workers[pk]),
+            workers=len(rows),
+            offline_names=tuple(w.name for w in rows),
             as_of=read_at.get(pk),
         )
-        for pk, ws in idle.items()
+        for pk, rows in idle.items()
         if pending.get(pk, 0) > 0
     ]
