@@ -10,7 +10,7 @@ from django.db.models import QuerySet
 
 from dashboard.accounts.models import User
 from dashboard.accounts.permissions import teams_for
-from dashboard.mirror.models import Worker, WorkerGroup
+from dashboard.mirror.models import Worker, WorkerGroup, WorkerStateChange
 from dashboard.workspaces.models import Workspace
 
 
@@ -63,3 +63,14 @@ def worker_rows(workspaces: Iterable[Workspace]) -> list[WorkerRow]:
         )
     )
     return rows
+
+
+def recent_state_changes(
+    workspaces: Iterable[Workspace], limit: int = 20
+) -> list[WorkerStateChange]:
+    """The latest worker state changes the syncs observed in these workspaces."""
+    return list(
+        WorkerStateChange.objects.filter(
+            worker__workspace_id__in=[w.pk for w in workspaces]
+        ).select_related("worker", "worker__workspace")[:limit]
+    )

@@ -43,6 +43,7 @@ def _workers_page(
     context = {
         "scope": scope,
         "rows": selectors.worker_rows(workspaces),
+        "changes": selectors.recent_state_changes(workspaces),
         "warnings": no_worker_warnings(workspaces),
         "unreadable": [
             (w, w.why_not("workers")) for w in workspaces if w.why_not("workers")

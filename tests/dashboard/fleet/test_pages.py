@@ -39,6 +39,10 @@ def test_workers_pages_show_offline_workers_first_and_highlighted(
         assert first < second
         assert 'class="worker-offline" data-worker="worker-eu1-02"' in page
         assert "badge-worker-idle" in page
+    emu.set_worker_online("worker-eu1-02", True)
+    full_sync(ws)
+    page = client_for(carol).get(reverse("fleet-workspace-workers", args=[ws.pk]))
+    assert "offline → idle" in page.content.decode()
 
 
 def test_a_viewer_can_read_workers_now(client_for, carol, emu, ws):
