@@ -44,6 +44,10 @@ JSON_TYPES = ("application/json",)
 class FleetActionFailed(WorkroomError):
     """Control Room refused or could not be reached; `message` is for the operator."""
 
+    def __init__(self, message: str, *, not_found: bool = False) -> None:
+        super().__init__(message)
+        self.not_found = not_found
+
 
 def _client(workspace: Workspace, needs: str) -> ControlRoomClient:
     try:
@@ -309,7 +313,8 @@ def read_asset(workspace: Workspace, asset_id: str) -> AssetContent:
             data, content_type = client.assets.content(asset_id)
     except cr.ControlRoomError as err:
         raise FleetActionFailed(
-            describe(err, needs=READ_ASSETS, thing="asset")
+            describe(err, needs=READ_ASSETS, thing="asset"),
+            not_found=isinstance(err, cr.NotFound),
         ) from None
     return AssetContent(details, data, content_type)
 

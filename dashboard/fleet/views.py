@@ -326,12 +326,14 @@ def asset_detail(
         if status == 200:
             messages.success(request, "Asset saved.")
             return redirect("fleet-asset", workspace.pk, asset_id)
+    content = None
     try:
         content = services.read_asset(workspace, asset_id)
     except services.FleetActionFailed as err:
-        if request.method == "GET":
+        if err.not_found:
             raise Http404(err.message) from None
-        content = None
+        error = error or err.message
+        status = FAILED if status == 200 else status
     if content is not None and request.method == "GET":
         text = content.text
         json_form = AssetJsonForm(

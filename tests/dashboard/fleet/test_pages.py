@@ -246,3 +246,10 @@ def test_the_item_page_says_why_files_cannot_be_downloaded(client_for, carol, em
     page = client_for(carol).get(url).content.decode()
     assert "scan.pdf" in page
     assert 'id="file-download-note"' in page
+
+
+def test_an_unreachable_asset_read_is_a_message(client_for, alice, emu, ws):
+    emu.faults.add(kind="error", status=503, path="/assets/", method="GET")
+    answer = client_for(alice).get(reverse("fleet-asset", args=[ws.pk, "cfg"]))
+    assert answer.status_code == 502
+    assert 'id="action-error"' in answer.content.decode()
