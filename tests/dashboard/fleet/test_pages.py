@@ -184,6 +184,7 @@ def test_assets_create_edit_json_upload_delete(
         },
     )
     assert good.status_code == 302
+    assert asset.data is not None
     assert json.loads(asset.data) == {"dsn": secret_value}
     assert secret_value in client.get(detail).content.decode()
 
