@@ -6,6 +6,7 @@ import io
 import json
 import logging
 import zipfile
+from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -16,6 +17,13 @@ from dashboard.fleet.models import TaskPackage
 from tests.dashboard.support.sync import full_sync
 
 pytestmark = [pytest.mark.emulator, pytest.mark.django_db]
+
+
+def _stored(asset: Any) -> bytes:
+    """An emulator asset's bytes, read afresh (the page changed it behind the test's back)."""
+    data = asset.data
+    assert isinstance(data, bytes)
+    return data
 
 
 def _zip(text: str = "tasks: {}") -> bytes:
@@ -184,8 +192,7 @@ def test_assets_create_edit_json_upload_delete(
         },
     )
     assert good.status_code == 302
-    assert asset.data is not None
-    assert json.loads(asset.data) == {"dsn": secret_value}
+    assert json.loads(_stored(asset)) == {"dsn": secret_value}
     assert secret_value in client.get(detail).content.decode()
 
     upload = client.post(
