@@ -74,3 +74,8 @@ def recent_state_changes(
             worker__workspace_id__in=[w.pk for w in workspaces]
         ).select_related("worker", "worker__workspace")[:limit]
     )
+
+
+def workers_of(workspace: Workspace) -> list[Worker]:
+    """The workspace's mirrored workers still listed (for the group membership forms)."""
+    return list(Worker.objects.filter(workspace=workspace, gone_at__isnull=True))

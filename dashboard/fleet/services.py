@@ -147,6 +147,27 @@ def delete_group(workspace: Workspace, group_id: str, actor: Actor) -> None:
     refresh_workers(workspace)
 
 
+def set_membership(
+    workspace: Workspace, group_id: str, worker_id: str, *, member: bool, actor: Actor
+) -> None:
+    """Add a worker to a group or remove it; the answer (its groups now) goes to the mirror."""
+    action = "fleet.group_add_worker" if member else "fleet.group_remove_worker"
+    verb = "Adding" if member else "Removing"
+    try:
+        with _client(workspace, WRITE_WORKERS) as client:
+            groups = client.worker_groups
+            change = groups.add_worker if member else groups.remove_worker
+            membership = change(group_id, worker_id)
+    except cr.ControlRoomError as err:
+        raise _failed(actor, workspace, action, f"{verb} worker {worker_id}", err,
+                      needs=WRITE_WORKERS, thing="worker or group",
+                      group_id=group_id, worker_id=worker_id) from None  # fmt: skip
+    mirror_workers.record_groups(workspace, membership)
+    done = "Added worker to" if member else "Removed worker from"
+    _record(actor, workspace, action, f"{done} worker group {group_id}",
+            outcome="done", group_id=group_id, worker_id=worker_id)  # fmt: skip
+
+
 def create_link_token(
     workspace: Workspace,
     group_id: str,

@@ -18,6 +18,11 @@ urlpatterns = [
         name="fleet-group-delete",
     ),
     path(
+        _WS + "worker-groups/<crid:group_id>/workers/",
+        views.group_membership,
+        name="fleet-group-membership",
+    ),
+    path(
         _WS + "worker-groups/<crid:group_id>/link-tokens/",
         views.token_create,
         name="fleet-token-create",

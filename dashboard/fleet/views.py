@@ -108,6 +108,7 @@ def _groups_page(
         "group_form": forms.get("group_form") or NameForm(prefix="group"),
         "token_form": forms.get("token_form") or LinkTokenForm(prefix="token"),
         "blocked": workspace.why_not("manage_workers"),
+        "workers": selectors.workers_of(workspace),
     }
     return render(request, "fleet/groups.html", context, status=status)
 
@@ -144,6 +145,33 @@ def group_delete(
     except services.FleetActionFailed as err:
         return _groups_page(request, workspace, error=err.message, status=FAILED)
     messages.success(request, "Worker group deleted.")
+    return redirect("fleet-groups", workspace.pk)
+
+
+@login_required
+@require_POST
+def group_membership(
+    request: HtmxHttpRequest, workspace_id: int, group_id: str
+) -> HttpResponse:
+    """Add (`action=add`) or remove (`action=remove`) the worker `worker` (an external id)."""
+    workspace, _ = workspace_for_user(request.user, workspace_id, Role.ADMIN)
+    worker_id = request.POST.get("worker", "")
+    action = request.POST.get("action", "")
+    if not worker_id or action not in ("add", "remove"):
+        return _groups_page(
+            request, workspace, error="Choose a worker to add or remove.", status=400
+        )
+    try:
+        services.set_membership(
+            workspace,
+            group_id,
+            worker_id,
+            member=action == "add",
+            actor=Actor.from_request(request),
+        )
+    except services.FleetActionFailed as err:
+        return _groups_page(request, workspace, error=err.message, status=FAILED)
+    messages.success(request, "Worker group membership changed.")
     return redirect("fleet-groups", workspace.pk)
 
 

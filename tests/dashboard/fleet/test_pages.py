@@ -261,3 +261,32 @@ def test_an_unreachable_asset_read_is_a_message(client_for, alice, emu, ws):
     answer = client_for(alice).get(reverse("fleet-asset", args=[ws.pk, "cfg"]))
     assert answer.status_code == 502
     assert 'id="action-error"' in answer.content.decode()
+
+
+def test_group_membership_is_changed_and_remembered(client_for, alice, carol, emu, ws):
+    full_sync(ws)
+    client = client_for(alice)
+    client.post(reverse("fleet-groups", args=[ws.pk]), {"group-name": "SAP robots"})
+    group = next(g for g in emu.store.fleet.groups.values() if g.name == "SAP robots")
+    worker = emu.store.fleet.find_worker("worker-eu1-02")
+    url = reverse("fleet-group-membership", args=[ws.pk, group.id])
+    added = client.post(url, {"worker": worker.id, "action": "add"})
+    assert added.status_code == 302
+    assert group.id in worker.groups
+    page = client_for(carol).get(reverse("fleet-workspace-workers", args=[ws.pk]))
+    assert "Default, SAP robots" in page.content.decode()  # groups from the add answer
+    removed = client.post(url, {"worker": worker.id, "action": "remove"})
+    assert removed.status_code == 302 and group.id not in worker.groups
+    again = client.post(url, {"worker": worker.id, "action": "remove"})
+    assert (
+        again.status_code == 502
+    )  # not a member any more: Control Room's 404, said in the page
+    assert client.post(url, {"action": "add"}).status_code == 400
+    actions = AuditEvent.objects.filter(action__startswith="fleet.group_").values_list(
+        "action", flat=True
+    )
+    assert sorted(set(actions)) == [
+        "fleet.group_add_worker",
+        "fleet.group_create",
+        "fleet.group_remove_worker",
+    ]
