@@ -1,7 +1,7 @@
 """Workers (every member), worker groups and link tokens, task packages and assets (admins).
 
 Views stay thin: the role check (`workspace_for_user`), a form, a call into `services`, a page.
-Control Room errors come back as a sentence shown in the page (status 400/502), never a 500.
+Control Room errors come back as a sentence shown in the page (status 400), never a 5xx.
 """
 
 from __future__ import annotations
@@ -31,7 +31,9 @@ from dashboard.mirror.selectors import no_worker_warnings
 from dashboard.workspaces.access import workspace_for_user
 from dashboard.workspaces.models import Workspace
 
-FAILED = 502  # Control Room refused or could not be reached
+# Control Room refused or could not be reached: the page with the message, as a 400 (like a
+# refused run stop); never a 5xx, which the no-5xx suites reserve for Workroom's own bugs.
+FAILED = 400
 
 
 # --- workers ----------------------------------------------------------------------------------
