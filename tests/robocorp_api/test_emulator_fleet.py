@@ -474,3 +474,23 @@ def test_client_assets_inline_and_by_put(emu: EmulatorServer, monkeypatch) -> No
         client.assets.delete(created.id)
         with pytest.raises(NotFound):
             client.assets.get(created.id)
+
+
+def test_workers_groups_and_assets_survive_a_state_file(tmp_path, emulator_factory):
+    state = tmp_path / "emulator.pickle"
+    emu = emulator_factory(
+        state_file=state, workspace_id="ws-fleet", api_key="key-fleet"
+    )
+    api = Api(emu, "key-fleet")
+    group = api.post("worker-groups", {"name": "SAP"}).json()
+    asset = api.post("assets", {"name": "cfg"}).json()
+    body = {"content_type": "text/plain", "data": base64.b64encode(b"kept").decode()}
+    api.post(f"assets/{asset['id']}/uploads", body)
+    emu.set_worker_online("worker-eu1-01", False)
+    emu.stop()
+    again = Api(emulator_factory(state_file=state, api_key="key-fleet"), "key-fleet")
+    states = {w["name"]: w["state"] for w in again.get("workers").json()["data"]}
+    assert states == {"worker-eu1-01": "offline", "worker-eu1-02": "idle"}
+    assert again.get(f"worker-groups/{group['id']}").json()["name"] == "SAP"
+    url = again.get("assets/name:cfg").json()["payload"]["url"]
+    assert requests.get(url, timeout=5).content == b"kept"
