@@ -147,6 +147,63 @@ def delete_group(workspace: Workspace, group_id: str, actor: Actor) -> None:
     refresh_workers(workspace)
 
 
+def rename_group(workspace: Workspace, group_id: str, name: str, actor: Actor) -> None:
+    action = "fleet.group_rename"
+    try:
+        with _client(workspace, WRITE_WORKERS) as client:
+            client.worker_groups.rename(group_id, name)
+    except cr.ControlRoomError as err:
+        raise _failed(actor, workspace, action, f"Renaming worker group {group_id}", err,
+                      needs=WRITE_WORKERS, thing="worker group", group_id=group_id) from None  # fmt: skip
+    _record(actor, workspace, action, f"Renamed worker group {group_id} to {name!r}",
+            outcome="done", group_id=group_id, name=name)  # fmt: skip
+    refresh_workers(workspace)
+
+
+def rename_worker(
+    workspace: Workspace, worker_id: str, name: str, actor: Actor
+) -> None:
+    action = "fleet.worker_rename"
+    try:
+        with _client(workspace, WRITE_WORKERS) as client:
+            client.workers.rename(worker_id, name)
+    except cr.ControlRoomError as err:
+        raise _failed(actor, workspace, action, f"Renaming worker {worker_id}", err,
+                      needs=WRITE_WORKERS, thing="worker", worker_id=worker_id) from None  # fmt: skip
+    _record(actor, workspace, action, f"Renamed worker {worker_id} to {name!r}",
+            outcome="done", worker_id=worker_id, name=name)  # fmt: skip
+    refresh_workers(workspace)
+
+
+def delete_worker(workspace: Workspace, worker_id: str, actor: Actor) -> None:
+    action = "fleet.worker_delete"
+    try:
+        with _client(workspace, WRITE_WORKERS) as client:
+            client.workers.delete(worker_id)
+    except cr.ControlRoomError as err:
+        raise _failed(actor, workspace, action, f"Removing worker {worker_id}", err,
+                      needs=WRITE_WORKERS, thing="worker", worker_id=worker_id) from None  # fmt: skip
+    _record(actor, workspace, action, f"Removed worker {worker_id} from the workspace",
+            outcome="done", worker_id=worker_id)  # fmt: skip
+    refresh_workers(workspace)
+
+
+def create_workspace_link_token(
+    workspace: Workspace, expires_at: datetime, actor: Actor
+) -> str:
+    """A workspace link token (a worker in no group); returns the secret, shown once."""
+    action = "fleet.link_token_create"
+    try:
+        with _client(workspace, WRITE_WORKERS) as client:
+            token = client.workers.create_link_token(expires_at=expires_at)
+    except cr.ControlRoomError as err:
+        raise _failed(actor, workspace, action, "Creating a workspace link token", err,
+                      needs=WRITE_WORKERS, thing="link token") from None  # fmt: skip
+    _record(actor, workspace, action, "Created a workspace link token",
+            outcome="done", token_id=token.id, expires_at=expires_at.isoformat())  # fmt: skip
+    return token.link_token
+
+
 def set_membership(
     workspace: Workspace, group_id: str, worker_id: str, *, member: bool, actor: Actor
 ) -> None:

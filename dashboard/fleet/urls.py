@@ -11,7 +11,22 @@ urlpatterns = [
     path("workers/", views.workers_all, name="fleet-workers"),
     path(_WS + "workers/", views.workers_workspace, name="fleet-workspace-workers"),
     path(_WS + "workers/refresh/", views.workers_refresh, name="fleet-workers-refresh"),
+    path(
+        _WS + "workers/<crid:worker_id>/",
+        views.worker_change,
+        name="fleet-worker-change",
+    ),
     path(_WS + "worker-groups/", views.groups, name="fleet-groups"),
+    path(
+        _WS + "worker-groups/<crid:group_id>/rename/",
+        views.group_rename,
+        name="fleet-group-rename",
+    ),
+    path(
+        _WS + "link-tokens/",
+        views.workspace_token_create,
+        name="fleet-workspace-token-create",
+    ),
     path(
         _WS + "worker-groups/<crid:group_id>/delete/",
         views.group_delete,

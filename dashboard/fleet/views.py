@@ -16,7 +16,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from dashboard.accounts.http import HtmxHttpRequest
-from dashboard.accounts.models import Role
+from dashboard.accounts.models import Membership, Role
 from dashboard.audit.services import Actor
 from dashboard.fleet import selectors, services
 from dashboard.fleet.forms import (
@@ -44,6 +44,10 @@ def _workers_page(
 ) -> HttpResponse:
     context = {
         "scope": scope,
+        "is_admin": scope is not None
+        and Membership.objects.filter(
+            user_id=request.user.pk or 0, team_id=scope.team_id, role__gte=Role.ADMIN
+        ).exists(),
         "rows": selectors.worker_rows(workspaces),
         "changes": selectors.recent_state_changes(workspaces),
         "warnings": no_worker_warnings(workspaces),
@@ -78,6 +82,32 @@ def workers_refresh(request: HtmxHttpRequest, workspace_id: int) -> HttpResponse
         messages.error(request, error)
     else:
         messages.success(request, "Workers read from Control Room just now.")
+    return redirect("fleet-workspace-workers", workspace.pk)
+
+
+@login_required
+@require_POST
+def worker_change(
+    request: HtmxHttpRequest, workspace_id: int, worker_id: str
+) -> HttpResponse:
+    """Rename (`action=rename`, `name`) or remove (`action=delete`) a worker (admins)."""
+    workspace, _ = workspace_for_user(request.user, workspace_id, Role.ADMIN)
+    action, actor = request.POST.get("action", ""), Actor.from_request(request)
+    form = NameForm(request.POST)
+    try:
+        if action == "delete":
+            services.delete_worker(workspace, worker_id, actor)
+        elif action == "rename" and form.is_valid():
+            services.rename_worker(
+                workspace, worker_id, form.cleaned_data["name"], actor
+            )
+        else:
+            messages.error(request, "Give the worker a name (1 to 255 characters).")
+            return redirect("fleet-workspace-workers", workspace.pk)
+    except services.FleetActionFailed as err:
+        messages.error(request, err.message)
+    else:
+        messages.success(request, "Worker changed.")
     return redirect("fleet-workspace-workers", workspace.pk)
 
 
@@ -148,6 +178,52 @@ def group_delete(
         return _groups_page(request, workspace, error=err.message, status=FAILED)
     messages.success(request, "Worker group deleted.")
     return redirect("fleet-groups", workspace.pk)
+
+
+@login_required
+@require_POST
+def group_rename(
+    request: HtmxHttpRequest, workspace_id: int, group_id: str
+) -> HttpResponse:
+    workspace, _ = workspace_for_user(request.user, workspace_id, Role.ADMIN)
+    form = NameForm(request.POST, prefix="rename")
+    if not form.is_valid():
+        return _groups_page(
+            request, workspace, error="A group needs a name.", status=400
+        )
+    try:
+        services.rename_group(
+            workspace, group_id, form.cleaned_data["name"], Actor.from_request(request)
+        )
+    except services.FleetActionFailed as err:
+        return _groups_page(request, workspace, error=err.message, status=FAILED)
+    messages.success(request, "Worker group renamed.")
+    return redirect("fleet-groups", workspace.pk)
+
+
+@login_required
+@require_POST
+def workspace_token_create(request: HtmxHttpRequest, workspace_id: int) -> HttpResponse:
+    """A workspace link token (links a worker in no group); its secret shown on this answer."""
+    workspace, _ = workspace_for_user(request.user, workspace_id, Role.ADMIN)
+    form = LinkTokenForm(request.POST, prefix="wstoken")
+    expires_at = form.expires_at() if form.is_valid() else None
+    if expires_at is None:
+        return _groups_page(
+            request,
+            workspace,
+            error="A workspace link token needs an expiry (1, 7 or 30 days).",
+            status=400,
+        )
+    try:
+        secret = services.create_workspace_link_token(
+            workspace, expires_at, Actor.from_request(request)
+        )
+    except services.FleetActionFailed as err:
+        return _groups_page(request, workspace, error=err.message, status=FAILED)
+    return _groups_page(
+        request, workspace, secret=secret, secret_name=form.cleaned_data["name"]
+    )
 
 
 @login_required

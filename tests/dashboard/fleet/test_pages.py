@@ -290,3 +290,37 @@ def test_group_membership_is_changed_and_remembered(client_for, alice, carol, em
         "fleet.group_create",
         "fleet.group_remove_worker",
     ]
+
+
+def test_workers_and_groups_renamed_removed_and_workspace_token(
+    client_for, alice, carol, emu, ws
+):
+    full_sync(ws)
+    worker = emu.store.fleet.find_worker("worker-eu1-01")
+    client = client_for(alice)
+    url = reverse("fleet-worker-change", args=[ws.pk, worker.id])
+    assert client_for(carol).post(url, {"action": "delete"}).status_code == 403
+    page = client.get(reverse("fleet-workspace-workers", args=[ws.pk])).content.decode()
+    assert url in page  # admins get the manage forms
+    assert client.post(url, {"action": "rename", "name": "robot-a"}).status_code == 302
+    assert worker.name == "robot-a"
+    assert ws.mirror_workers.filter(name="robot-a").exists()  # read again at once
+    assert client.post(url, {"action": "delete"}).status_code == 302
+    assert worker.id not in emu.store.fleet.workers
+    assert ws.mirror_workers.get(name="robot-a").gone_at is not None
+
+    default = emu.store.fleet.groups[emu.store.fleet.default_group]
+    rename = reverse("fleet-group-rename", args=[ws.pk, default.id])
+    assert client.post(rename, {"rename-name": "Main"}).status_code == 302
+    assert default.name == "Main"
+    answer = client.post(
+        reverse("fleet-workspace-token-create", args=[ws.pk]),
+        {"wstoken-name": "spare", "wstoken-expires": "1"},
+    )
+    [token] = [t for t in emu.store.fleet.link_tokens.values() if t.group_id is None]
+    assert token.token in answer.content.decode()
+    refused = client.post(
+        reverse("fleet-workspace-token-create", args=[ws.pk]),
+        {"wstoken-name": "spare", "wstoken-expires": "never"},
+    )
+    assert refused.status_code == 400
