@@ -254,6 +254,30 @@ def create_link_token(
     return token.link_token
 
 
+def update_link_token(
+    workspace: Workspace,
+    group_id: str,
+    token_id: str,
+    *,
+    name: str,
+    expires_at: datetime | None,
+    actor: Actor,
+) -> None:
+    """Rename a group's link token or change its expiry."""
+    action = "fleet.link_token_update"
+    try:
+        with _client(workspace, WRITE_WORKERS) as client:
+            client.worker_groups.update_link_token(
+                group_id, token_id, name=name, expires_at=expires_at
+            )
+    except cr.ControlRoomError as err:
+        raise _failed(actor, workspace, action, f"Changing link token {token_id}", err,
+                      needs=WRITE_WORKERS, thing="link token", token_id=token_id) from None  # fmt: skip
+    _record(actor, workspace, action, f"Changed link token {token_id} ({name!r})",
+            outcome="done", group_id=group_id, token_id=token_id,
+            expires_at=None if expires_at is None else expires_at.isoformat())  # fmt: skip
+
+
 def delete_link_token(
     workspace: Workspace, group_id: str, token_id: str, actor: Actor
 ) -> None:

@@ -43,6 +43,11 @@ urlpatterns = [
         name="fleet-token-create",
     ),
     path(
+        _WS + "worker-groups/<crid:group_id>/link-tokens/<crid:token_id>/",
+        views.token_update,
+        name="fleet-token-update",
+    ),
+    path(
         _WS + "worker-groups/<crid:group_id>/link-tokens/<crid:token_id>/delete/",
         views.token_delete,
         name="fleet-token-delete",

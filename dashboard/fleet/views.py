@@ -282,6 +282,36 @@ def token_create(
 
 @login_required
 @require_POST
+def token_update(
+    request: HtmxHttpRequest, workspace_id: int, group_id: str, token_id: str
+) -> HttpResponse:
+    """Rename a link token or set a new expiry counted from now."""
+    workspace, _ = workspace_for_user(request.user, workspace_id, Role.ADMIN)
+    form = LinkTokenForm(request.POST, prefix="edit")
+    if not form.is_valid():
+        return _groups_page(
+            request,
+            workspace,
+            error="A link token needs a name and an expiry.",
+            status=400,
+        )
+    try:
+        services.update_link_token(
+            workspace,
+            group_id,
+            token_id,
+            name=form.cleaned_data["name"],
+            expires_at=form.expires_at(),
+            actor=Actor.from_request(request),
+        )
+    except services.FleetActionFailed as err:
+        return _groups_page(request, workspace, error=err.message, status=FAILED)
+    messages.success(request, "Link token changed.")
+    return redirect("fleet-groups", workspace.pk)
+
+
+@login_required
+@require_POST
 def token_delete(
     request: HtmxHttpRequest, workspace_id: int, group_id: str, token_id: str
 ) -> HttpResponse:

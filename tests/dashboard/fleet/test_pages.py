@@ -104,6 +104,11 @@ def test_a_link_token_secret_is_shown_once_and_never_stored(
     }
     assert all(token.token not in json.dumps(e.data) + e.summary for e in events)
 
+    extended = client.post(
+        reverse("fleet-token-update", args=[ws.pk, group.id, token.id]),
+        {"edit-name": "laptop", "edit-expires": "never"},
+    )
+    assert extended.status_code == 302 and token.expires_at is None
     revoked = client.post(
         reverse("fleet-token-delete", args=[ws.pk, group.id, token.id])
     )
