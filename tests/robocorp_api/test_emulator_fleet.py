@@ -494,3 +494,21 @@ def test_workers_groups_and_assets_survive_a_state_file(tmp_path, emulator_facto
     assert again.get(f"worker-groups/{group['id']}").json()["name"] == "SAP"
     url = again.get("assets/name:cfg").json()["payload"]["url"]
     assert requests.get(url, timeout=5).content == b"kept"
+
+
+def test_faults_apply_to_the_new_routes(emu: EmulatorServer) -> None:
+    emu.faults.add(kind="error", path="/workers$", status=503, times=1)
+    emu.faults.add(kind="rate_limit", path="/assets$", retry_after="0", times=1)
+    client = ControlRoomClient(
+        emu.api_key,
+        workspace_id=emu.workspace_id,
+        base_url=emu.api_base_url,
+        max_retries=2,
+        backoff_base=0.01,
+    )
+    with client:
+        assert len(list(client.workers.list())) == 2
+        assert client.assets.list() == []
+    route = "/api/v1/workspaces/{workspace_id}/workers"
+    assert emu.stats.count("GET", route) == 2  # the 503, then the answer
+    assert emu.stats.count("GET", "/api/v1/workspaces/{workspace_id}/assets") == 2
