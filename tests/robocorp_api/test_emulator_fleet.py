@@ -512,3 +512,24 @@ def test_faults_apply_to_the_new_routes(emu: EmulatorServer) -> None:
     route = "/api/v1/workspaces/{workspace_id}/workers"
     assert emu.stats.count("GET", route) == 2  # the 503, then the answer
     assert emu.stats.count("GET", "/api/v1/workspaces/{workspace_id}/assets") == 2
+
+
+def test_a_run_stopped_while_waiting_for_a_worker_ends(emu: EmulatorServer) -> None:
+    api = Api(emu)
+    process = emu.store.add_process("Waiting", steps=["Only"], failure_rate=0.0)
+    for name in ("worker-eu1-01", "worker-eu1-02"):
+        emu.set_worker_online(name, False)
+    run = emu.store.create_run(process.id, payloads=[{"n": 1}, {"n": 2}])
+    assert run is not None
+    emu.advance(30)
+    stop = {
+        "set_remaining_work_items_as_done": False,
+        "terminate_ongoing_activity_runs": False,
+    }
+    assert api.post(f"process-runs/{run.id}/stop", stop).json() == {"accepted": True}
+    emu.advance(10)
+    assert api.get(f"process-runs/{run.id}").json()["state"] == "unresolved"
+    items = api.get("work-items", process_run_id=run.id).json()["data"]
+    assert {(i["state"], i["exception"]["code"]) for i in items} == {
+        ("failed", "PROCESS_RUN_STOPPED")
+    }
