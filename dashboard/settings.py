@@ -141,6 +141,7 @@ INSTALLED_APPS = [
     "dashboard.workitems",
     "dashboard.processes",
     "dashboard.bulk",
+    "dashboard.fleet",
     "dashboard.alerts",
     "dashboard.api",
     "dashboard.home",
@@ -182,6 +183,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "dashboard.mirror.context_processors.fleet_warnings",
             ],
             # template_partials wraps the cached loader so "page.html#partial" names resolve.
             "loaders": [
@@ -341,6 +343,10 @@ WORKROOM_SYNC_FAILED_SWEEP_SECONDS = env_int(
 )
 WORKROOM_SYNC_FULL_LISTING_HOURS = env_int(
     ENV, "WORKROOM_SYNC_FULL_LISTING_HOURS", 24, minimum=0
+)
+# Workers and worker groups (2 requests) are read by a full sync at most this often.
+WORKROOM_SYNC_WORKERS_SECONDS = env_int(
+    ENV, "WORKROOM_SYNC_WORKERS_SECONDS", 60, minimum=0
 )
 # Convergence: the failed list is read by every sync while it is shorter than this; a workspace
 # with active items (or runs to re-read) is synced again within WORKROOM_SYNC_ACTIVE_INTERVAL

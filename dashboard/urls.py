@@ -44,6 +44,7 @@ urlpatterns = [
     path("", include("dashboard.workitems.urls")),
     path("", include("dashboard.processes.urls")),
     path("", include("dashboard.bulk.urls")),
+    path("", include("dashboard.fleet.urls")),
     path("", include("dashboard.alerts.urls")),
     path("", include("dashboard.api.urls")),
 ]

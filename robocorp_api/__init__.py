@@ -37,7 +37,11 @@ from robocorp_api.models import (
     STEP_RUN_STATES,
     WEBHOOK_EVENTS,
     WORK_ITEM_STATES,
+    WORKER_STATES,
     Artifact,
+    Asset,
+    AssetDetails,
+    AssetUpload,
     Callback,
     ConsoleMessage,
     Event,
@@ -48,12 +52,16 @@ from robocorp_api.models import (
     StepRun,
     UploadTarget,
     Webhook,
+    Worker,
+    WorkerGroup,
+    WorkerGroupLinkToken,
     WorkItem,
     WorkItemException,
     WorkItemFile,
     Workspace,
 )
 from robocorp_api.pagination import Page, Paginator
+from robocorp_api.resources import AssetUploadFailed
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -62,9 +70,14 @@ __all__ = [
     "PROCESS_RUN_STATES",
     "STEP_RUN_STATES",
     "WEBHOOK_EVENTS",
+    "WORKER_STATES",
     "WORK_ITEM_STATES",
     "AmbiguousResult",
     "Artifact",
+    "Asset",
+    "AssetDetails",
+    "AssetUpload",
+    "AssetUploadFailed",
     "AuthenticationFailed",
     "BadRequest",
     "Callback",
@@ -94,5 +107,8 @@ __all__ = [
     "WorkItem",
     "WorkItemException",
     "WorkItemFile",
+    "Worker",
+    "WorkerGroup",
+    "WorkerGroupLinkToken",
     "Workspace",
 ]

@@ -257,13 +257,15 @@ class Transport:
         params: Mapping[str, Any] | None = None,
         json: Any = None,
         upload: MultipartStream | None = None,
+        content: tuple[bytes, str] | None = None,
         authenticated: bool = True,
         stream: bool = False,
     ) -> requests.Response:
         """Send one logical request (with retries) and return its 2xx/3xx-free response.
 
         ``upload`` is a streamed multipart body; it is rewound for a retry, and a
-        failure is not retried when the body cannot be sent again.
+        failure is not retried when the body cannot be sent again. ``content`` is a raw
+        body and its Content-Type (an asset's bytes PUT to a presigned URL).
 
         Raises:
             ControlRoomError: a subclass matching the failure (see module docstring).
@@ -286,6 +288,7 @@ class Transport:
                 authenticated,
                 stream,
                 attempt,
+                content,
             )
             if isinstance(error, requests.Response):
                 return error
@@ -318,13 +321,17 @@ class Transport:
         authenticated: bool,
         stream: bool,
         attempt: int,
+        content: tuple[bytes, str] | None = None,
     ) -> tuple[requests.Response | ControlRoomError, float | None]:
         """Send once. Return (response, None) on success, else (error, wait-or-None)."""
         self.requests_made += 1
         headers = None
+        data: MultipartStream | bytes | None = upload
         if upload is not None:
             upload.rewind()
             headers = {"Content-Type": upload.content_type}
+        elif content is not None:
+            data, headers = content[0], {"Content-Type": content[1]}
         try:
             prepared = self.session.prepare_request(
                 requests.Request(
@@ -332,7 +339,7 @@ class Transport:
                     url,
                     params=params or None,
                     json=json,
-                    data=upload,
+                    data=data,
                     headers=headers,
                     auth=self._auth if authenticated else self._no_auth,
                 )

@@ -19,10 +19,14 @@ from robocorp_api.errors import (
     PermissionDenied,
 )
 from robocorp_api.resources import (
+    AssetsResource,
     ProcessesResource,
     ProcessRunsResource,
     StepRunsResource,
+    TaskPackagesResource,
     WebhooksResource,
+    WorkerGroupsResource,
+    WorkersResource,
     WorkItemsResource,
     WorkspaceResource,
 )
@@ -40,6 +44,12 @@ PERMISSION_FEATURES = (
     "read_run_outputs",
     "read_webhooks",
     "write_webhooks",
+    "read_workers",
+    "write_workers",
+    "read_task_packages",
+    "write_task_packages",
+    "read_asset_storage_assets",
+    "write_asset_storage_assets",
 )
 
 
@@ -98,6 +108,10 @@ class ControlRoomClient:
         self.step_runs = StepRunsResource(self._transport, workspace_id)
         self.work_items = WorkItemsResource(self._transport, workspace_id)
         self.webhooks = WebhooksResource(self._transport, workspace_id)
+        self.workers = WorkersResource(self._transport, workspace_id)
+        self.worker_groups = WorkerGroupsResource(self._transport, workspace_id)
+        self.task_packages = TaskPackagesResource(self._transport, workspace_id)
+        self.assets = AssetsResource(self._transport, workspace_id)
 
     @property
     def base_url(self) -> str:
@@ -158,7 +172,7 @@ class ControlRoomClient:
                 "GET", t.url(f"{ws}/work-items"), params={"limit": 1}
             ),
             "write_work_items": lambda: t.request(
-                "PUT", t.url(f"{ws}/work-items/{ghost}/payload"), json={"payload": None}
+                "PUT", t.url(f"{ws}/work-items/{ghost}/payload"), json={"payload": {}}
             ),
             "trigger_processes": lambda: t.request(
                 "POST", t.url(f"{ws}/process-runs/{ghost}/stop"), json=no_op_stop
@@ -169,6 +183,24 @@ class ControlRoomClient:
             "read_webhooks": lambda: t.request("GET", t.url(f"{ws}/webhooks")),
             "write_webhooks": lambda: t.request(
                 "DELETE", t.url(f"{ws}/webhooks/{ghost}")
+            ),
+            "read_workers": lambda: t.request(
+                "GET", t.url(f"{ws}/workers"), params={"limit": 1}
+            ),
+            "write_workers": lambda: t.request(
+                "DELETE", t.url(f"{ws}/worker-groups/{ghost}")
+            ),
+            "read_task_packages": lambda: t.request(
+                "GET", t.url(f"{ws}/task-packages/{ghost}/download")
+            ),
+            "write_task_packages": lambda: t.request(
+                "DELETE", t.url(f"{ws}/task-packages/{ghost}")
+            ),
+            "read_asset_storage_assets": lambda: t.request(
+                "GET", t.url(f"{ws}/assets")
+            ),
+            "write_asset_storage_assets": lambda: t.request(
+                "DELETE", t.url(f"{ws}/assets/{ghost}")
             ),
         }
         return {feature: _probe(send) for feature, send in probes.items()}

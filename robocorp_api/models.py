@@ -18,11 +18,18 @@ __all__ = [
     "STARTED_BY_TYPES",
     "STEP_RUN_STATES",
     "WEBHOOK_EVENTS",
+    "WORKER_STATES",
     "WORK_ITEM_STATES",
     "Artifact",
+    "Asset",
+    "AssetDetails",
+    "AssetPayload",
+    "AssetUpload",
     "Callback",
     "ConsoleMessage",
+    "DownloadLink",
     "Event",
+    "LinkToken",
     "Model",
     "NamedRef",
     "Organization",
@@ -35,11 +42,16 @@ __all__ = [
     "StartedRun",
     "StepRun",
     "StepRunError",
+    "TaskPackage",
     "UploadTarget",
     "Webhook",
     "WorkItem",
     "WorkItemException",
     "WorkItemFile",
+    "Worker",
+    "WorkerGroup",
+    "WorkerGroupLinkToken",
+    "WorkerGroupMembership",
     "Workspace",
 ]
 
@@ -54,6 +66,7 @@ WEBHOOK_EVENTS = (
     "process_run.unresolved",
 )
 CALLBACK_EVENTS = ("started", "completed", "unresolved")
+WORKER_STATES = ("offline", "idle", "busy")
 
 
 def _assume_utc(value: datetime) -> datetime:
@@ -216,6 +229,81 @@ class Callback(Model):
     url: str
     secret: str = Field(repr=False)
     callback_events: list[str] = Field(default_factory=lambda: list(CALLBACK_EVENTS))
+
+
+class Worker(Model):
+    id: str
+    name: str
+    state: str
+
+
+class WorkerGroup(Model):
+    id: str
+    name: str
+
+
+class WorkerGroupMembership(Model):
+    """The answer of adding a worker to a group or removing it: the worker's groups now."""
+
+    worker: Ref
+    worker_groups: list[WorkerGroup] = Field(default_factory=list)
+
+
+class LinkToken(Model):
+    """A workspace link token; ``link_token`` is the secret a worker links itself with."""
+
+    id: str
+    expires_at: Timestamp | None = None
+    link_token: str = Field(repr=False)
+
+
+class WorkerGroupLinkToken(Model):
+    """A worker group's link token; the secret ``link_token`` only in a create answer."""
+
+    id: str
+    name: str
+    expires_at: Timestamp | None = None
+    worker_group: Ref
+    link_token: str | None = Field(default=None, repr=False)
+
+
+class TaskPackage(Model):
+    id: str
+    name: str
+
+
+class DownloadLink(Model):
+    url: str = Field(repr=False)
+
+
+class Asset(Model):
+    id: str
+    name: str
+
+
+class AssetPayload(Model):
+    """``type`` is ``empty``, ``url`` (download from ``url``) or ``data`` (inline ``data``)."""
+
+    type: str
+    content_type: str | None = None
+    url: str | None = Field(default=None, repr=False)
+    data: str | None = Field(default=None, repr=False)
+
+
+class AssetDetails(Model):
+    id: str
+    name: str
+    payload: AssetPayload
+
+
+class AssetUpload(Model):
+    """``status``: ``pending`` (bytes go to ``upload_url``), ``completed`` or ``failed`` (``reason``)."""
+
+    id: str
+    status: str
+    content_type: str | None = None
+    upload_url: str | None = Field(default=None, repr=False)
+    reason: str | None = None
 
 
 T = TypeVar("T", bound=BaseModel)

@@ -327,6 +327,85 @@ class SyncRun(models.Model):
         return (self.finished_at or timezone.now()) - self.started_at
 
 
+WORKER_ONLINE_STATES = frozenset({"idle", "busy"})
+
+
+class WorkerGroup(MirrorRow):
+    """A worker group (the v1 API gives only its id and name)."""
+
+    workspace = models.ForeignKey(
+        Workspace,
+        on_delete=models.DO_NOTHING,
+        related_name="mirror_worker_groups",
+        db_index=False,
+    )
+    name = models.CharField(max_length=300)
+
+    class Meta:
+        ordering = ("name", "id")
+        constraints = [
+            models.UniqueConstraint(
+                fields=("workspace", "external_id"), name="mirror_wgroup_ext_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Worker(MirrorRow):
+    """A worker: state offline | idle | busy as last listed.
+
+    `last_online_at` is when a sync last saw it idle or busy ("last seen"). The v1 API has no
+    read of a worker's groups: `group_external_ids` holds what the answers of adding or removing
+    it (through Workroom) said, empty when unknown.
+    """
+
+    workspace = models.ForeignKey(
+        Workspace,
+        on_delete=models.DO_NOTHING,
+        related_name="mirror_workers",
+        db_index=False,
+    )
+    name = models.CharField(max_length=300)
+    state = models.CharField(max_length=32)
+    state_changed_at = models.DateTimeField(default=timezone.now)
+    last_online_at = models.DateTimeField(null=True, blank=True)
+    group_external_ids = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ("name", "id")
+        constraints = [
+            models.UniqueConstraint(
+                fields=("workspace", "external_id"), name="mirror_worker_ext_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_online(self) -> bool:
+        return self.state in WORKER_ONLINE_STATES and self.gone_at is None
+
+
+class WorkerStateChange(models.Model):
+    """A worker's state change observed by a sync (its history)."""
+
+    worker = models.ForeignKey(
+        Worker, on_delete=models.CASCADE, related_name="state_changes"
+    )
+    old_state = models.CharField(max_length=32)
+    new_state = models.CharField(max_length=32)
+    observed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ("-observed_at", "-id")
+
+    def __str__(self) -> str:
+        return f"{self.worker_id}: {self.old_state} → {self.new_state}"
+
+
 class WorkspaceSyncState(models.Model):
     """Per-workspace sync bookkeeping: the lease (one sync at a time), the schedule, progress.
 
@@ -348,6 +427,8 @@ class WorkspaceSyncState(models.Model):
     history_complete = models.BooleanField(default=False)
     last_full_listing_at = models.DateTimeField(null=True, blank=True)
     last_failed_sweep_at = models.DateTimeField(null=True, blank=True)
+    # Workers and groups are read by a full sync at most every WORKROOM_SYNC_WORKERS_SECONDS.
+    last_workers_read_at = models.DateTimeField(null=True, blank=True)
     last_sync_run = models.ForeignKey(
         SyncRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db.models import Count
+from django.db.models import Count, QuerySet
 
 from dashboard.mirror.models import (
     Process,
     ProcessRun,
     SyncRun,
     WebhookRegistration,
+    Worker,
     WorkspaceSyncState,
 )
 from dashboard.workspaces.models import Workspace
@@ -103,3 +105,72 @@ def workspace_overview(workspace: Workspace) -> Overview:
         )
     )
     return Overview(workspace, state, active, last, recent, rows, totals, webhooks)
+
+
+# --- workers: "items wait but no worker is online" ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class NoWorkerWarning:
+    """Items of a workspace (or one process) are pending while none of its workers is online.
+
+    The v1 API tells neither which worker group a process runs on nor a worker's groups, so
+    "online" means any worker of the workspace; the warning is only given for a workspace whose
+    workers the mirror has read (a key without Workers.read_workers gives none).
+    """
+
+    workspace: Workspace
+    pending: int
+    workers: int
+    offline_names: tuple[str, ...]
+    as_of: datetime | None
+
+
+def no_worker_warnings(
+    workspaces: Iterable[Workspace] | QuerySet[Workspace],
+    *,
+    process: Process | None = None,
+) -> list[NoWorkerWarning]:
+    """One warning per workspace whose pending items (of `process` if given) have no online worker.
+
+    One query when no workspace has only offline workers (a queryset of workspaces is used as a
+    subquery), three otherwise.
+    """
+    workers = Worker.objects.filter(workspace__in=workspaces, gone_at__isnull=True)
+    if process is not None:
+        workers = workers.filter(workspace_id=process.workspace_id)
+    by_workspace: dict[int, list[Worker]] = {}
+    for worker in workers.select_related("workspace").order_by("name", "id"):
+        by_workspace.setdefault(worker.workspace_id, []).append(worker)
+    idle = {
+        pk: rows
+        for pk, rows in by_workspace.items()
+        if not any(w.is_online for w in rows)
+    }
+    if not idle:
+        return []
+    processes = (
+        [process]
+        if process is not None
+        else Process.objects.filter(workspace_id__in=idle, gone_at__isnull=True)
+    )
+    pending: dict[int, int] = {}
+    for row in processes:
+        count = int((row.item_counts or {}).get("pending", 0))
+        pending[row.workspace_id] = pending.get(row.workspace_id, 0) + count
+    read_at = dict(
+        WorkspaceSyncState.objects.filter(workspace_id__in=idle).values_list(
+            "workspace_id", "last_workers_read_at"
+        )
+    )
+    return [
+        NoWorkerWarning(
+            workspace=rows[0].workspace,
+            pending=pending[pk],
+            workers=len(rows),
+            offline_names=tuple(w.name for w in rows),
+            as_of=read_at.get(pk),
+        )
+        for pk, rows in idle.items()
+        if pending.get(pk, 0) > 0
+    ]

@@ -22,6 +22,9 @@ from dashboard.mirror.models import (
     SyncRun,
     WebhookEvent,
     WebhookRegistration,
+    Worker,
+    WorkerGroup,
+    WorkerStateChange,
     WorkItem,
     WorkItemStateChange,
     WorkspaceSyncState,
@@ -43,7 +46,15 @@ def purge_workspace_mirror(workspace_id: int) -> None:
         # Identifiers come from model metadata; the workspace id is a parameter.
         sql = f"DELETE FROM {qn(changes)} WHERE work_item_id IN (SELECT id FROM {qn(items)} WHERE workspace_id = %s)"  # noqa: S608
         cursor.execute(sql, [workspace_id])
+        worker_changes, workers = (
+            WorkerStateChange._meta.db_table,
+            Worker._meta.db_table,
+        )
+        sql = f"DELETE FROM {qn(worker_changes)} WHERE worker_id IN (SELECT id FROM {qn(workers)} WHERE workspace_id = %s)"  # noqa: S608
+        cursor.execute(sql, [workspace_id])
         for model in (
+            Worker,
+            WorkerGroup,
             WorkItem,
             StepRun,
             ProcessRun,

@@ -41,6 +41,21 @@ FEATURES: tuple[Feature, ...] = (
         ("read_run_outputs",),
     ),
     Feature("webhooks", "Webhooks", ("read_webhooks", "write_webhooks")),
+    Feature("workers", "Read workers and worker groups", ("read_workers",)),
+    Feature(
+        "manage_workers", "Manage worker groups and link tokens", ("write_workers",)
+    ),
+    Feature(
+        "task_packages",
+        "Task packages (download; upload and delete)",
+        ("read_task_packages", "write_task_packages"),
+    ),
+    Feature("assets", "Read assets", ("read_asset_storage_assets",)),
+    Feature(
+        "manage_assets",
+        "Create, edit and delete assets",
+        ("write_asset_storage_assets",),
+    ),
 )
 
 PERMISSION_NAMES: dict[str, str] = {
@@ -52,6 +67,12 @@ PERMISSION_NAMES: dict[str, str] = {
     "read_run_outputs": "Processes.read_run_outputs",
     "read_webhooks": "Webhooks.read_webhooks",
     "write_webhooks": "Webhooks.write_webhooks",
+    "read_workers": "Workers.read_workers",
+    "write_workers": "Workers.write_workers",
+    "read_task_packages": "Tasks.read_task_packages",
+    "write_task_packages": "Tasks.write_task_packages",
+    "read_asset_storage_assets": "Assets.read_asset_storage_assets",
+    "write_asset_storage_assets": "Assets.write_asset_storage_assets",
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .faults import parse_rule
+from .fleet_api import complete_package_upload
 from .routing import Request, Response, Router, json_response
 from .store import EmulatorError, Store, bad_request, check_schedule_every, not_found
 
@@ -221,7 +222,8 @@ def upload(req: Request) -> Response:
         )
     if part is None:
         raise bad_request("The multipart body has no 'file' part")
-    req.app.store.complete_upload(token, part[1])
+    if not complete_package_upload(req, token, part[1]):
+        req.app.store.complete_upload(token, part[1])
     return Response(204, b"")
 
 

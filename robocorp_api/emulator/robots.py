@@ -22,6 +22,7 @@ from .items import DONE, FAILED, IN_PROGRESS, PENDING
 from .store import ACTIVE_STEP_STATES, Artifact, Run, StepRun, Store
 
 LOG_LEVELS = ("INFO ", "INFO ", "INFO ", "DEBUG")
+WORKER_POLL_SECONDS = 2.0
 
 
 class Robots:
@@ -250,12 +251,22 @@ def _on_step_timer(store: Store, step_run: StepRun, now: float) -> None:
     )
     if step_run.state == "new":
         _set_step_state(step_run, "awaiting_worker", now)
-        _log(step_run, now, "INFO  Waiting for a worker in worker group 'Default'")
+        _log(step_run, now, f"INFO  Waiting for a worker in {_group_label(store, run)}")
         store.schedule("step", step_run, now + rnd.uniform(0.5, 2.0))
         return
     if step_run.state == "awaiting_worker":
+        worker = store.fleet.reserve(run.process_idx, step_run.idx, now)
+        if worker is None and run.state == "stopping":
+            _stop_waiting(store, run, step_run, now)
+            return
+        if worker is None:
+            # No worker of the group online: look again soon (the item stays pending).
+            store.schedule("step", step_run, now + WORKER_POLL_SECONDS)
+            return
+        step_run.worker = worker.name
         _set_step_state(step_run, "in_progress", now)
-        step_run.started_at = now
+        if step_run.started_at is None:
+            step_run.started_at = now
         _log(step_run, now, f"INFO  Worker {step_run.worker} reserved the step run")
         _log(
             step_run,
@@ -327,6 +338,23 @@ def _finish_item(store: Store, step_run: StepRun, last_step: int, now: float) ->
     _event(step_run, now, "work_item_completed", work_item_id=item_id)
 
 
+def _group_label(store: Store, run: Run) -> str:
+    group = store.fleet.group_of(run.process_idx)
+    if group is None:
+        return "no worker group (the process's group was deleted)"
+    return f"worker group '{store.fleet.groups[group].name}'"
+
+
+def _stop_waiting(store: Store, run: Run, step_run: StepRun, now: float) -> None:
+    """A stop request reached a step run still waiting for a worker: its items are never processed."""
+    _remaining(
+        store, run, [r for r in step_run.queue if store.items.state[r] == PENDING], now
+    )
+    step_run.queue.clear()
+    _end_step_run(store, step_run, now, "completed", None)
+    _after_step(store, run, now)
+
+
 def _set_step_state(step_run: StepRun, state: str, now: float) -> None:
     step_run.state = state
     step_run.state_updated_at = now
@@ -339,6 +367,7 @@ def _end_step_run(
     step_run.ended_at = now
     step_run.error_code = error
     step_run.next_at = None
+    store.fleet.release(step_run.idx, now)
     if step_run.started_at is None:
         step_run.started_at = now
     _log(step_run, now, f"INFO  Step run {state} in {now - step_run.started_at:.1f} s")

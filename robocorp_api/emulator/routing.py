@@ -113,10 +113,12 @@ class Router:
             params = {k: unquote(v) for k, v in found.groupdict().items()}
             return handler, template, params
         if allowed:
+            allow = ", ".join(sorted(set(allowed)))
             raise EmulatorError(
                 405,
                 "method_not_allowed",
-                f"Method {method} is not allowed on {path}; allowed: {', '.join(sorted(set(allowed)))}",
+                f"Method {method} is not allowed on {path}; allowed: {allow}",
+                [("Allow", allow)],
             )
         raise EmulatorError(404, "not_found", f"No such endpoint: {method} {path}")
 

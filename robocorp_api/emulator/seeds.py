@@ -300,8 +300,18 @@ def _historical_step_run(
     return step_run
 
 
+def _demo_fleet(store: Store, processes: list[Process]) -> None:
+    """A third Default worker and an "SAP robots" group with its own worker, running Order Intake SAP."""
+    fleet, now = store.fleet, store.now()
+    fleet.add_worker("worker-eu1-03", [fleet.default_group], now=now)
+    sap = fleet.add_group("SAP robots")
+    fleet.add_worker("worker-sap-01", [sap.id], now=now)
+    fleet.process_group[processes[1].idx] = sap.id
+
+
 def _live_demo(store: Store, processes: list[Process], rnd: random.Random) -> None:
     """A few runs in progress (the robots keep working) and some inputs waiting in a queue."""
+    _demo_fleet(store, processes)
     for process in (processes[0], processes[4], processes[1]):
         payloads: list[Any] = [
             synth.payload(

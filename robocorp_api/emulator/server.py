@@ -15,9 +15,10 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from . import admin, legacy, v1
+from . import admin, fleet_api, legacy, v1
 from .clock import SimClock
 from .faults import RESPONSE_KINDS, FaultRule, Faults
+from .fleet import set_worker_online
 from .robots import Robots
 from .routing import Request, Response, Router, error_response
 from .seeds import SeedError, build_store, default_schedule_every
@@ -86,6 +87,7 @@ class Emulator:
         self.router = Router()
         admin.register(self.router)
         v1.register(self.router)
+        fleet_api.register(self.router)
         legacy.register(self.router)
 
     def handle(self, req: Request) -> Response:
@@ -94,7 +96,7 @@ class Emulator:
             req.params, req.route = params, route
             return handler(req)
         except EmulatorError as exc:
-            return error_response(exc.status, exc.code, exc.message)
+            return error_response(exc.status, exc.code, exc.message, exc.headers)
         except (
             Exception
         ) as exc:  # the emulator must never answer with an HTML traceback
@@ -140,6 +142,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_OPTIONS(self) -> None:
         self._dispatch("OPTIONS")
+
+    def __getattr__(self, name: str) -> Any:
+        # Any other method (TRACE, a made-up token, ...) goes through the router too: 405 with Allow
+        # on a known path, 404 elsewhere (BaseHTTPRequestHandler would answer 501 with an HTML page).
+        if name.startswith("do_") and name[3:].isupper():
+            return lambda: self._dispatch(name[3:])
+        raise AttributeError(name)
 
     def _read_body(self) -> bytes:
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
@@ -485,6 +494,14 @@ class EmulatorServer:
 
     def advance(self, seconds: float) -> None:
         self.robots.advance(seconds)
+
+    def set_worker_online(self, worker: str, online: bool) -> None:
+        """Take a worker (id or name) offline or bring it back online; KeyError if unknown."""
+        with self.store.lock:
+            found = self.store.fleet.find_worker(worker)
+            if found is None:
+                raise KeyError(worker)
+            set_worker_online(self.store, found, online)
 
     def set_schedule(self, every: float) -> None:
         """One scheduled run every `every` simulated seconds (0 = off); the next is due an interval from now."""

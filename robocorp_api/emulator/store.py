@@ -28,6 +28,7 @@ from typing import Any
 
 from . import synth
 from .clock import SimClock
+from .fleet import Fleet
 from .items import DELETED, DONE, FAILED, NEW, PENDING, ItemTable
 
 PERMISSION_GROUPS = {
@@ -81,11 +82,18 @@ def normalize_permission(name: str) -> str:
 class EmulatorError(Exception):
     """A domain error that the HTTP layer turns into `{"error": {"code", "message"}}`."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        headers: list[tuple[str, str]] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.headers = headers or []
 
 
 def bad_request(message: str, code: str = "bad_request") -> EmulatorError:
@@ -229,6 +237,7 @@ class Store:
         self.schedule_fired = 0
         # Stays False in state files saved before schedules existed (they get the seed's default).
         self.schedule_configured = False
+        self.fleet = Fleet(rng_seed)
 
     # ----------------------------------------------------------------- ids, keys, catalog
     def _uuid(self) -> str:
@@ -650,7 +659,7 @@ class Store:
         "runs", "run_by_id", "step_runs", "step_run_by_id", "items", "exceptions", "_exception_ids",
         "webhooks", "uploads", "blobs", "timers", "_rnd",
         "schedule_every", "schedule_next", "schedule_last_process", "schedule_fired",
-        "schedule_configured",
+        "schedule_configured", "fleet",
     )  # fmt: skip
 
     def save(self, path: Path) -> None:

@@ -558,8 +558,11 @@ def create_work_item(req: Request) -> Response:
 def update_payload(req: Request) -> Response:
     authorize(req, "write_work_items")
     body = req.json_object()
-    if "payload" not in body:
-        raise bad_request("payload is required (any JSON value)")
+    if body.get("payload") is None:
+        # anyValidJson of the document: an object, array, string, number or boolean; never null.
+        raise bad_request(
+            "payload is required: a JSON object, array, string, number or boolean"
+        )
     store = req.app.store
     with store.lock:
         row = store.get_item(req.params["work_item_id"])

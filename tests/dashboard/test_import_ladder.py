@@ -23,6 +23,7 @@ FLOORS: dict[str, int] = {
     "workitems": 5,
     "bulk": 6,
     "processes": 6,
+    "fleet": 6,
     "alerts": 7,
     "api": 9,
     "home": 10,

@@ -30,6 +30,8 @@ A full sync, in this order (ARCHITECTURE.md "The local mirror and the sync"):
 5. **Payloads** of failed items not read yet (list rows carry no payload), newest first, up
    to `WORKROOM_SYNC_PAYLOAD_BUDGET` (default 100) GETs per sync; older ones are backfilled
    by the following syncs.
+6. **Workers and worker groups**: both lists, at most every `WORKROOM_SYNC_WORKERS_SECONDS`
+   (default 60), so they add two requests to one sync a minute, not to every sync.
 
 So a sync where nothing changed costs: 1 (processes) + 1 (first page of runs) + 3 (the
 active states) + 1 per 1,000 failed items while they are few + 2 per still-active run —
@@ -67,7 +69,7 @@ from dashboard.mirror.models import (
     WorkItem,
     WorkspaceSyncState,
 )
-from dashboard.mirror.services import upsert
+from dashboard.mirror.services import upsert, workers
 from dashboard.mirror.services.upsert import ProcessResolver, WriteCounts
 from dashboard.workspaces.models import Workspace
 from robocorp_api import models as api
@@ -177,10 +179,17 @@ class WorkspaceSync:
                 self._step(f"{state} items", partial(self.sync_watched_state, state))
             self._step("flagged runs", self.refresh_flagged_runs)
             self._step("payloads", self.fetch_payloads)
+            if workers.workers_due(self.workspace, self.state, self.now):
+                self._step("workers", self.sync_workers)
         except TimeBudgetExhausted:
             self.result.partial = True
         self._finish()
         return self.result
+
+    def sync_workers(self) -> None:
+        """Workers and worker groups (step 6): two requests, at most every
+        WORKROOM_SYNC_WORKERS_SECONDS; a key without Workers.read_workers skips it."""
+        workers.read_now(self.workspace, self.client)
 
     def run_one(
         self, run_external_id: str, *, requested_at: datetime | None = None
