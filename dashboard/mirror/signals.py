@@ -15,6 +15,7 @@ from django.db.models.signals import pre_delete
 from django.dispatch import Signal
 
 from dashboard.mirror.models import (
+    FailureOccurrence,
     MirrorCheck,
     Process,
     ProcessRun,
@@ -44,6 +45,7 @@ def purge_workspace_mirror(workspace_id: int) -> None:
         sql = f"DELETE FROM {qn(changes)} WHERE work_item_id IN (SELECT id FROM {qn(items)} WHERE workspace_id = %s)"  # noqa: S608
         cursor.execute(sql, [workspace_id])
         for model in (
+            FailureOccurrence,
             WorkItem,
             StepRun,
             ProcessRun,

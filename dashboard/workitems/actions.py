@@ -25,6 +25,7 @@ from dashboard.accounts.models import Membership, Role
 from dashboard.audit.services import Actor, record_by
 from dashboard.lib.errors import WorkroomError
 from dashboard.mirror.models import ProcessRun, WorkItem
+from dashboard.mirror.services import occurrences
 from dashboard.mirror.services.sync import refresh_item_counts
 from dashboard.mirror.services.upsert import ProcessResolver, write_item_detail
 from dashboard.workspaces.errors import describe
@@ -214,6 +215,11 @@ def apply(
         if audit_each:
             _audit(action, actor, workspace, _undecided(targets, deferred))
         raise
+    if action is RETRY:
+        occurrences.mark_retried(
+            [v.target.work_item_id for v in verdicts if v.outcome is Outcome.DONE],
+            actor.label,
+        )
     _write_mirror(action, verdicts, workspace, client, read_back)
     if audit_each:
         _audit(action, actor, workspace, verdicts)

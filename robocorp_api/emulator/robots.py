@@ -19,7 +19,7 @@ from typing import Any
 
 from . import synth
 from .items import DONE, FAILED, IN_PROGRESS, PENDING
-from .store import ACTIVE_STEP_STATES, Artifact, Run, StepRun, Store
+from .store import ACTIVE_STEP_STATES, Artifact, Process, Run, StepRun, Store
 
 LOG_LEVELS = ("INFO ", "INFO ", "INFO ", "DEBUG")
 
@@ -303,9 +303,11 @@ def _finish_item(store: Store, step_run: StepRun, last_step: int, now: float) ->
     item_id = items.item_id(row)
     attempt = items.attempts[row]
     rnd = random.Random(f"{store.rng_seed}:{row}:{attempt}:{step_run.step_no}")
-    rate = process.failure_rate if attempt == 0 else process.failure_rate / 3
+    rate = process.failure_rate if attempt == 0 else _retry_failure_rate(process)
     if rnd.random() < rate:
-        exc = synth.exception_for(rnd, process.failure_mix)
+        exc = _scripted_exception(process) or synth.exception_for(
+            rnd, process.failure_mix
+        )
         _fail(store, row, exc, now)
         _log(step_run, now, f"ERROR {exc[0].upper()} exception {exc[1]}: {exc[2]}")
         _event(
@@ -325,6 +327,16 @@ def _finish_item(store: Store, step_run: StepRun, last_step: int, now: float) ->
         items.set_state(row, DONE, now)
     _log(step_run, now, f"INFO  Work item {item_id} released as COMPLETED")
     _event(step_run, now, "work_item_completed", work_item_id=item_id)
+
+
+# getattr: a state file saved before these fields existed unpickles without them.
+def _retry_failure_rate(process: Process) -> float:
+    scripted = getattr(process, "retry_failure_rate", None)
+    return process.failure_rate / 3 if scripted is None else float(scripted)
+
+
+def _scripted_exception(process: Process) -> tuple[str, str, str] | None:
+    return getattr(process, "exception", None)
 
 
 def _set_step_state(step_run: StepRun, state: str, now: float) -> None:
