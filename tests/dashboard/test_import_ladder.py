@@ -23,6 +23,7 @@ FLOORS: dict[str, int] = {
     "workitems": 5,
     "bulk": 6,
     "processes": 6,
+    "policies": 8,
 }
 
 
