@@ -43,4 +43,5 @@ urlpatterns = [
     path("", include("dashboard.workitems.urls")),
     path("", include("dashboard.processes.urls")),
     path("", include("dashboard.bulk.urls")),
+    path("", include("dashboard.policies.urls")),
 ]

@@ -16,6 +16,7 @@ NAV_LINKS = {
     "Processes": "/processes/",
     "Runs": "/runs/",
     "Bulk operations": "/bulk/",
+    "Policies": "/policies/",
 }
 
 
@@ -34,6 +35,7 @@ NAV_LINKS = {
         ("processes-run-list", "runs"),
         ("processes-steprun-detail", "runs"),
         ("bulk-detail", "bulk"),
+        ("policies-detail", "policies"),
         ("login", ""),
         (None, ""),
     ],

@@ -15,6 +15,7 @@ SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("runs", ("processes-run-", "processes-steprun-", "processes-artifact-")),
     ("processes", ("processes-",)),
     ("bulk", ("bulk-",)),
+    ("policies", ("policies-",)),
     ("home", ("home", "accounts-", "workspaces-", "mirror-", "audit-")),
 )
 

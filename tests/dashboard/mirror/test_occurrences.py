@@ -3,9 +3,12 @@ item leaves failed, and the action core marks who retried. Against the emulator'
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
+import time_machine
+from django.utils import timezone
 
 from dashboard.audit.services import Actor
 from dashboard.mirror.models import FailureOccurrence, WorkItem
@@ -88,9 +91,6 @@ def test_a_retry_that_succeeds_settles_done(db, ws, emu, bob):
 
 
 def test_settled_occurrences_are_pruned_open_ones_kept(db, ws, emu, bob, settings):
-    import time_machine
-    from django.utils import timezone
-
     seed_outage(emu, 2, retry_failure_rate=0.0)
     full_sync(ws)
     retry_all(ws, bob)
@@ -98,9 +98,7 @@ def test_settled_occurrences_are_pruned_open_ones_kept(db, ws, emu, bob, setting
     full_sync(ws)
     seed_outage(emu, 1, retry_failure_rate=0.0)
     full_sync(ws)
-    later = timezone.now() + timezone.timedelta(
-        days=settings.WORKROOM_SYNC_HISTORY_DAYS + 1
-    )
+    later = timezone.now() + timedelta(days=settings.WORKROOM_SYNC_HISTORY_DAYS + 1)
     with time_machine.travel(later, tick=False):
         pruned = prune_history()
     assert pruned["occurrences"] == 2

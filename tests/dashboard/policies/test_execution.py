@@ -4,7 +4,8 @@ counted where it lands: at the emulator's batch endpoint (`spy`)."""
 
 from __future__ import annotations
 
-from datetime import time, timedelta
+import zoneinfo
+from datetime import datetime, time, timedelta
 from typing import Any
 
 import pytest
@@ -112,10 +113,9 @@ def test_quiet_hours_are_respected(db, ws, emu, spy, make_policy, settings):
     seed_outage(emu, 2, retry_failure_rate=1.0)
     full_sync(ws)
     make_policy(quiet_start=time(22, 0), quiet_end=time(6, 0))
-    today = timezone.now().astimezone(timezone.get_fixed_timezone(120)).date()
-    night = timezone.datetime(today.year, today.month, today.day, 23, 30).replace(
-        tzinfo=timezone.get_fixed_timezone(120)
-    )
+    helsinki = zoneinfo.ZoneInfo("Europe/Helsinki")
+    today = timezone.now().astimezone(helsinki).date()
+    night = datetime.combine(today, time(23, 30), tzinfo=helsinki)
     with time_machine.travel(night + timedelta(days=1), tick=True):
         assert evaluate_workspace(ws.pk).sent == 0
     with time_machine.travel(night + timedelta(days=1, hours=7), tick=True):
