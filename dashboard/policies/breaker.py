@@ -73,6 +73,35 @@ def trip_reason(policy: RetryPolicy, now: datetime) -> str:
     return ""
 
 
+def pause(policy: RetryPolicy, message: str) -> bool:
+    """Pause an enabled policy on its own (its acting member may not act any more)."""
+    changed = RetryPolicy.objects.filter(
+        pk=policy.pk, state=RetryPolicy.State.ENABLED
+    ).update(
+        state=RetryPolicy.State.PAUSED,
+        state_reason=message[:300],
+        state_changed_at=timezone.now(),
+    )
+    if not changed:
+        return False
+    policy.state, policy.state_reason = RetryPolicy.State.PAUSED, message[:300]
+    PolicyEvent.objects.create(
+        policy=policy,
+        kind="paused",
+        message=message[:500],
+        actor_label=policy.actor_label,
+    )
+    record_by(
+        Actor(label=policy.actor_label),
+        team=policy.team,
+        action="policy.pause",
+        obj=policy,
+        summary=f"Retry policy {policy.name}: {message}",
+        data={"policy_id": policy.pk},
+    )
+    return True
+
+
 def open_breaker(policy: RetryPolicy, reason: str) -> bool:
     """Open the breaker of an enabled policy; return False if it was not enabled any more."""
     now = timezone.now()

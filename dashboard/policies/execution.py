@@ -44,6 +44,7 @@ from dashboard.workitems.actions import (
     Outcome,
     Target,
     Verdict,
+    actor_refusal,
     apply,
     reconcile,
 )
@@ -218,6 +219,8 @@ def _evaluate_policy(
         return
     if in_quiet_hours(policy, moment):
         return
+    if not _may_act(policy, workspace, result):
+        return
     candidates = unclaimed_candidates(policy, workspace)
     if not candidates:
         return
@@ -238,6 +241,22 @@ def _evaluate_policy(
     claims = _claim(policy, workspace, due, used, owner, moment)
     if claims:
         _send(policy, workspace, client, claims, owner, result)
+
+
+def _may_act(policy: RetryPolicy, workspace: Workspace, result: Evaluation) -> bool:
+    """Check the acting member's role and the workspace's key before claiming anything, so
+    no failure is used up by a retry that could not be sent. A member who lost the right to
+    act pauses the policy (an admin re-enables it, becoming its acting member)."""
+    refusal = actor_refusal(policy_actor(policy), workspace)
+    if refusal:
+        breaker.pause(policy, f"Paused: {refusal} A team admin can enable it again.")
+        result.notes.append(f"{policy.name}: {refusal}")
+        return False
+    blocked = workspace.why_not(RETRY.feature)
+    if blocked:
+        result.notes.append(f"{policy.name}: {blocked}")
+        return False
+    return True
 
 
 def _skip(

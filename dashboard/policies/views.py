@@ -74,12 +74,10 @@ def _form_page(
     if request.method != "POST":
         return render(request, "policies/policy_form.html", ctx)
     if not form.is_valid():
-        template = (
-            "policies/policy_form.html#dry-run"
-            if _dry_run_swap(request)
-            else "policies/policy_form.html"
-        )
-        return render(request, template, ctx, status=400)
+        if _dry_run_swap(request):
+            # 200: HTMX swaps only successful answers; the partial lists the errors.
+            return render(request, "policies/policy_form.html#dry-run", ctx)
+        return render(request, "policies/policy_form.html", ctx, status=400)
     changed = form.apply_to(policy)
     if "preview" in request.POST:
         ctx["dry_run"] = dry_run(policy, [w.pk for w in form.workspace_list], days)

@@ -213,9 +213,12 @@ def test_a_policy_stops_when_its_acting_admin_loses_the_operator_role(
     Membership.objects.filter(team=team_a, user=alice).update(role=Role.VIEWER)
     assert evaluate_workspace(ws.pk).sent == 0
     assert spy.per_row() == {}
-    claims = PolicyClaim.objects.filter(policy=policy)
-    assert {c.state for c in claims} == {"skipped"}
-    assert all("operator role is needed" in c.reason for c in claims)
+    # Nothing claimed: the failures stay for when an admin enables the policy again.
+    assert not PolicyClaim.objects.filter(policy=policy).exists()
+    policy.refresh_from_db()
+    assert policy.state == RetryPolicy.State.PAUSED
+    assert "operator role is needed" in policy.state_reason
+    assert AuditEvent.objects.filter(action="policy.pause").count() == 1
 
 
 def test_an_expired_claim_is_reconciled_not_resent(

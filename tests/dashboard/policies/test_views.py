@@ -201,3 +201,38 @@ def test_an_impossible_transition_says_why(db, client_for, alice, make_policy):
         follow=True,
     )
     assert "it cannot be paused now" in response.content.decode()
+
+
+def test_a_dry_run_of_an_invalid_form_lists_the_errors_in_its_partial(
+    db, client_for, alice, team_a
+):
+    response = client_for(alice).post(
+        reverse("policies-new", args=[team_a.slug]),
+        FORM | {"message_pattern": "(unclosed", "preview": "1"},
+        HTTP_HX_REQUEST="true",
+    )
+    assert response.status_code == 200  # swapped by HTMX
+    html = response.content.decode()
+    assert html.lstrip().startswith('<section id="dry-run"')
+    assert "Message pattern: Not a valid pattern" in html
+
+
+def test_an_evaluation_is_enqueued_after_any_successful_sync_webhooks_included(
+    db, ws, make_policy, policy_queue, redis_client, django_capture_on_commit_callbacks
+):
+    from dashboard.mirror.models import SyncRun
+    from dashboard.mirror.signals import sync_finished
+
+    make_policy()
+    runs = [
+        SyncRun.objects.create(workspace=ws, trigger=trigger, status=status)
+        for trigger, status in (
+            (SyncRun.Trigger.WEBHOOK, SyncRun.Status.SUCCEEDED),
+            (SyncRun.Trigger.BEAT, SyncRun.Status.SUCCEEDED),
+            (SyncRun.Trigger.BEAT, SyncRun.Status.FAILED),
+        )
+    ]
+    with django_capture_on_commit_callbacks(execute=True):
+        for run in runs:
+            sync_finished.send_robust(sender=SyncRun, sync_run=run)
+    assert redis_client.llen(policy_queue) == 2  # the failed sync evaluates nothing
