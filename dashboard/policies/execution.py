@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -53,6 +53,10 @@ from dashboard.workspaces.services import build_client
 from robocorp_api.client import ControlRoomClient
 
 logger = logging.getLogger(__name__)
+
+# Open failures read (and decided) per batch; an evaluation stops reading once it has as
+# many due as the policy may send this hour.
+CANDIDATE_BATCH = 500
 
 # Narrow which open failures policies may act on, e.g. leave out items a reviewer has
 # verified: each filter takes and returns a FailureOccurrence queryset. Registered by an
@@ -160,8 +164,12 @@ def candidate_of(occ: FailureOccurrence) -> Candidate:
     )
 
 
-def unclaimed_candidates(policy: RetryPolicy, workspace: Workspace) -> list[Candidate]:
-    """Open failures of the workspace the policy matches and has not decided on yet."""
+def unclaimed_candidates(
+    policy: RetryPolicy, workspace: Workspace, now: datetime | None = None
+) -> Iterator[list[Candidate]]:
+    """Open failures of the workspace the policy matches and has not decided on yet, oldest
+    first, in batches. With `now`, failures too recent for even the shortest backoff are
+    left out in SQL (a big outage is not re-read whole by every evaluation)."""
     claimed = PolicyClaim.objects.filter(
         policy=policy,
         work_item=OuterRef("work_item"),
@@ -172,14 +180,23 @@ def unclaimed_candidates(policy: RetryPolicy, workspace: Workspace) -> list[Cand
         rows = rows.filter(exception_code__in=policy.exception_codes)
     if policy.process_names:
         rows = rows.filter(work_item__process__name__in=policy.process_names)
-    found = [
-        candidate_of(o)
-        for o in rows.select_related("work_item", "work_item__process").order_by(
-            "seen_at", "pk"
-        )
-    ]
+    if now is not None:
+        ready = now - timedelta(minutes=min(policy.backoff_minutes or [0]))
+        rows = rows.filter(Q(seen_at__lte=ready) | Q(failed_at__lte=ready))
     workspace_ids = list(policy.workspaces.values_list("pk", flat=True))
-    return [c for c in found if matches(policy, c, workspace_ids)]
+    batch: list[Candidate] = []
+    ordered = rows.select_related("work_item", "work_item__process").order_by(
+        "seen_at", "pk"
+    )
+    for occ in ordered.iterator(chunk_size=CANDIDATE_BATCH):
+        candidate = candidate_of(occ)
+        if matches(policy, candidate, workspace_ids):
+            batch.append(candidate)
+        if len(batch) >= CANDIDATE_BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def attempts_used(policy: RetryPolicy, work_item_ids: list[int]) -> Counter[int]:
@@ -221,20 +238,22 @@ def _evaluate_policy(
         return
     if not _may_act(policy, workspace, result):
         return
-    candidates = unclaimed_candidates(policy, workspace)
-    if not candidates:
-        return
-    used = attempts_used(policy, [c.work_item_id for c in candidates])
-    exhausted = [c for c in candidates if used[c.work_item_id] >= policy.max_attempts]
-    _skip(policy, workspace, exhausted, owner, moment)
-    result.skipped += len(exhausted)
-    due = [
-        c
-        for c in candidates
-        if used[c.work_item_id] < policy.max_attempts
-        and due_at(policy, c, used[c.work_item_id] + 1) <= moment
-    ]
     room = max(0, policy.max_items_per_hour - sent_last_hour(policy, moment))
+    due: list[Candidate] = []
+    used: Counter[int] = Counter()
+    for batch in unclaimed_candidates(policy, workspace, moment):
+        used.update(attempts_used(policy, [c.work_item_id for c in batch]))
+        exhausted = [c for c in batch if used[c.work_item_id] >= policy.max_attempts]
+        _skip(policy, workspace, exhausted, owner, moment)
+        result.skipped += len(exhausted)
+        due += [
+            c
+            for c in batch
+            if used[c.work_item_id] < policy.max_attempts
+            and due_at(policy, c, used[c.work_item_id] + 1) <= moment
+        ]
+        if len(due) >= room:
+            break
     due = due[: throttle.take(workspace.pk, min(len(due), room), moment)]
     if not due:
         return

@@ -264,3 +264,39 @@ def test_an_expired_claim_is_reconciled_not_resent(
         ).count()
         == 1
     )
+
+
+def test_failures_are_read_in_batches_until_the_hourly_room_is_filled(
+    db, ws, emu, spy, make_policy, monkeypatch
+):
+    from dashboard.policies import execution
+
+    monkeypatch.setattr(execution, "CANDIDATE_BATCH", 2)
+    seed_outage(emu, 7, retry_failure_rate=1.0)
+    full_sync(ws)
+    make_policy(max_items_per_hour=3)
+    assert evaluate_workspace(ws.pk).sent == 3
+    later = timezone.now() + timedelta(minutes=61)
+    assert evaluate_workspace(ws.pk, now=later).sent == 3
+    assert evaluate_workspace(ws.pk, now=later + timedelta(minutes=61)).sent == 1
+    assert set(spy.per_row("retry").values()) == {1}
+
+
+def test_the_workspace_throttle_is_shared_with_bulk_operations(
+    db, ws, emu, spy, make_policy, settings
+):
+    from dashboard.bulk.models import BulkThrottle
+
+    settings.WORKROOM_BULK_MAX_ITEMS_PER_MINUTE = 4
+    seed_outage(emu, 6, retry_failure_rate=1.0)
+    full_sync(ws)
+    make_policy()
+    # A bulk operation holds the next minute of this workspace's send schedule.
+    BulkThrottle.objects.create(
+        workspace=ws, next_free_at=timezone.now() + timedelta(seconds=60)
+    )
+    assert evaluate_workspace(ws.pk).sent == 0
+    later = timezone.now() + timedelta(seconds=61)
+    assert evaluate_workspace(ws.pk, now=later).sent == 4  # one minute's worth
+    reserved = BulkThrottle.objects.get(pk=ws.pk).next_free_at
+    assert reserved == later + timedelta(seconds=60)

@@ -236,3 +236,20 @@ def test_an_evaluation_is_enqueued_after_any_successful_sync_webhooks_included(
         for run in runs:
             sync_finished.send_robust(sender=SyncRun, sync_run=run)
     assert redis_client.llen(policy_queue) == 2  # the failed sync evaluates nothing
+
+
+def test_an_admin_edits_a_policy_and_the_change_is_recorded(
+    db, client_for, alice, make_policy
+):
+    policy = make_policy()
+    client = client_for(alice)
+    url = reverse("policies-edit", args=[policy.pk])
+    form = client.get(url).content.decode()
+    assert 'value="0"' in form and "HTTP_ERROR" in form  # the current values
+    data = FORM | {"name": policy.name, "backoff": "1, 5, 30", "max_attempts": "4"}
+    assert client.post(url, data).status_code == 302
+    policy.refresh_from_db()
+    assert policy.backoff_minutes == [1, 5, 30] and policy.max_attempts == 4
+    event = PolicyEvent.objects.filter(policy=policy, kind="edited").get()
+    assert "backoff_minutes" in event.message and "max_attempts" in event.message
+    assert policy.state == RetryPolicy.State.ENABLED  # editing keeps the state
