@@ -114,9 +114,28 @@ def item_history(item: WorkItem) -> dict[str, Any]:
 
 
 def next_retry_notes(items: list[WorkItem]) -> dict[int, str]:
-    """For failed items a policy will retry: "policy X will retry at 10:35 (attempt 2 of 3)"."""
+    """For failed items a policy will retry: "policy X will retry at 10:35 (attempt 2 of 3)".
+
+    One query when no enabled policy covers the page's workspaces; a few more, whatever the
+    page size, when one does."""
     failed = [i for i in items if i.state == "failed" and i.gone_at is None]
     if not failed:
+        return {}
+    by_team: dict[int, list[tuple[RetryPolicy, list[int]]]] = defaultdict(list)
+    team_of: dict[int, int] = {}
+    for policy in (
+        RetryPolicy.objects.filter(
+            state=RetryPolicy.State.ENABLED,
+            team__workspaces__in={i.workspace_id for i in failed},
+        )
+        .distinct()
+        .prefetch_related("workspaces", "team__workspaces")
+    ):
+        by_team[policy.team_id].append(
+            (policy, [w.pk for w in policy.workspaces.all()])
+        )
+        team_of.update((w.pk, policy.team_id) for w in policy.team.workspaces.all())
+    if not by_team:
         return {}
     occurrences = {
         o.work_item_id: o
@@ -126,22 +145,6 @@ def next_retry_notes(items: list[WorkItem]) -> dict[int, str]:
             left_failed_at__isnull=True,
         )
     }
-    if not occurrences:
-        return {}
-    team_of = dict(
-        WorkItem.objects.filter(pk__in=list(occurrences)).values_list(
-            "pk", "workspace__team_id"
-        )
-    )
-    policies: dict[int, list[tuple[RetryPolicy, list[int]]]] = defaultdict(list)
-    for policy in RetryPolicy.objects.filter(
-        team_id__in=set(team_of.values()), state=RetryPolicy.State.ENABLED
-    ).prefetch_related("workspaces"):
-        policies[policy.team_id].append(
-            (policy, [w.pk for w in policy.workspaces.all()])
-        )
-    if not policies:
-        return {}
     claims = _claims_by_item(list(occurrences))
     names = dict(
         Process.objects.filter(pk__in={i.process_id for i in failed}).values_list(
@@ -154,7 +157,7 @@ def next_retry_notes(items: list[WorkItem]) -> dict[int, str]:
         if occ is None:
             continue
         candidate = _candidate(item, occ, names.get(item.process_id, ""))
-        for policy, workspace_ids in policies.get(team_of[item.pk], []):
+        for policy, workspace_ids in by_team.get(team_of.get(item.workspace_id, 0), []):
             if matches(policy, candidate, workspace_ids):
                 notes[item.pk] = _note(
                     policy, candidate, claims.get((policy.pk, item.pk), [])

@@ -253,3 +253,26 @@ def test_an_admin_edits_a_policy_and_the_change_is_recorded(
     event = PolicyEvent.objects.filter(policy=policy, kind="edited").get()
     assert "backoff_minutes" in event.message and "max_attempts" in event.message
     assert policy.state == RetryPolicy.State.ENABLED  # editing keeps the state
+
+
+def test_the_explorer_notes_cost_the_same_queries_whatever_the_page_size(
+    db, client_for, bob, ws, emu, make_policy
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    seed_outage(emu, 60, retry_failure_rate=1.0)
+    full_sync(ws)
+    make_policy(backoff_minutes=[30])
+    client = client_for(bob)
+
+    def queries(size: int) -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            page = client.get(
+                reverse("workitems-item-list") + f"?page_size={size}&state=failed",
+                HTTP_HX_REQUEST="true",
+            )
+        assert page.content.decode().count("will retry at") == size
+        return len(ctx.captured_queries)
+
+    assert queries(25) == queries(50)
