@@ -125,6 +125,8 @@ def evaluate_workspace(
             result.notes.append(f"Control Room asked to wait: {deferred.message}")
         except LeaseLost:
             result.notes.append("Another evaluation took over.")
+    for note in result.notes:
+        logger.info("policies: workspace %s: %s", workspace_id, note)
     return result
 
 

@@ -93,18 +93,20 @@ def test_only_matching_failures_are_retried(db, ws, emu, spy, make_policy):
 
 def test_backoff_waits_between_attempts(db, ws, emu, spy, make_policy):
     seed_outage(emu, 2, retry_failure_rate=1.0)
-    full_sync(ws)
-    make_policy(backoff_minutes=[5, 30])
-    now = timezone.now()
-    assert evaluate_workspace(ws.pk, now=now).sent == 0  # 5 minutes not yet passed
-    assert round_trip(ws, emu, now=now + timedelta(minutes=6)).sent == 2
-    # Attempt 2 is due 30 minutes after the new failure was seen.
-    assert (
-        evaluate_workspace(ws.pk, now=timezone.now() + timedelta(minutes=20)).sent == 0
-    )
-    assert (
-        evaluate_workspace(ws.pk, now=timezone.now() + timedelta(minutes=31)).sent == 2
-    )
+    start = timezone.now()
+    with time_machine.travel(start, tick=True) as clock:
+        full_sync(ws)
+        make_policy(backoff_minutes=[5, 30])
+        assert evaluate_workspace(ws.pk).sent == 0  # 5 minutes not yet passed
+        clock.shift(timedelta(minutes=4))
+        assert evaluate_workspace(ws.pk).sent == 0
+        clock.shift(timedelta(minutes=2))
+        assert round_trip(ws, emu).sent == 2  # the retries fail again; seen now
+        # Attempt 2 is due 30 minutes after the new failure was seen.
+        clock.shift(timedelta(minutes=29))
+        assert evaluate_workspace(ws.pk).sent == 0
+        clock.shift(timedelta(minutes=2))
+        assert evaluate_workspace(ws.pk).sent == 2
     assert sum(spy.per_row("retry").values()) == 4
 
 
