@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 
 from django.utils import timezone
 
+from dashboard.mirror import conf as mirror_conf
 from dashboard.mirror.models import FailureOccurrence
 from dashboard.policies.matching import (
     Candidate,
@@ -58,6 +59,8 @@ class CodeRate:
 class DryRun:
     days: int
     since: datetime
+    # Settled failures older than this are pruned with the sync history.
+    history_days: int = 0
     failures: int = 0
     items: int = 0
     attempts: int = 0
@@ -66,6 +69,10 @@ class DryRun:
     delayed_by_quiet_hours: int = 0
     rates: list[CodeRate] = field(default_factory=list)
     sample: list[ItemReplay] = field(default_factory=list)
+
+    @property
+    def beyond_history(self) -> bool:
+        return self.days > self.history_days
 
     @property
     def retried(self) -> int:
@@ -88,7 +95,7 @@ def dry_run(policy: RetryPolicy, workspace_ids: Sequence[int], days: int) -> Dry
     """
     days = max(1, min(days, MAX_DAYS))
     since = timezone.now() - timedelta(days=days)
-    result = DryRun(days=days, since=since)
+    result = DryRun(days=days, since=since, history_days=mirror_conf.history_days())
     rows = (
         FailureOccurrence.objects.filter(
             workspace__team_id=policy.team_id, seen_at__gte=since

@@ -80,3 +80,10 @@ def test_the_command_prints_the_replay_and_refuses_a_bad_id(
     assert (
         bad.stderr.strip().splitlines()[-1] == "CommandError: No retry policy 999999."
     )
+
+
+def test_a_dry_run_longer_than_the_kept_history_says_so(db, ws, make_policy, settings):
+    settings.WORKROOM_SYNC_HISTORY_DAYS = 14
+    policy = make_policy(enable=False)
+    assert dry_run(policy, [], 30).beyond_history
+    assert not dry_run(policy, [], 7).beyond_history
