@@ -37,6 +37,16 @@ def policies_of(team: Team) -> QuerySet[RetryPolicy]:
     )
 
 
+KIND_LABELS = {
+    "sent": "retried",
+    "claimed": "in flight",
+    "breaker_opened": "breaker opened",
+    "enable": "enabled",
+    "pause": "paused",
+    "disable": "disabled",
+}
+
+
 @dataclass(frozen=True)
 class ActivityRow:
     at: datetime
@@ -45,6 +55,10 @@ class ActivityRow:
     item: WorkItem | None = None
     attempt: int = 0
     outcome: str = ""
+
+    @property
+    def label(self) -> str:
+        return KIND_LABELS.get(self.kind, self.kind.replace("_", " "))
 
 
 def activity(policy: RetryPolicy, limit: int = ACTIVITY_LIMIT) -> list[ActivityRow]:
