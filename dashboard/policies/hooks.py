@@ -4,12 +4,15 @@ evaluation after every finished sync, the item page's history, the explorer's ro
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from dashboard.mirror.models import SyncRun
+from dashboard.mirror import conf as mirror_conf
+from dashboard.mirror.models import FailureOccurrence, SyncRun
 from dashboard.mirror.signals import sync_finished
 from dashboard.policies import conf
 from dashboard.policies.models import PolicyClaim, RetryPolicy
@@ -85,3 +88,20 @@ def sweep() -> int:
     for workspace_id in workspaces:
         enqueue(workspace_id)
     return len(workspaces)
+
+
+def prune() -> int:
+    """Delete decided claims older than the sync history (WORKROOM_SYNC_HISTORY_DAYS) of
+    items whose failure story is over (no open failure): they no longer count an item's
+    attempts, and the activity list shows the recent ones. Return how many."""
+    cutoff = timezone.now() - timedelta(days=mirror_conf.history_days())
+    still_failing = FailureOccurrence.objects.filter(
+        work_item=OuterRef("work_item"), outcome=FailureOccurrence.Outcome.OPEN
+    )
+    deleted, _ = (
+        PolicyClaim.objects.exclude(state=PolicyClaim.State.CLAIMED)
+        .filter(created_at__lt=cutoff)
+        .exclude(Exists(still_failing))
+        .delete()
+    )
+    return deleted

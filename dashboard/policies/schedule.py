@@ -10,4 +10,9 @@ POLICY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "schedule": 60.0,
         "options": {"expires": 55.0},
     },
+    "policies-prune": {
+        "task": "dashboard.policies.tasks.prune_claims",
+        "schedule": 3600.0,
+        "options": {"expires": 3000.0},
+    },
 }

@@ -28,3 +28,11 @@ def sweep_policies() -> int:
     from dashboard.policies.hooks import sweep
 
     return sweep()
+
+
+@shared_task(ignore_result=True)
+def prune_claims() -> int:
+    """Delete old decided claims of items no longer failing (beat, hourly; idempotent)."""
+    from dashboard.policies.hooks import prune
+
+    return prune()

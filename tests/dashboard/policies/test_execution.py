@@ -302,3 +302,20 @@ def test_the_workspace_throttle_is_shared_with_bulk_operations(
     assert evaluate_workspace(ws.pk, now=later).sent == 4  # one minute's worth
     reserved = BulkThrottle.objects.get(pk=ws.pk).next_free_at
     assert reserved == later + timedelta(seconds=60)
+
+
+def test_old_claims_are_pruned_once_the_item_no_longer_fails(
+    db, ws, emu, spy, make_policy, settings
+):
+    from dashboard.policies.hooks import prune
+
+    seed_outage(emu, 2, retry_failure_rate=1.0)
+    seed_outage(emu, 2, retry_failure_rate=0.0, name="Recovers")
+    full_sync(ws)
+    make_policy()
+    assert round_trip(ws, emu).sent == 4
+    later = timezone.now() + timedelta(days=settings.WORKROOM_SYNC_HISTORY_DAYS + 1)
+    with time_machine.travel(later, tick=False):
+        assert prune() == 2  # the recovered items' claims; the failing ones still count
+    left = PolicyClaim.objects.select_related("work_item__process")
+    assert {c.work_item.process.name for c in left} == {"Order Intake"}
