@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from django.utils import timezone
 
 from dashboard.mirror import conf as mirror_conf
-from dashboard.mirror.models import FailureOccurrence
+from dashboard.mirror.models import FailureOccurrence, Process
 from dashboard.policies.matching import (
     Candidate,
     after_quiet_hours,
@@ -69,6 +69,8 @@ class DryRun:
     delayed_by_quiet_hours: int = 0
     rates: list[CodeRate] = field(default_factory=list)
     sample: list[ItemReplay] = field(default_factory=list)
+    # Process names of the policy no workspace of the team has (names match exactly).
+    unknown_processes: list[str] = field(default_factory=list)
 
     @property
     def beyond_history(self) -> bool:
@@ -122,7 +124,19 @@ def dry_run(policy: RetryPolicy, workspace_ids: Sequence[int], days: int) -> Dry
         )
         for code in codes
     ]
+    result.unknown_processes = _unknown_processes(policy)
     return result
+
+
+def _unknown_processes(policy: RetryPolicy) -> list[str]:
+    if not policy.process_names:
+        return []
+    known = set(
+        Process.objects.filter(
+            workspace__team_id=policy.team_id, name__in=policy.process_names
+        ).values_list("name", flat=True)
+    )
+    return [name for name in policy.process_names if name not in known]
 
 
 def _retry_result(occ: FailureOccurrence) -> str:

@@ -87,3 +87,13 @@ def test_a_dry_run_longer_than_the_kept_history_says_so(db, ws, make_policy, set
     policy = make_policy(enable=False)
     assert dry_run(policy, [], 30).beyond_history
     assert not dry_run(policy, [], 7).beyond_history
+
+
+def test_the_dry_run_warns_about_process_names_no_workspace_has(
+    db, ws, emu, bob, make_policy
+):
+    outage_with_history(ws, emu, bob, rounds=1)
+    policy = make_policy(enable=False, process_names=["Order Intake", "Order intake"])
+    result = dry_run(policy, [], 7)
+    assert result.unknown_processes == ["Order intake"]
+    assert result.items == 3
