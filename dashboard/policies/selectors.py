@@ -113,6 +113,7 @@ def success_counts(policy: RetryPolicy) -> dict[str, int]:
 def item_history(item: WorkItem) -> dict[str, Any]:
     """The item's failures (attempt history) and what each policy did about them."""
     return {
+        "next_retry": next_retry_notes([item]).get(item.pk, ""),
         "occurrences": list(
             FailureOccurrence.objects.filter(work_item=item).order_by("-number")[:50]
         ),

@@ -165,6 +165,10 @@ def test_the_item_page_shows_failures_and_policy_retries(
     assert "Failures and retries" in page
     assert "policy Retry ERP outages" in page
     assert "Failed again" in page
+    assert (
+        "policy Retry ERP outages will retry after the next sync (attempt 2 of 3)"
+        in page
+    )
     detail = (
         client_for(bob)
         .get(reverse("policies-detail", args=[policy.pk]))
