@@ -26,6 +26,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from dashboard.audit.services import Actor, record_by
+from dashboard.bulk import conf as bulk_conf
 from dashboard.lib.leases import LeaseLost
 from dashboard.lib.secretbox import SecretUnavailable
 from dashboard.mirror.models import FailureOccurrence
@@ -384,23 +385,32 @@ def _send(
         if renewed != len(to_send):
             raise LeaseLost("claims changed under this evaluation")
 
-    try:
-        verdicts = apply(
-            RETRY,
-            [_target(c) for c in claims],
-            policy_actor(policy),
-            workspace=workspace,
-            client=client,
-            fresh_within=timedelta(seconds=conf.stale_after_seconds()),
-            before_send=renew,
-            read_back=False,
-        )
-    except Deferred as deferred:
-        # Decided items are recorded; the undecided keep their claim until the lease runs
-        # out, then `reconcile_expired` reads them back.
-        _record(deferred.decided, owner, result)
-        raise
-    _record(verdicts, owner, result)
+    size = bulk_conf.chunk_size()  # ids per Control Room batch call, as bulk sends them
+    for start in range(0, len(claims), size):
+        chunk = claims[start : start + size]
+        try:
+            verdicts = apply(
+                RETRY,
+                [_target(c) for c in chunk],
+                policy_actor(policy),
+                workspace=workspace,
+                client=client,
+                fresh_within=timedelta(seconds=conf.stale_after_seconds()),
+                before_send=renew,
+                read_back=False,
+            )
+        except Deferred as deferred:
+            # Decided items are recorded; the undecided keep their claim until the lease
+            # runs out, then `reconcile_expired` reads them back. Later chunks were never
+            # sent: their failures go back to a later evaluation.
+            _record(deferred.decided, owner, result)
+            PolicyClaim.objects.filter(
+                pk__in=[c.pk for c in claims[start + size :]],
+                lease_owner=owner,
+                state=PolicyClaim.State.CLAIMED,
+            ).delete()
+            raise
+        _record(verdicts, owner, result)
 
 
 _STATE = {

@@ -319,3 +319,27 @@ def test_old_claims_are_pruned_once_the_item_no_longer_fails(
         assert prune() == 2  # the recovered items' claims; the failing ones still count
     left = PolicyClaim.objects.select_related("work_item__process")
     assert {c.work_item.process.name for c in left} == {"Order Intake"}
+
+
+def test_retries_go_out_in_chunks_and_a_429_gives_the_rest_back(
+    db, ws, emu, spy, make_policy, settings
+):
+    settings.WORKROOM_BULK_CHUNK_SIZE = 4
+    seed_outage(emu, 10, retry_failure_rate=1.0)
+    full_sync(ws)
+    make_policy()
+    # Control Room answers the first batch call with 429: nothing of any chunk is applied.
+    emu.faults.add(
+        kind="rate_limit",
+        path=r"/work-items/batch$",
+        retry_after="30",
+        rate=1.0,
+        times=1,
+    )
+    first = evaluate_workspace(ws.pk)
+    assert first.sent == 0 and "asked to wait" in " ".join(first.notes)
+    assert not PolicyClaim.objects.exists()  # nothing was applied: all given back
+    second = evaluate_workspace(ws.pk)
+    assert second.sent == 10
+    assert [len(rows) for _op, rows in spy.calls] == [4, 4, 2]
+    assert set(spy.per_row("retry").values()) == {1}
