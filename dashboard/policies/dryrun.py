@@ -98,20 +98,23 @@ def dry_run(policy: RetryPolicy, workspace_ids: Sequence[int], days: int) -> Dry
     days = max(1, min(days, MAX_DAYS))
     since = timezone.now() - timedelta(days=days)
     result = DryRun(days=days, since=since, history_days=mirror_conf.history_days())
-    rows = (
-        FailureOccurrence.objects.filter(
-            workspace__team_id=policy.team_id, seen_at__gte=since
-        )
-        .select_related("work_item", "work_item__process", "workspace")
-        .order_by("work_item_id", "number")
-    )
+    rows = FailureOccurrence.objects.filter(
+        workspace__team_id=policy.team_id, seen_at__gte=since
+    ).order_by("work_item_id", "number")
     if workspace_ids:
         rows = rows.filter(workspace_id__in=list(workspace_ids))
-    matched: dict[int, list[FailureOccurrence]] = defaultdict(list)
+    # Narrowed in SQL where it can be (the rates are only reported for matched codes).
+    if policy.exception_codes:
+        rows = rows.filter(exception_code__in=policy.exception_codes)
+    if policy.process_names:
+        rows = rows.filter(work_item__process__name__in=policy.process_names)
+    matched: dict[int, list[_Seen]] = defaultdict(list)
     by_code: dict[str, Counter[str]] = defaultdict(Counter)
-    for occ in rows.iterator(chunk_size=2000):
+    # Plain values, not model instances: a week of a big outage is 100,000s of rows.
+    for values in rows.values_list(*_SEEN_FIELDS).iterator(chunk_size=2000):
+        occ = _Seen(*values)
         by_code[occ.exception_code][_retry_result(occ)] += 1
-        if matches(policy, _candidate(occ), workspace_ids):
+        if matches(policy, occ.candidate, workspace_ids):
             matched[occ.work_item_id].append(occ)
     dues: list[datetime] = []
     for failures in matched.values():
@@ -139,7 +142,67 @@ def _unknown_processes(policy: RetryPolicy) -> list[str]:
     return [name for name in policy.process_names if name not in known]
 
 
-def _retry_result(occ: FailureOccurrence) -> str:
+_SEEN_FIELDS = (
+    "pk",
+    "workspace_id",
+    "work_item_id",
+    "number",
+    "exception_type",
+    "exception_code",
+    "exception_message",
+    "failed_at",
+    "seen_at",
+    "retried_at",
+    "outcome",
+    "work_item__external_id",
+    "work_item__process_id",
+    "work_item__created_at",
+    "work_item__process__name",
+    "workspace__name",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Seen:
+    """One failure occurrence as the replay reads it (`_SEEN_FIELDS`, in order)."""
+
+    pk: int
+    workspace_id: int
+    work_item_id: int
+    number: int
+    exception_type: str
+    exception_code: str
+    exception_message: str
+    failed_at: datetime | None
+    seen_at: datetime
+    retried_at: datetime | None
+    outcome: str
+    external_id: str
+    process_id: int
+    item_created_at: datetime
+    process_name: str
+    workspace_name: str
+
+    @property
+    def candidate(self) -> Candidate:
+        return Candidate(
+            workspace_id=self.workspace_id,
+            work_item_id=self.work_item_id,
+            external_id=self.external_id,
+            process_id=self.process_id,
+            process_name=self.process_name,
+            number=self.number,
+            exception_type=self.exception_type,
+            exception_code=self.exception_code,
+            exception_message=self.exception_message,
+            failed_at=self.failed_at,
+            seen_at=self.seen_at,
+            item_created_at=self.item_created_at,
+            occurrence_id=self.pk,
+        )
+
+
+def _retry_result(occ: _Seen) -> str:
     if occ.retried_at is None:
         return "not_retried"
     if occ.outcome == Outcome.DONE:
@@ -149,28 +212,9 @@ def _retry_result(occ: FailureOccurrence) -> str:
     return "unknown"
 
 
-def _candidate(occ: FailureOccurrence) -> Candidate:
-    item = occ.work_item
-    return Candidate(
-        workspace_id=occ.workspace_id,
-        work_item_id=item.pk,
-        external_id=item.external_id,
-        process_id=item.process_id,
-        process_name=item.process.name,
-        number=occ.number,
-        exception_type=occ.exception_type,
-        exception_code=occ.exception_code,
-        exception_message=occ.exception_message,
-        failed_at=occ.failed_at,
-        seen_at=occ.seen_at,
-        item_created_at=item.created_at,
-        occurrence_id=occ.pk,
-    )
-
-
 def _replay_item(
     policy: RetryPolicy,
-    failures: list[FailureOccurrence],
+    failures: list[_Seen],
     result: DryRun,
     dues: list[datetime],
 ) -> None:
@@ -182,7 +226,7 @@ def _replay_item(
         attempts == policy.max_attempts and last.outcome != Outcome.DONE
     )
     for n, occ in enumerate(failures[:attempts], start=1):
-        due = due_at(policy, _candidate(occ), n)
+        due = due_at(policy, occ.candidate, n)
         if in_quiet_hours(policy, due):
             result.delayed_by_quiet_hours += 1
             due = after_quiet_hours(policy, due)
@@ -192,13 +236,12 @@ def _replay_item(
     result.attempts += attempts
     result.gives_up += gives_up
     if len(result.sample) < SAMPLE_SIZE:
-        item = last.work_item
         result.sample.append(
             ItemReplay(
-                item.pk,
-                item.external_id,
-                item.process.name,
-                last.workspace.name,
+                last.work_item_id,
+                last.external_id,
+                last.process_name,
+                last.workspace_name,
                 last.exception_code,
                 len(failures),
                 attempts,

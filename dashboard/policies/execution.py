@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -421,28 +421,32 @@ _STATE = {
 
 
 def _record(verdicts: list[Verdict], owner: str, result: Evaluation) -> None:
+    """Settle this evaluation's claims: one statement per (outcome, message), not per item."""
     now = timezone.now()
+    groups: dict[tuple[Outcome, str], list[int]] = defaultdict(list)
     for verdict in verdicts:
+        groups[(verdict.outcome, verdict.message[:300])].append(verdict.target.key)
+    for (outcome, message), pks in groups.items():
         mine = PolicyClaim.objects.filter(
-            pk=verdict.target.key, lease_owner=owner, state=PolicyClaim.State.CLAIMED
+            pk__in=pks, lease_owner=owner, state=PolicyClaim.State.CLAIMED
         )
-        if verdict.outcome is Outcome.UNSENT:
-            # Certainly not applied: give the failure back to a later evaluation.
+        if outcome is Outcome.UNSENT:
+            # Certainly not applied: give the failures back to a later evaluation.
             mine.delete()
             continue
-        mine.update(
-            state=_STATE[verdict.outcome],
-            reason=verdict.message[:300],
+        n = mine.update(
+            state=_STATE[outcome],
+            reason=message,
             finished_at=now,
             lease_owner="",
             lease_until=None,
         )
-        if verdict.outcome is Outcome.DONE:
-            result.sent += 1
-        elif verdict.outcome is Outcome.SKIPPED:
-            result.skipped += 1
+        if outcome is Outcome.DONE:
+            result.sent += n
+        elif outcome is Outcome.SKIPPED:
+            result.skipped += n
         else:
-            result.failed += 1
+            result.failed += n
 
 
 # --- claims of dead evaluations ------------------------------------------------------------
