@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import zoneinfo
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from dashboard.lib.envparse import (
     parse_encryption_keys,
 )
 from dashboard.mirror.schedule import MIRROR_BEAT_SCHEDULE
+from dashboard.policies.schedule import POLICY_BEAT_SCHEDULE
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -143,6 +145,7 @@ INSTALLED_APPS = [
     "dashboard.bulk",
     "dashboard.fleet",
     "dashboard.alerts",
+    "dashboard.policies",
     "dashboard.api",
     "dashboard.home",
 ]
@@ -307,6 +310,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     },
 }
 CELERY_BEAT_SCHEDULE |= MIRROR_BEAT_SCHEDULE | BULK_BEAT_SCHEDULE | ALERTS_BEAT_SCHEDULE
+CELERY_BEAT_SCHEDULE |= POLICY_BEAT_SCHEDULE
 
 # --- Workroom ------------------------------------------------------------------------------------
 
@@ -455,6 +459,12 @@ WORKROOM_API_RATE_LIMIT = env_int(ENV, "WORKROOM_API_RATE_LIMIT", 120, minimum=0
 WORKROOM_API_IDEMPOTENCY_HOURS = env_int(
     ENV, "WORKROOM_API_IDEMPOTENCY_HOURS", 24, minimum=1
 )
+# Retry policies: a claim is its evaluation's this long (then the sweep re-reads the item);
+# the Celery queue of evaluations (empty = default). Their quiet hours' zone: below.
+WORKROOM_POLICY_LEASE_SECONDS = env_int(
+    ENV, "WORKROOM_POLICY_LEASE_SECONDS", 330, minimum=1
+)
+WORKROOM_POLICY_QUEUE = env_str(ENV, "WORKROOM_POLICY_QUEUE", "")
 # Password of the user 'manage.py bootstrap_demo' creates (development); empty = its fixed one.
 WORKROOM_DEMO_PASSWORD = env_secret(ENV, "WORKROOM_DEMO_PASSWORD")
 
@@ -562,6 +572,14 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = env_str(ENV, "TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
+# The time zone of retry policies' quiet hours.
+WORKROOM_POLICY_TIME_ZONE = env_str(ENV, "WORKROOM_POLICY_TIME_ZONE", TIME_ZONE)
+try:
+    zoneinfo.ZoneInfo(WORKROOM_POLICY_TIME_ZONE)
+except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    raise ImproperlyConfigured(
+        f"WORKROOM_POLICY_TIME_ZONE: unknown time zone {WORKROOM_POLICY_TIME_ZONE!r}"
+    ) from None
 
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024

@@ -47,4 +47,5 @@ urlpatterns = [
     path("", include("dashboard.fleet.urls")),
     path("", include("dashboard.alerts.urls")),
     path("", include("dashboard.api.urls")),
+    path("", include("dashboard.policies.urls")),
 ]

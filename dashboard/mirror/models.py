@@ -556,3 +556,67 @@ class MirrorCheck(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status in self.ACTIVE_STATUSES
+
+
+class FailureOccurrence(models.Model):
+    """One time a work item was seen entering `failed`, and what followed (attempt history).
+
+    Opened by the sync when an item turns failed (or fails again with a new
+    `state_updated_at`); `left_failed_at` is set when the item leaves failed (a retry, mark
+    done); `outcome` once it is known: done, failed again (the next occurrence is opened) or
+    gone. `retried_by` is the label of the actor whose retry Control Room accepted (a user,
+    "policy <name>"). Dry runs, circuit breakers and success rates read these rows.
+    """
+
+    class Outcome(models.TextChoices):
+        OPEN = "", "Open"
+        DONE = "done", "Done"
+        FAILED_AGAIN = "failed_again", "Failed again"
+        GONE = "gone", "Gone"
+
+    workspace = models.ForeignKey(
+        Workspace, on_delete=models.DO_NOTHING, related_name="+", db_index=False
+    )
+    work_item = models.ForeignKey(
+        WorkItem, on_delete=models.CASCADE, related_name="failure_occurrences"
+    )
+    number = models.PositiveIntegerField()
+    seen_at = models.DateTimeField(default=timezone.now)
+    # Control Room's state_updated_at of the failure: tells a new failure from the same one.
+    failed_at = models.DateTimeField(null=True, blank=True)
+    exception_type = models.CharField(max_length=32, blank=True)
+    exception_code = models.CharField(max_length=200, blank=True)
+    exception_message = models.TextField(blank=True)
+    message_signature = models.CharField(max_length=255, blank=True)
+    left_failed_at = models.DateTimeField(null=True, blank=True)
+    retried_by = models.CharField(max_length=150, blank=True)
+    retried_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(
+        max_length=16, choices=Outcome.choices, default=Outcome.OPEN, blank=True
+    )
+    outcome_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("work_item", "number")
+        constraints = [
+            models.UniqueConstraint(
+                fields=("work_item", "number"), name="mirror_occurrence_item_number"
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=("workspace", "-seen_at"), name="mirror_occurrence_ws_seen"
+            ),
+            models.Index(
+                fields=("workspace", "exception_code"),
+                condition=Q(outcome=""),
+                name="mirror_occurrence_ws_open",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Failure {self.number} of item {self.work_item_id}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.outcome == self.Outcome.OPEN and self.left_failed_at is None

@@ -15,6 +15,7 @@ from django.db.models.signals import pre_delete
 from django.dispatch import Signal
 
 from dashboard.mirror.models import (
+    FailureOccurrence,
     MirrorCheck,
     Process,
     ProcessRun,
@@ -55,6 +56,7 @@ def purge_workspace_mirror(workspace_id: int) -> None:
         for model in (
             Worker,
             WorkerGroup,
+            FailureOccurrence,
             WorkItem,
             StepRun,
             ProcessRun,

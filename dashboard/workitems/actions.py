@@ -25,6 +25,7 @@ from dashboard.accounts.models import Membership, Role
 from dashboard.audit.services import Actor, record_by
 from dashboard.lib.errors import WorkroomError
 from dashboard.mirror.models import ProcessRun, WorkItem
+from dashboard.mirror.services import occurrences
 from dashboard.mirror.services.sync import refresh_item_counts
 from dashboard.mirror.services.upsert import ProcessResolver, write_item_detail
 from dashboard.workspaces.errors import describe
@@ -211,13 +212,24 @@ def apply(
             action, list(targets), actor, workspace, client, fresh_within, before_send
         )
     except Deferred as deferred:
+        _note_retried(action, deferred.decided, actor)
         if audit_each:
             _audit(action, actor, workspace, _undecided(targets, deferred))
         raise
+    _note_retried(action, verdicts, actor)
     _write_mirror(action, verdicts, workspace, client, read_back)
     if audit_each:
         _audit(action, actor, workspace, verdicts)
     return verdicts
+
+
+def _note_retried(action: Action, verdicts: Sequence[Verdict], actor: Actor) -> None:
+    """Attempt history: who retried the items' current failures (accepted retries only)."""
+    if action is RETRY:
+        occurrences.mark_retried(
+            [v.target.work_item_id for v in verdicts if v.outcome is Outcome.DONE],
+            actor.label,
+        )
 
 
 def _undecided(targets: Sequence[Target], deferred: Deferred) -> list[Verdict]:

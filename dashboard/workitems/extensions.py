@@ -37,3 +37,22 @@ def history_sections(item: WorkItem) -> list[SafeString]:
         render_to_string(section.template, section.context(item))
         for section in _HISTORY_SECTIONS.values()
     ]
+
+
+# Short lines shown under an explorer row ("policy X will retry at 10:35 (attempt 2 of 3)"):
+# name → a function of the page's items returning {item pk: note}.
+_ROW_NOTES: dict[str, Callable[[list[WorkItem]], dict[int, str]]] = {}
+
+
+def add_row_notes(name: str, notes: Callable[[list[WorkItem]], dict[int, str]]) -> None:
+    """Add notes to explorer rows (registering a name twice replaces it)."""
+    _ROW_NOTES[name] = notes
+
+
+def row_notes(items: list[WorkItem]) -> dict[int, list[str]]:
+    """Return every registered note of the page's items, by item pk."""
+    found: dict[int, list[str]] = {}
+    for notes in _ROW_NOTES.values():
+        for pk, note in notes(items).items():
+            found.setdefault(pk, []).append(note)
+    return found

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -39,7 +39,7 @@ from dashboard.audit.services import Actor
 from dashboard.core.timefmt import absolute
 from dashboard.mirror.models import Process, WorkItem
 from dashboard.workitems import selectors, services
-from dashboard.workitems.extensions import history_sections
+from dashboard.workitems.extensions import history_sections, row_notes
 from dashboard.workitems.filtering import read_filter
 from dashboard.workitems.forms import (
     DEFAULT_PAGE_SIZE,
@@ -77,6 +77,7 @@ class Row:
     data_as_of: Any
     can_act: bool
     reasons: dict[str, str]
+    notes: list[str] = field(default_factory=list)
 
     # Dates are formatted here: Django's `date` filter costs ~10 ms on a 50-row page.
     # Compact ("22 Nov 19:30") to keep rows on one line; the full time with its zone is the title.
@@ -144,13 +145,17 @@ def _rows(scope: Scope, items: list[WorkItem]) -> list[Row]:
         )
     )
     base: dict[int, dict[str, str]] = {}
+    notes = row_notes(items)
     return [
-        _row(
-            scope,
-            item,
-            names.get(item.process_id, item.process_external_id),
-            as_of.get(item.workspace_id),
-            base,
+        replace(
+            _row(
+                scope,
+                item,
+                names.get(item.process_id, item.process_external_id),
+                as_of.get(item.workspace_id),
+                base,
+            ),
+            notes=notes.get(item.pk, []),
         )
         for item in items
     ]

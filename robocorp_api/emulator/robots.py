@@ -19,7 +19,7 @@ from typing import Any
 
 from . import synth
 from .items import DONE, FAILED, IN_PROGRESS, PENDING
-from .store import ACTIVE_STEP_STATES, Artifact, Run, StepRun, Store
+from .store import ACTIVE_STEP_STATES, Artifact, Process, Run, StepRun, Store
 
 LOG_LEVELS = ("INFO ", "INFO ", "INFO ", "DEBUG")
 WORKER_POLL_SECONDS = 2.0
@@ -314,9 +314,11 @@ def _finish_item(store: Store, step_run: StepRun, last_step: int, now: float) ->
     item_id = items.item_id(row)
     attempt = items.attempts[row]
     rnd = random.Random(f"{store.rng_seed}:{row}:{attempt}:{step_run.step_no}")
-    rate = process.failure_rate if attempt == 0 else process.failure_rate / 3
+    rate = process.failure_rate if attempt == 0 else _retry_failure_rate(process)
     if rnd.random() < rate:
-        exc = synth.exception_for(rnd, process.failure_mix)
+        exc = _scripted_exception(process) or synth.exception_for(
+            rnd, process.failure_mix
+        )
         _fail(store, row, exc, now)
         _log(step_run, now, f"ERROR {exc[0].upper()} exception {exc[1]}: {exc[2]}")
         _event(
@@ -353,6 +355,16 @@ def _stop_waiting(store: Store, run: Run, step_run: StepRun, now: float) -> None
     step_run.queue.clear()
     _end_step_run(store, step_run, now, "completed", None)
     _after_step(store, run, now)
+
+
+# getattr: a state file saved before these fields existed unpickles without them.
+def _retry_failure_rate(process: Process) -> float:
+    scripted = getattr(process, "retry_failure_rate", None)
+    return process.failure_rate / 3 if scripted is None else float(scripted)
+
+
+def _scripted_exception(process: Process) -> tuple[str, str, str] | None:
+    return getattr(process, "exception", None)
 
 
 def _set_step_state(step_run: StepRun, state: str, now: float) -> None:

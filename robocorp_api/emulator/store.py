@@ -125,6 +125,11 @@ class Process:
     item_seconds: float = 4.0
     failure_rate: float = 0.08
     failure_mix: tuple[float, float, float] = (0.5, 0.38, 0.12)
+    # Scripted outcomes for tests and demos: every failure raises this (type, code, message)
+    # instead of a random one, and a retried item fails at `retry_failure_rate` (None: a third
+    # of `failure_rate`, as an outage that mostly clears).
+    exception: tuple[str, str, str] | None = None
+    retry_failure_rate: float | None = None
     deleted: bool = False
 
 
@@ -270,6 +275,8 @@ class Store:
         failure_rate: float = 0.08,
         failure_mix: tuple[float, float, float] = (0.5, 0.38, 0.12),
         created_at: float | None = None,
+        exception: tuple[str, str, str] | None = None,
+        retry_failure_rate: float | None = None,
     ) -> Process:
         """Create a process (1-3 steps) whose robots take `item_seconds` per item and fail `failure_rate` of them."""
         step_names = list(steps or ["Process items"])
@@ -288,6 +295,8 @@ class Store:
                 item_seconds=item_seconds,
                 failure_rate=failure_rate,
                 failure_mix=failure_mix,
+                exception=exception,
+                retry_failure_rate=retry_failure_rate,
             )
             self.processes.append(process)
             self.process_by_id[process.id] = process.idx

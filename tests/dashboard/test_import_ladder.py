@@ -25,6 +25,7 @@ FLOORS: dict[str, int] = {
     "processes": 6,
     "fleet": 6,
     "alerts": 7,
+    "policies": 8,
     "api": 9,
     "home": 10,
 }

@@ -17,6 +17,7 @@ NAV_LINKS = {
     "Runs": "/runs/",
     "Bulk operations": "/bulk/",
     "Alerts": "/alerts/",
+    "Policies": "/policies/",
 }
 
 
@@ -36,6 +37,7 @@ NAV_LINKS = {
         ("processes-steprun-detail", "runs"),
         ("bulk-detail", "bulk"),
         ("alerts-rule-detail", "alerts"),
+        ("policies-detail", "policies"),
         ("login", ""),
         (None, ""),
     ],

@@ -1,4 +1,4 @@
-"""Every view of accounts, audit, workspaces and home, for every role → the expected status.
+"""Every view of accounts, audit, workspaces, policies and home, for every role → the expected status.
 
 anonymous → redirect to login; a member of another team → 404; a member below the needed
 role → 403; allowed → 200/302 (400 for a deliberately empty form: allowed, but invalid).
@@ -16,6 +16,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from dashboard.accounts import services as account_services
 from dashboard.accounts.models import Membership, Role
+from dashboard.policies.models import RetryPolicy
 from tests.dashboard.factories import add_member, make_user, make_workspace_row
 
 pytestmark = pytest.mark.django_db
@@ -26,6 +27,7 @@ APPS = (
     "dashboard.audit.",
     "dashboard.workspaces.",
     "dashboard.home.",
+    "dashboard.policies.",
 )
 LOGIN = "login"
 
@@ -124,6 +126,13 @@ CASES = [
     Case("workspaces-delete", "GET", "workspace", admin_only()),
     Case("workspaces-delete", "POST", "workspace", admin_only(302)),
     Case("audit-event-list", "GET", "team", admin_only()),
+    Case("policies-list", "GET", "none", any_user()),
+    Case("policies-new", "GET", "team", admin_only()),
+    Case("policies-new", "POST", "team", admin_only(400)),
+    Case("policies-detail", "GET", "policy", member_read()),
+    Case("policies-edit", "GET", "policy", admin_only()),
+    Case("policies-edit", "POST", "policy", admin_only(400)),
+    Case("policies-state", "POST", "policy", admin_only(302)),
 ]
 
 
@@ -136,6 +145,7 @@ def world(
     invitation, token = account_services.create_invitation(team_a, alice, Role.VIEWER)
     # A closed port: re-probing fails fast with a stored error, which is still a 302.
     workspace = make_workspace_row(team_a, base_url="http://127.0.0.1:9/api/v1")
+    policy = RetryPolicy.objects.create(team=team_a, name="P", backoff_minutes=[1])
     users = {
         "anonymous": None,
         "viewer": carol,
@@ -152,6 +162,7 @@ def world(
             "invitation": {"team_slug": team_a.slug, "invitation_id": invitation.pk},
             "token": {"token": token},
             "workspace": {"workspace_id": workspace.pk},
+            "policy": {"policy_id": policy.pk},
         },
     }
 

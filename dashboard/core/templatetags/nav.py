@@ -18,6 +18,7 @@ SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("processes", ("processes-",)),
     ("bulk", ("bulk-",)),
     ("alerts", ("alerts-",)),
+    ("policies", ("policies-",)),
     ("home", ("home", "accounts-", "workspaces-", "mirror-", "audit-")),
 )
 

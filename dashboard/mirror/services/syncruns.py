@@ -36,6 +36,7 @@ from dashboard.mirror.models import (
     WorkItem,
     WorkspaceSyncState,
 )
+from dashboard.mirror.services import occurrences
 from dashboard.mirror.services.sync import SyncResult, WorkspaceSync
 from dashboard.mirror.signals import sync_finished
 from dashboard.workspaces.models import Workspace
@@ -221,7 +222,8 @@ def prune_history() -> dict[str, int]:
     """Delete finished syncs and mirror checks older than `WORKROOM_SYNC_HISTORY_DAYS`: a
     workspace with work under way is synced every few seconds, and nobody reads a sync's
     row after a fortnight (the workspace keeps its last one; item history keeps its
-    observations, without the sync's id)."""
+    observations, without the sync's id). Settled failure occurrences go with them; open
+    ones stay, whatever their age."""
     cutoff = timezone.now() - timedelta(days=conf.history_days())
     keep = WorkspaceSyncState.objects.exclude(last_sync_run=None).values(
         "last_sync_run"
@@ -233,7 +235,8 @@ def prune_history() -> dict[str, int]:
         .delete()
     )
     checks, _ = MirrorCheck.objects.filter(finished_at__lt=cutoff).delete()
-    return {"syncs": syncs, "checks": checks}
+    settled = occurrences.prune(cutoff)
+    return {"syncs": syncs, "checks": checks, "occurrences": settled}
 
 
 def _enqueue_now(sync_run_id: int, *, countdown: float = 0) -> None:

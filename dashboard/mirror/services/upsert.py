@@ -26,6 +26,7 @@ from dashboard.mirror.models import (
     WorkItemStateChange,
 )
 from dashboard.mirror.normalise import message_signature
+from dashboard.mirror.services import occurrences
 from dashboard.mirror.services.dbwrite import (
     analyze_tables,
     batch_size,
@@ -581,6 +582,8 @@ def write_items(
     rows: list[dict[str, Any]] = []
     changes: list[WorkItemStateChange] = []
     unchanged: list[int] = []
+    # Rows that may open or settle a failure occurrence (attempt history).
+    failures: list[dict[str, Any]] = []
     for item in items:
         run_pk = run_map.get(item.process_run.id) if item.process_run else None
         row_hash = _item_hash(item, run_pk)
@@ -596,8 +599,11 @@ def write_items(
             if old.state != item.state:
                 changes.append(_state_change(old.pk, old.state, item, sync_run_id, now))
         rows.append(_item_row(workspace, item, proc_map, run_pk, row_hash, old, now))
+        if item.state == "failed" or (old is not None and old.state != item.state):
+            failures.append(rows[-1])
     if rows:
         upsert_item_rows(rows, ITEM_UPDATE_FIELDS, fresh=assume_new)
+        occurrences.observe(workspace.pk, failures, now)
     if unchanged and touch_unchanged:
         WorkItem.objects.filter(pk__in=unchanged).update(last_seen_at=now)
     if changes:
@@ -698,6 +704,7 @@ def mark_items_gone(
         gone += WorkItem.objects.filter(
             workspace=workspace, external_id__in=chunk, gone_at__isnull=True
         ).update(gone_at=now)
+        occurrences.mark_gone(workspace.pk, chunk, now)
     return gone
 
 

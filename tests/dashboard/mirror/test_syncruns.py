@@ -283,7 +283,7 @@ def test_old_sync_history_is_pruned_but_the_last_sync_is_kept(ws, settings):
     recent = SyncRun.objects.create(
         workspace=ws, trigger="beat", status="failed", finished_at=timezone.now()
     )
-    assert prune_history() == {"syncs": 2, "checks": 0}
+    assert prune_history() == {"syncs": 2, "checks": 0, "occurrences": 0}
     assert set(SyncRun.objects.values_list("pk", flat=True)) == {done[-1].pk, recent.pk}
 
 
