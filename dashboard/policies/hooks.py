@@ -21,7 +21,9 @@ logger = logging.getLogger(__name__)
 
 
 def register() -> None:
-    from dashboard.policies import selectors
+    from dashboard.alerts.extensions import add_digest_section
+    from dashboard.policies import alerting, selectors
+    from dashboard.policies.signals import breaker_opened
     from dashboard.workitems.extensions import (
         ItemSection,
         add_history_section,
@@ -35,6 +37,10 @@ def register() -> None:
         ItemSection("policies", "policies/_item_history.html", selectors.item_history)
     )
     add_row_notes("policies", selectors.next_retry_notes)
+    breaker_opened.connect(
+        alerting.on_breaker_opened, dispatch_uid="policies-breaker-alert"
+    )
+    add_digest_section("policies", alerting.digest_section)
 
 
 def _after_sync(sender: Any, sync_run: SyncRun, **kwargs: Any) -> None:

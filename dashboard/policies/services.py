@@ -12,6 +12,7 @@ from dashboard.accounts.models import Role, Team
 from dashboard.accounts.permissions import require_role
 from dashboard.audit.services import Actor, record_by
 from dashboard.lib.errors import WorkroomError
+from dashboard.policies.alerting import breaker_closed
 from dashboard.policies.models import PolicyEvent, RetryPolicy
 from dashboard.workspaces.models import Workspace
 
@@ -105,6 +106,8 @@ def change_state(actor: Actor, policy: RetryPolicy, transition: str) -> RetryPol
             f"{VERBS[transition].lower()} now."
         )
     policy.refresh_from_db()
+    if target == State.ENABLED:
+        transaction.on_commit(lambda: breaker_closed(policy), robust=True)
     _event(policy, actor, transition, fields["state_reason"])
     record_by(
         actor,

@@ -304,6 +304,7 @@ def sync_run_execute(
         return _run(sync_run, lease, can_retry=can_retry, retries=retries)
     finally:
         lease.release()
+        _announce_if_finished(sync_run)
 
 
 def _lease_busy(sync_run: SyncRun) -> None:
@@ -495,13 +496,14 @@ def _finish(
         )
     for name, value in fields.items():
         setattr(sync_run, name, value)
-    if status in (SyncRun.Status.SUCCEEDED, SyncRun.Status.FAILED):
-        _announce_finished(sync_run)
 
 
-def _announce_finished(sync_run: SyncRun) -> None:
-    # send_robust logs a receiver's exception (django.dispatch) and carries on.
-    sync_finished.send_robust(sender=SyncRun, sync_run=sync_run)
+def _announce_if_finished(sync_run: SyncRun) -> None:
+    """Tell the floors above a sync ended, once its bookkeeping (the workspace's failure
+    count, needs-attention flag, next sync) is written. send_robust logs a receiver's
+    exception (django.dispatch) and carries on."""
+    if sync_run.status in (SyncRun.Status.SUCCEEDED, SyncRun.Status.FAILED):
+        sync_finished.send_robust(sender=SyncRun, sync_run=sync_run)
 
 
 def _succeeded(sync_run: SyncRun, result: SyncResult, requests: int) -> None:

@@ -291,9 +291,13 @@ def test_a_finished_sync_is_announced_once_and_a_failing_receiver_never_fails_it
     team_a, emu, ws, emulator_factory, caplog
 ):
     heard: list[tuple[int, str]] = []
+    attention: list[bool] = []
 
     def listen(sender, sync_run, **kwargs):
         heard.append((sync_run.pk, sync_run.status))
+        # Announced after the bookkeeping: a rejected key is already marked.
+        ws_now = type(sync_run.workspace).objects.get(pk=sync_run.workspace_id)
+        attention.append(ws_now.needs_attention)
 
     def broken(sender, sync_run, **kwargs):
         raise RuntimeError("receiver bug")
@@ -318,6 +322,7 @@ def test_a_finished_sync_is_announced_once_and_a_failing_receiver_never_fails_it
         (ok.pk, SyncRun.Status.SUCCEEDED),
         (bad.pk, SyncRun.Status.FAILED),
     ]
+    assert attention == [False, True]
     ok.refresh_from_db()
     assert ok.status == SyncRun.Status.SUCCEEDED
     assert "receiver bug" in caplog.text
