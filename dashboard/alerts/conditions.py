@@ -24,6 +24,7 @@ from dashboard.accounts.models import Role
 from dashboard.alerts.models import Condition, Rule
 from dashboard.lib.errors import WorkroomError
 from dashboard.mirror.models import Process, ProcessRun, WorkspaceSyncState
+from dashboard.mirror.selectors import no_worker_warnings
 from dashboard.workitems.filtering import read_filter
 from dashboard.workitems.selectors import Scope, filtered_items
 from dashboard.workspaces.models import Workspace
@@ -318,6 +319,25 @@ def _sync_failing(
     return found
 
 
+def _no_worker(
+    rule: Rule, scope: Scope, filters: dict[str, Any], now: datetime
+) -> list[Finding]:
+    """Items pending in a workspace none of whose workers is online (mirror's warning)."""
+    return [
+        Finding(
+            key=f"no-worker:{w.workspace.pk}",
+            workspace_id=w.workspace.pk,
+            title=f"Workspace {w.workspace.name}: items wait, no worker is online",
+            detail=(
+                f"{w.pending} item{'s' if w.pending != 1 else ''} pending; "
+                f"offline: {', '.join(w.offline_names[:5])}"
+            ),
+            link=absolute(reverse("fleet-workspace-workers", args=[w.workspace.pk])),
+        )
+        for w in no_worker_warnings(_in_filter(scope, filters))
+    ]
+
+
 def _in_filter(scope: Scope, filters: dict[str, Any]) -> list[Workspace]:
     return [
         ws
@@ -333,4 +353,5 @@ _FINDERS = {
     Condition.ITEMS_PENDING: _items_pending,
     Condition.KEY_REJECTED: _key_rejected,
     Condition.SYNC_FAILING: _sync_failing,
+    Condition.NO_WORKER: _no_worker,
 }

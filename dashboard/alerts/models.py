@@ -83,6 +83,7 @@ class Condition(models.TextChoices):
         "sync_failing",
         "A workspace's sync failing for longer than T minutes",
     )
+    NO_WORKER = "no_worker", "Items wait while no worker of the workspace is online"
     EVENT = "event", "A pushed event (e.g. a retry policy's breaker opened)"
 
 

@@ -611,3 +611,30 @@ def test_a_title_with_a_newline_still_mails(team_a, smtp, with_emails):
     services.emit(team_a, "k", "one", "Process\nInjected: header", "D", "/")
     assert deliver_pending() == ["sent"]
     assert smtp.subjects() == ["[Workroom] Process Injected: header"]
+
+
+def test_items_waiting_while_every_worker_is_offline_alert_and_recover(
+    ws, team_a, emu, settings
+):
+    settings.WORKROOM_SYNC_WORKERS_SECONDS = 0  # read the workers on every sync
+    process = emu.store.add_process("Invoices", steps=["Post"], failure_rate=0.0)
+    rule = Rule.objects.create(
+        team=team_a, name="No robot", condition=Condition.NO_WORKER
+    )
+    full_sync(ws)
+    assert services.evaluate_rule(rule).opened == 0  # all workers online
+    for name in ("worker-eu1-01", "worker-eu1-02"):
+        emu.set_worker_online(name, False)
+    emu.store.create_run(process.id, payloads=[{"n": n} for n in range(3)])
+    emu.advance(30)
+    full_sync(ws)
+    assert services.evaluate_rule(rule).opened == 1
+    assert services.evaluate_rule(rule).opened == 0  # once per condition
+    [alert] = Alert.objects.filter(rule=rule)
+    assert "items wait, no worker is online" in alert.title
+    assert alert.link.endswith(f"/workspaces/{ws.pk}/workers/")
+    emu.set_worker_online("worker-eu1-02", True)
+    full_sync(ws)
+    services.evaluate_rule(rule)
+    alert.refresh_from_db()
+    assert alert.state == Alert.State.RECOVERED
