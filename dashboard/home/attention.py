@@ -2,7 +2,7 @@
 
 Failed items now and those that failed in the last 24 hours (per hour, for a sparkline), the
 largest failure groups (new ones marked), stuck and unresolved runs, items pending for long,
-and whether each workspace's mirror is fresh. Every number comes with the explorer or triage
+what retry policies did in the last 24 hours, and whether each workspace's mirror is fresh. Every number comes with the explorer or triage
 query that shows the items behind it. The query count does not grow with the number of
 workspaces, teams or items.
 """
@@ -19,6 +19,7 @@ from django.db.models.functions import TruncHour
 from django.utils import timezone
 
 from dashboard.mirror.models import ProcessRun, WorkItem, WorkspaceSyncState
+from dashboard.policies.selectors import PolicyDay, recent_work
 from dashboard.workitems.selectors import FailureGroup, Scope, failure_groups
 from dashboard.workspaces.models import Workspace
 
@@ -70,6 +71,7 @@ class Attention:
     unresolved_runs: list[ProcessRun]
     pending_long: int
     health: list[Health]
+    policies: list[PolicyDay] = field(default_factory=list)
     stuck_after: timedelta = field(default=timedelta(0))
     pending_after: timedelta = field(default=timedelta(0))
 
@@ -121,6 +123,7 @@ def attention_for(scope: Scope, now: datetime | None = None) -> Attention:
             state_updated_at__lt=now - pending_after,
         ).count(),
         health=[_health(w, now) for w in _with_sync_state(ids)],
+        policies=recent_work(sorted(set(scope.roles)), now - DAY),
         stuck_after=stuck_after,
         pending_after=pending_after,
     )

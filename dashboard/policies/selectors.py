@@ -226,3 +226,43 @@ def _note(policy: RetryPolicy, candidate: Candidate, claims: list[PolicyClaim]) 
     today = timezone.now().astimezone(policy_zone()).date()
     fmt = "%H:%M" if local.date() == today else "%d %b %H:%M"
     return f"policy {policy.name} will retry at {local.strftime(fmt)} {of}"
+
+
+@dataclass(frozen=True)
+class PolicyDay:
+    """What one policy did since a moment: retries sent and how they ended so far."""
+
+    policy: RetryPolicy
+    retried: int
+    done: int
+    failed_again: int
+
+
+def recent_work(team_ids: list[int], since: datetime) -> list[PolicyDay]:
+    """Per policy of these teams: retries sent since `since` and their outcomes (one query),
+    plus every policy whose breaker is open even if it sent nothing."""
+    sent = (
+        PolicyClaim.objects.filter(
+            policy__team_id__in=team_ids,
+            state=PolicyClaim.State.SENT,
+            finished_at__gte=since,
+        )
+        .values("policy_id")
+        .annotate(
+            n=Count("id"),
+            done=Count(
+                "id", filter=Q(occurrence__outcome=FailureOccurrence.Outcome.DONE)
+            ),
+            again=Count(
+                "id",
+                filter=Q(occurrence__outcome=FailureOccurrence.Outcome.FAILED_AGAIN),
+            ),
+        )
+        .order_by()
+    )
+    counts = {r["policy_id"]: (r["n"], r["done"], r["again"]) for r in sent}
+    policies = RetryPolicy.objects.filter(team_id__in=team_ids).filter(
+        Q(pk__in=list(counts)) | Q(state=RetryPolicy.State.BREAKER_OPEN)
+    )
+    rows = [PolicyDay(p, *counts.get(p.pk, (0, 0, 0))) for p in policies]
+    return sorted(rows, key=lambda r: (-r.retried, r.policy.name))

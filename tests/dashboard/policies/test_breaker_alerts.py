@@ -31,6 +31,7 @@ def test_a_breaker_that_opens_mails_the_team_and_recovers_when_enabled_again(
     smtp,  # noqa: F811
     with_emails,  # noqa: F811
     django_capture_on_commit_callbacks,
+    client_for,
 ):
     rule = Rule.objects.create(
         team=team_a,
@@ -52,6 +53,10 @@ def test_a_breaker_that_opens_mails_the_team_and_recovers_when_enabled_again(
     assert sent == [4, 0, 0]  # retried without a click, then the breaker held them
     policy.refresh_from_db()
     assert policy.state == RetryPolicy.State.BREAKER_OPEN
+
+    home = client_for(alice).get("/").content.decode().split('id="policies-24h"')[1]
+    assert "Retry ERP outages" in home and "breaker open" in home
+    assert "retried 4 · done 0 · failed again 4" in home
 
     deliver_pending()
     [(_rcpts, message)] = smtp.messages
