@@ -13,7 +13,14 @@ from ninja.security import HttpBearer
 
 from dashboard.api.catalogue import router as catalogue_router
 from dashboard.api.conventions import PROBLEM, problem
-from dashboard.api.routes import bulk, items, picklists, runs, workspaces
+from dashboard.api.routes import (
+    automation,
+    bulk,
+    items,
+    picklists,
+    runs,
+    workspaces,
+)
 from dashboard.api.routes.common import ApiRefusal
 from dashboard.lib.errors import WorkroomError
 
@@ -84,7 +91,7 @@ api = WorkroomApi(
     docs_url=None,
     openapi_url="/openapi.json",
 )
-for routes in (workspaces, runs, items, bulk, picklists):
+for routes in (workspaces, runs, items, bulk, picklists, automation):
     api.add_router("/", routes.router)
 api.add_router("/", catalogue_router)
 

@@ -25,7 +25,16 @@ from dashboard.alerts.models import Rule
 from dashboard.api.tokens import create_token
 from dashboard.audit.services import Actor
 from dashboard.bulk import drafts
-from dashboard.mirror.models import Process, ProcessRun, StepRun, WorkItem
+from dashboard.mirror.models import (
+    Process,
+    ProcessRun,
+    StepRun,
+    Worker,
+    WorkerGroup,
+    WorkItem,
+)
+from dashboard.policies import services as policies
+from dashboard.policies.models import RetryPolicy
 from dashboard.workitems.models import SavedView
 from tests.dashboard.alerts.conftest import email_channel
 from tests.dashboard.factories import add_member, make_team, make_user
@@ -54,6 +63,7 @@ NOT_PAGES = {
     "logout",
     "mirror-webhook-receive",
     "processes-artifact-download",
+    "fleet-package-download",
     "workitems-item-export",
 }
 
@@ -69,7 +79,9 @@ def _routes(patterns: list[Any], prefix: str = "") -> Iterator[tuple[str, list[s
             yield pattern.name, re.findall(r"<(?:\w+:)?(\w+)>", route)
 
 
-def _samples(team: Any, workspace: Any, admin: Any) -> dict[tuple[str, str], Any]:
+def _samples(
+    team: Any, workspace: Any, admin: Any, emulator: Any
+) -> dict[tuple[str, str], Any]:
     """A value for each (url name or "*", parameter), from the seeded mirror."""
     item = WorkItem.objects.filter(workspace=workspace, state="failed").first()
     assert item is not None, "the demo seed has failed items"
@@ -90,7 +102,25 @@ def _samples(team: Any, workspace: Any, admin: Any) -> dict[tuple[str, str], Any
     api_token = create_token(
         team, admin, Actor.of(admin), name="nightly", kind="service", role=Role.OPERATOR
     )
+    policy = RetryPolicy(name="Retry ERP outages", exception_codes=["HTTP_ERROR"])
+    policies.save_policy(Actor.of(admin), team, policy, [workspace])
+    admin_client = Client()
+    admin_client.force_login(admin)
+    admin_client.post(
+        reverse("fleet-assets", args=[workspace.pk]), {"asset-name": "settings"}
+    )
+    asset = next(iter(emulator.store.fleet.assets.values()))
+    worker = Worker.objects.filter(workspace=workspace).first()
+    group = WorkerGroup.objects.filter(workspace=workspace).first()
+    assert worker is not None and group is not None
     return {
+        ("fleet-token-update", "token_id"): "link-token-1",  # POST only
+        ("fleet-token-delete", "token_id"): "link-token-1",
+        ("*", "worker_id"): worker.external_id,
+        ("*", "group_id"): group.external_id,
+        ("*", "package_id"): 1,  # POST-only pages: answered 405 before any lookup
+        ("*", "asset_id"): asset.id,
+        ("*", "policy_id"): policy.pk,
         ("*", "slug"): team.slug,
         ("*", "rule_id"): rule.pk,
         ("*", "channel_id"): channel.pk,
@@ -160,7 +190,7 @@ def test_every_page_fits_a_laptop_and_a_phone_without_console_or_axe_errors(
     add_member(team, make_user("otto"), Role.OPERATOR)
     workspace = workspace_on_emulator(emu, team, name="Production", added_by=admin)
     full_sync(workspace)
-    pages = _pages(_samples(team, workspace, admin), admin)
+    pages = _pages(_samples(team, workspace, admin, emu), admin)
     assert len(pages) > 20
 
     errors: list[str] = []
