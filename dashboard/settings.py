@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-import zoneinfo
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -572,14 +571,6 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = env_str(ENV, "TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
-# The time zone of retry policies' quiet hours.
-WORKROOM_POLICY_TIME_ZONE = env_str(ENV, "WORKROOM_POLICY_TIME_ZONE", TIME_ZONE)
-try:
-    zoneinfo.ZoneInfo(WORKROOM_POLICY_TIME_ZONE)
-except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-    raise ImproperlyConfigured(
-        f"WORKROOM_POLICY_TIME_ZONE: unknown time zone {WORKROOM_POLICY_TIME_ZONE!r}"
-    ) from None
 
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024

@@ -80,7 +80,9 @@ class PolicyForm(forms.Form):
     )
     max_attempts = forms.IntegerField(min_value=1, max_value=20, initial=3)
     max_items_per_hour = forms.IntegerField(min_value=1, max_value=100_000, initial=100)
-    quiet_start = forms.TimeField(required=False, help_text="HH:MM; no retries from…")
+    quiet_start = forms.TimeField(
+        required=False, help_text="HH:MM in the team's time zone; no retries from…"
+    )
     quiet_end = forms.TimeField(required=False, help_text="…until HH:MM.")
     breaker_window = forms.IntegerField(
         min_value=1, max_value=1000, initial=20, label="Breaker: last N retries"

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist
 
 from dashboard.policies.models import RetryPolicy
 from dashboard.workitems.schemas import UnsafePattern, safe_regex
@@ -136,8 +136,16 @@ def due_at(policy: RetryPolicy, candidate: Candidate, attempt: int) -> datetime:
     return candidate.since + delay_before(policy, attempt)
 
 
-def policy_zone() -> zoneinfo.ZoneInfo:
-    return zoneinfo.ZoneInfo(settings.WORKROOM_POLICY_TIME_ZONE)
+def policy_zone(policy: RetryPolicy) -> zoneinfo.ZoneInfo:
+    """The zone of the policy's quiet hours: its team's time zone (UTC without a team)."""
+    try:
+        name = policy.team.time_zone
+    except ObjectDoesNotExist:
+        name = "UTC"
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return zoneinfo.ZoneInfo("UTC")
 
 
 def in_quiet_hours(policy: RetryPolicy, when: datetime) -> bool:
@@ -145,7 +153,7 @@ def in_quiet_hours(policy: RetryPolicy, when: datetime) -> bool:
     start, end = policy.quiet_start, policy.quiet_end
     if start is None or end is None or start == end:
         return False
-    local = when.astimezone(policy_zone()).time()
+    local = when.astimezone(policy_zone(policy)).time()
     return _between(local, start, end)
 
 
@@ -159,7 +167,7 @@ def after_quiet_hours(policy: RetryPolicy, when: datetime) -> datetime:
     """`when`, or the end of the quiet hours it falls in."""
     if not in_quiet_hours(policy, when) or policy.quiet_end is None:
         return when
-    zone = policy_zone()
+    zone = policy_zone(policy)
     local = when.astimezone(zone)
     end = datetime.combine(local.date(), policy.quiet_end, tzinfo=zone)
     if end <= local:

@@ -19,7 +19,6 @@ from dashboard.policies.matching import (
     after_quiet_hours,
     due_at,
     matches,
-    policy_zone,
 )
 from dashboard.policies.models import PolicyClaim, PolicyEvent, RetryPolicy
 
@@ -222,8 +221,9 @@ def _note(policy: RetryPolicy, candidate: Candidate, claims: list[PolicyClaim]) 
     of = f"(attempt {attempt} of {policy.max_attempts})"
     if when <= timezone.now():
         return f"policy {policy.name} will retry after the next sync {of}"
-    local = when.astimezone(policy_zone())
-    today = timezone.now().astimezone(policy_zone()).date()
+    # Shown in the reader's zone (activated per request), like every time on the page.
+    local = timezone.localtime(when)
+    today = timezone.localtime().date()
     fmt = "%H:%M" if local.date() == today else "%d %b %H:%M"
     return f"policy {policy.name} will retry at {local.strftime(fmt)} {of}"
 

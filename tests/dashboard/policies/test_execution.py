@@ -110,8 +110,9 @@ def test_backoff_waits_between_attempts(db, ws, emu, spy, make_policy):
     assert sum(spy.per_row("retry").values()) == 4
 
 
-def test_quiet_hours_are_respected(db, ws, emu, spy, make_policy, settings):
-    settings.WORKROOM_POLICY_TIME_ZONE = "Europe/Helsinki"
+def test_quiet_hours_are_respected(db, ws, emu, spy, make_policy, team_a):
+    team_a.time_zone = "Europe/Helsinki"  # quiet hours are in the team's zone
+    team_a.save()
     seed_outage(emu, 2, retry_failure_rate=1.0)
     full_sync(ws)
     make_policy(quiet_start=time(22, 0), quiet_end=time(6, 0))

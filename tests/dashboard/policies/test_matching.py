@@ -8,6 +8,7 @@ from datetime import UTC, datetime, time, timedelta
 
 import pytest
 
+from dashboard.accounts.models import Team
 from dashboard.policies.matching import (
     BadSetting,
     Candidate,
@@ -103,9 +104,9 @@ def test_a_failure_stamped_by_a_clock_ahead_counts_from_when_it_was_seen():
     assert candidate(failed_at=None, seen_at=NOW).since == NOW
 
 
-def test_quiet_hours_span_midnight_in_the_configured_zone(settings):
-    settings.WORKROOM_POLICY_TIME_ZONE = "Europe/Helsinki"  # UTC+2 in winter
-    policy = RetryPolicy(quiet_start=time(22, 0), quiet_end=time(6, 0))
+def test_quiet_hours_span_midnight_in_the_teams_zone():
+    team = Team(name="Ops", time_zone="Europe/Helsinki")  # UTC+2 in winter
+    policy = RetryPolicy(team=team, quiet_start=time(22, 0), quiet_end=time(6, 0))
     helsinki = zoneinfo.ZoneInfo("Europe/Helsinki")
     at = lambda h, m=0: datetime(2026, 11, 30, h, m, tzinfo=helsinki)  # noqa: E731
     assert in_quiet_hours(policy, at(23))
@@ -115,6 +116,6 @@ def test_quiet_hours_span_midnight_in_the_configured_zone(settings):
     assert after_quiet_hours(policy, at(23)) == at(6) + timedelta(days=1)
     assert after_quiet_hours(policy, at(2)) == at(6)
     assert after_quiet_hours(policy, at(12)) == at(12)
-    daytime = RetryPolicy(quiet_start=time(9, 0), quiet_end=time(17, 0))
+    daytime = RetryPolicy(team=team, quiet_start=time(9, 0), quiet_end=time(17, 0))
     assert in_quiet_hours(daytime, at(12)) and not in_quiet_hours(daytime, at(18))
     assert not in_quiet_hours(RetryPolicy(), at(23))
