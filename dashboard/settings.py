@@ -27,6 +27,7 @@ from dashboard.lib.envparse import (
     parse_encryption_keys,
 )
 from dashboard.mirror.schedule import MIRROR_BEAT_SCHEDULE
+from dashboard.workitems.schedule import WORKITEMS_BEAT_SCHEDULE
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -299,6 +300,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     },
 }
 CELERY_BEAT_SCHEDULE |= MIRROR_BEAT_SCHEDULE | BULK_BEAT_SCHEDULE
+CELERY_BEAT_SCHEDULE |= WORKITEMS_BEAT_SCHEDULE
 
 # --- Workroom ------------------------------------------------------------------------------------
 
@@ -430,6 +432,15 @@ WORKROOM_BULK_RETRY_CAP = env_int(ENV, "WORKROOM_BULK_RETRY_CAP", 300, minimum=1
 WORKROOM_BULK_SWEEP_AFTER = env_int(ENV, "WORKROOM_BULK_SWEEP_AFTER", 60, minimum=1)
 # Celery queue of chunk tasks; empty = the default queue.
 WORKROOM_BULK_QUEUE = env_str(ENV, "WORKROOM_BULK_QUEUE", "")
+
+# Working on failures together (dashboard/workitems): a mark done or delete waits this many
+# seconds before it is sent to Control Room, with Undo (0 = sent at once); mention emails
+# link to WORKROOM_BASE_URL and go through Django's SMTP backend.
+WORKROOM_UNDO_SECONDS = env_int(ENV, "WORKROOM_UNDO_SECONDS", 10, minimum=0)
+WORKROOM_BASE_URL = env_str(ENV, "WORKROOM_BASE_URL", "")
+EMAIL_HOST = env_str(ENV, "EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int(ENV, "EMAIL_PORT", 25, minimum=1)
+DEFAULT_FROM_EMAIL = env_str(ENV, "DEFAULT_FROM_EMAIL", "workroom@localhost")
 # Password of the user 'manage.py bootstrap_demo' creates (development); empty = its fixed one.
 WORKROOM_DEMO_PASSWORD = env_secret(ENV, "WORKROOM_DEMO_PASSWORD")
 

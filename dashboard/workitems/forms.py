@@ -38,8 +38,29 @@ FILTER_FIELDS = (
     "created_to",
     "updated_from",
     "updated_to",
+    "owner",
+    "review",
+    "snoozed",
     "sort",
     "page_size",
+)
+OWNER_CHOICES = (
+    ("", "Anyone or nobody"),
+    ("me", "My items"),
+    ("any", "Owned by someone"),
+    ("none", "Nobody"),
+)
+REVIEW_CHOICES = (
+    ("", "Any review status"),
+    ("none", "Not reviewed"),
+    ("in_review", "In review"),
+    ("verified", "Verified"),
+    ("retried", "Retried"),
+)
+SNOOZE_CHOICES = (
+    ("", "Hide snoozed"),
+    ("include", "Show snoozed too"),
+    ("only", "Snoozed only"),
 )
 
 
@@ -76,6 +97,11 @@ class WorkItemFilterForm(forms.Form):
     updated_to = forms.DateField(
         required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
+    owner = forms.ChoiceField(required=False, choices=OWNER_CHOICES)
+    review = forms.ChoiceField(
+        required=False, choices=REVIEW_CHOICES, label="Review status"
+    )
+    snoozed = forms.ChoiceField(required=False, choices=SNOOZE_CHOICES, label="Snoozed")
     sort = forms.ChoiceField(required=False, choices=SORTS)
     page_size = forms.TypedChoiceField(
         required=False,

@@ -239,7 +239,9 @@ def test_query_count_does_not_grow_with_page_size(client_for, alice, ws_a):
         return len(ctx.captured_queries)
 
     assert queries(25) == queries(100)
-    assert queries(100) <= 12
+    # 12, plus one for the page's owners and review statuses and one for "is anything
+    # snoozed" (the snooze condition is only added when something is).
+    assert queries(100) <= 14
 
 
 def test_saved_views_are_shared_with_the_team(
