@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -67,7 +68,7 @@ class GroupKey:
             item.message_signature,
         )
 
-    def fields(self) -> dict[str, object]:
+    def fields(self) -> dict[str, Any]:
         return {
             "workspace_id": self.workspace_id,
             "process_external_id": self.process_external_id,
@@ -428,7 +429,7 @@ def snoozed_condition(now: datetime | None = None) -> Q:
             )
         )
     )
-    return item_until | item_run | group_until | group_run
+    return item_until | item_run | Q(group_until) | Q(group_run)
 
 
 def any_snoozes(workspace_ids: Iterable[int]) -> bool:
@@ -443,7 +444,9 @@ def any_snoozes(workspace_ids: Iterable[int]) -> bool:
                     snoozed, work_item__workspace_id=OuterRef("pk")
                 )
             )
-            | Exists(FailureGroupKey.objects.filter(snoozed, workspace_id=OuterRef("pk")))
+            | Exists(
+                FailureGroupKey.objects.filter(snoozed, workspace_id=OuterRef("pk"))
+            )
         )
         .exists()
     )

@@ -12,8 +12,8 @@ import binascii
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
 from datetime import date, datetime, time
+from functools import cached_property
 from typing import Any, NamedTuple
 from urllib.parse import urlencode
 
