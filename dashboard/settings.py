@@ -437,6 +437,7 @@ WORKROOM_BULK_QUEUE = env_str(ENV, "WORKROOM_BULK_QUEUE", "")
 # seconds before it is sent to Control Room, with Undo (0 = sent at once); mention emails
 # link to WORKROOM_BASE_URL and go through Django's SMTP backend.
 WORKROOM_UNDO_SECONDS = env_int(ENV, "WORKROOM_UNDO_SECONDS", 10, minimum=0)
+WORKROOM_UNDO_QUEUE = env_str(ENV, "WORKROOM_UNDO_QUEUE", "")
 WORKROOM_BASE_URL = env_str(ENV, "WORKROOM_BASE_URL", "")
 EMAIL_HOST = env_str(ENV, "EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int(ENV, "EMAIL_PORT", 25, minimum=1)

@@ -97,7 +97,11 @@ def _enqueue(pending: PendingAction) -> None:
     from dashboard.workitems.tasks import send_pending_action
 
     try:
-        send_pending_action.apply_async((pending.pk,), eta=pending.due_at)
+        send_pending_action.apply_async(
+            (pending.pk,),
+            eta=pending.due_at,
+            queue=settings.WORKROOM_UNDO_QUEUE or None,
+        )
     except Exception as err:  # broker down: the beat sweep sends it once due
         logger.warning("could not enqueue held action %s: %s", pending.pk, err)
 
