@@ -15,6 +15,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -97,11 +98,10 @@ def _enqueue(pending: PendingAction) -> None:
     from dashboard.workitems.tasks import send_pending_action
 
     try:
-        send_pending_action.apply_async(
-            (pending.pk,),
-            eta=pending.due_at,
-            queue=settings.WORKROOM_UNDO_QUEUE or None,
-        )
+        options: dict[str, Any] = {"eta": pending.due_at}
+        if settings.WORKROOM_UNDO_QUEUE:
+            options["queue"] = settings.WORKROOM_UNDO_QUEUE
+        send_pending_action.apply_async((pending.pk,), **options)
     except Exception as err:  # broker down: the beat sweep sends it once due
         logger.warning("could not enqueue held action %s: %s", pending.pk, err)
 

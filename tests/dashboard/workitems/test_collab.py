@@ -234,7 +234,7 @@ def test_comments_render_escaped_group_comments_reach_future_items_and_mentions_
     alice.email = "alice@example.com"
     alice.save()
     process = make_process(ws_a)
-    fields = {
+    fields: dict[str, Any] = {
         "exception_type": "application",
         "exception_code": "ERP_DOWN",
         "exception_message": "ERP unreachable for order 4711",
@@ -362,7 +362,7 @@ def test_a_snoozed_group_hides_its_items_new_ones_too_until_woken(
     from tests.dashboard.workitems.conftest import make_items, make_process
 
     process = make_process(ws_a)
-    fields = {
+    fields: dict[str, Any] = {
         "exception_type": "business",
         "exception_code": "ERP",
         "exception_message": "ERP down",

@@ -179,6 +179,7 @@ def test_payload_edits_are_versioned_diffed_and_reverted_through_the_core(
     client.get(reverse("workitems-item-detail", args=[item.pk]))  # reads the payload
     item.refresh_from_db()
     original = item.payload
+    assert isinstance(original, dict)
     payload_url = reverse("workitems-item-payload", args=[item.pk])
     fixed = {**original, "customer": {"email": "fixed@example.com"}, "note": "<b>"}
     client.post(payload_url, {"payload": json.dumps(fixed)}, **HX)
