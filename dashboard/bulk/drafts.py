@@ -35,9 +35,10 @@ from dashboard.bulk.models import (
 from dashboard.bulk.selectors import MAX_ID, act_refusal
 from dashboard.lib.errors import WorkroomError
 from dashboard.mirror.models import Process, WorkItem
-from dashboard.workitems.actions import item_state_reason
+from dashboard.workitems.actions import item_state_reason, verified_ids
 from dashboard.workitems.filtering import FilterError, filter_only, matching_items
 from dashboard.workitems.selectors import Scope
+from dashboard.workitems.undo import HELD_ACTIONS, window_seconds
 from dashboard.workspaces.models import Workspace
 
 logger = logging.getLogger(__name__)
@@ -370,8 +371,13 @@ def confirm(
     *,
     reason: str,
     actor: Actor | None = None,
+    include_verified: bool = False,
 ) -> BulkOperation:
     """Confirm a draft: claim its items, write its chunks, enqueue them after commit.
+
+    A mark done or delete starts after the undo window (WORKROOM_UNDO_SECONDS): cancelling
+    the operation until then sends nothing. A retry leaves the items reviewed as "verified"
+    alone unless `include_verified`.
 
     Items another unfinished operation holds are skipped. Drift from the preview is recorded on
     the operation (the frozen set is what runs; items that changed are skipped at execution).
@@ -396,7 +402,7 @@ def confirm(
     found = drift(op, user)
     for attempt in range(5):
         try:
-            chunk_ids = _claim_and_chunk(op, reason, found)
+            chunk_ids = _claim_and_chunk(op, reason, found, include_verified)
             break
         except IntegrityError:
             # PostgreSQL: another operation claimed one of our items concurrently; the next
@@ -419,7 +425,31 @@ def expired_message(op: BulkOperation) -> str:
     )
 
 
-def _claim_and_chunk(op: BulkOperation, reason: str, found: Drift) -> list[int]:
+def verified_count(op: BulkOperation) -> int:
+    """How many items of a retry preview the team reviewed as "verified" (left alone unless
+    the operator includes them)."""
+    if op.action != "retry":
+        return 0
+    return len(
+        verified_ids(
+            BulkItem.objects.filter(
+                operation=op, state=BulkItem.State.PENDING
+            ).values_list("work_item_id", flat=True)
+        )
+    )
+
+
+def held_until(op: BulkOperation, now: datetime) -> datetime:
+    """When a confirmed operation may start: after the undo window for mark done / delete
+    (cancelling before then sends nothing), at once for a retry."""
+    if op.action in HELD_ACTIONS:
+        return now + timedelta(seconds=window_seconds())
+    return now
+
+
+def _claim_and_chunk(
+    op: BulkOperation, reason: str, found: Drift, include_verified: bool = False
+) -> list[int]:
     now = timezone.now()
     with transaction.atomic():
         if not BulkOperation.objects.filter(
@@ -429,6 +459,7 @@ def _claim_and_chunk(op: BulkOperation, reason: str, found: Drift) -> list[int]:
         ).update(
             state=BulkOperation.State.QUEUED,
             reason=reason,
+            include_verified=include_verified,
             confirmed_at=now,
             drift_added=found.added,
             drift_removed=found.removed,
@@ -462,7 +493,7 @@ def _claim_and_chunk(op: BulkOperation, reason: str, found: Drift) -> list[int]:
         BulkOperation.objects.filter(pk=op.pk).update(
             queued_count=queued, skipped_count=len(taken)
         )
-        return _write_chunks(op, now)
+        return _write_chunks(op, held_until(op, now))
 
 
 def _write_chunks(op: BulkOperation, now: datetime) -> list[int]:

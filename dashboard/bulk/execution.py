@@ -374,6 +374,7 @@ def _run_items(
             # until they settle. One operation is audited whole (confirm and finish).
             read_back=False,
             audit_each=False,
+            include_verified=op.include_verified,
         ),
     )
 

@@ -38,3 +38,6 @@ class ConfirmForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text="Why? It is recorded in the audit log with the operation.",
     )
+    include_verified = forms.BooleanField(
+        required=False, label="Retry the items reviewed as verified too"
+    )

@@ -89,6 +89,8 @@ class BulkOperation(models.Model):
     )
     created_by_label = models.CharField(max_length=150, blank=True)
     reason = models.TextField(blank=True)
+    # A retry leaves items the team reviewed as "verified" alone unless this is ticked.
+    include_verified = models.BooleanField(default=False)
     total = models.PositiveIntegerField(default=0)  # eligible at preview
     ineligible = models.PositiveIntegerField(default=0)
     queued_count = models.PositiveIntegerField(default=0)  # claimed at confirm

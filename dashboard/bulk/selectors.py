@@ -15,6 +15,7 @@ from dashboard.accounts.models import Membership, Role, User
 from dashboard.bulk import conf
 from dashboard.bulk.models import BulkChunk, BulkItem, BulkOperation
 from dashboard.mirror.models import WorkItem
+from dashboard.workitems.undo import HELD_ACTIONS, window_seconds
 
 MAX_ID = 2**63 - 1
 RESULT_STATES = ("done", "skipped", "failed", "cancelled", "queued", "in_flight")
@@ -110,6 +111,20 @@ def status_note(op: BulkOperation) -> Status | None:
     if op.cancel_requested_at:
         return Status("Cancelling: the chunk being sent finishes, the rest is not run.")
     if op.state == BulkOperation.State.QUEUED:
+        held = chunks.filter(not_before__gt=now).order_by("not_before").first()
+        if (
+            op.action in HELD_ACTIONS
+            and held is not None
+            and op.confirmed_at
+            and (
+                held.not_before
+                <= op.confirmed_at + timedelta(seconds=window_seconds() + 1)
+            )
+        ):
+            return Status(
+                f"Waiting for the undo window: starts at {held.not_before:%H:%M:%S} UTC. "
+                "Cancel before then and nothing is sent to Control Room."
+            )
         if chunks.filter(enqueued_at__isnull=True, not_before__lte=now).exists():
             return Status(
                 "Queued — waiting for a worker: the task broker could not be reached. "

@@ -33,6 +33,7 @@ from dashboard.bulk.forms import ConfirmForm, StartForm
 from dashboard.bulk.models import Action, BulkOperation
 from dashboard.workitems.filtering import filter_only
 from dashboard.workitems.selectors import Scope
+from dashboard.workitems.undo import window_seconds
 
 RESULTS_PAGE_SIZE = 100
 
@@ -139,6 +140,8 @@ def _preview_context(
         "drift": drafts.drift(op, request.user),
         "refusal": refusal,
         "expires_at": drafts.expires_at(op),
+        "verified": drafts.verified_count(op),
+        "undo_seconds": window_seconds(),
     }
 
 
@@ -171,6 +174,7 @@ def operation_confirm(request: HtmxHttpRequest, op_id: int) -> HttpResponse:
                 request.user,
                 reason=form.cleaned_data["reason"],
                 actor=Actor.from_request(request),
+                include_verified=form.cleaned_data["include_verified"],
             )
         except drafts.SelectionError as err:
             form.add_error(None, err.message)
