@@ -32,6 +32,7 @@ from dashboard.bulk.models import (
     BulkOperation,
     BulkThrottle,
 )
+from dashboard.bulk.patching import KINDS, SampleDiff, patched_or_reason, sample_diffs
 from dashboard.bulk.selectors import MAX_ID, act_refusal
 from dashboard.lib.errors import WorkroomError
 from dashboard.mirror.models import Process, WorkItem
@@ -151,8 +152,13 @@ def create_draft(
     filter_query: str = "",
     ids: Sequence[int] | None = None,
     team_id: int | None = None,
+    patch: Any = None,
+    patch_kind: str = "",
 ) -> BulkOperation:
     """Freeze a selection as a draft operation (its preview) and return it.
+
+    A retry with patch freezes each item's patched payload; items the patch does not apply
+    to, or leaves invalid under the process's schema, are not eligible.
 
     An operation acts in one team: a selection spanning teams is refused unless `team_id`
     narrows it to one of them.
@@ -163,6 +169,8 @@ def create_draft(
     """
     if action not in Action.values:
         raise SelectionError(f"Unknown action {action!r}.")
+    if action == Action.RETRY_WITH_PATCH and patch_kind not in KINDS:
+        raise SelectionError("A retry with patch needs a patch.")
     if not user.is_authenticated:
         raise SelectionError("Sign in to act on work items.")
     scope = Scope.for_user(user)
@@ -200,8 +208,12 @@ def create_draft(
             team_ids=sorted({scope.workspaces[r[1]].team_id for r in rows}),
             created_by=user,
             created_by_label=user.get_username(),
+            patch=patch if action == Action.RETRY_WITH_PATCH else None,
+            patch_kind=patch_kind if action == Action.RETRY_WITH_PATCH else "",
         )
         bulk_items = [_frozen_item(op, row, names, ws_reasons, claimed) for row in rows]
+        if action == Action.RETRY_WITH_PATCH:
+            _freeze_patched(op, bulk_items, scope)
         BulkItem.objects.bulk_create(bulk_items, batch_size=1000)
         eligible = sum(1 for b in bulk_items if b.state == BulkItem.State.PENDING)
         op.total, op.ineligible = eligible, len(bulk_items) - eligible
@@ -234,6 +246,39 @@ def _frozen_item(
         state=BulkItem.State.INELIGIBLE if reason else BulkItem.State.PENDING,
         reason=reason,
     )
+
+
+def _freeze_patched(op: BulkOperation, items: list[BulkItem], scope: Scope) -> None:
+    """Compute each eligible item's patched payload, or why it is not eligible."""
+    eligible = {b.work_item_id: b for b in items if b.state == BulkItem.State.PENDING}
+    fields = ("pk", "payload", "payload_synced_at", "process_external_id")
+    rows = WorkItem.objects.filter(pk__in=list(eligible)).values(*fields)
+    for row in rows.iterator(chunk_size=500):
+        bulk_item = eligible[row["pk"]]
+        workspace = scope.workspaces[bulk_item.workspace_id]
+        patched, reason = patched_or_reason(workspace, row, op.patch, op.patch_kind)
+        if reason:
+            bulk_item.state, bulk_item.reason = BulkItem.State.INELIGIBLE, reason
+        else:
+            bulk_item.patched_payload = patched
+
+
+def patch_preview(op: BulkOperation, sample: int = 3) -> list[SampleDiff]:
+    """The payload diff of the first few items a retry with patch will change."""
+    if op.action != Action.RETRY_WITH_PATCH:
+        return []
+    picked = list(
+        BulkItem.objects.filter(operation=op, patched_payload__isnull=False)
+        .exclude(state=BulkItem.State.INELIGIBLE)
+        .order_by("pk")
+        .values_list("work_item_id", "external_id", "patched_payload")[:sample]
+    )
+    before = dict(
+        WorkItem.objects.filter(pk__in=[p[0] for p in picked]).values_list(
+            "pk", "payload"
+        )
+    )
+    return sample_diffs([(ext, before.get(pk), after) for pk, ext, after in picked])
 
 
 @dataclass(frozen=True)
@@ -428,7 +473,7 @@ def expired_message(op: BulkOperation) -> str:
 def verified_count(op: BulkOperation) -> int:
     """How many items of a retry preview the team reviewed as "verified" (left alone unless
     the operator includes them)."""
-    if op.action != "retry":
+    if op.action not in ("retry", Action.RETRY_WITH_PATCH):
         return 0
     return len(
         verified_ids(

@@ -20,6 +20,7 @@ class Action(models.TextChoices):
     RETRY = "retry", "Retry"
     MARK_AS_DONE = "mark_as_done", "Mark done"
     DELETE = "delete", "Delete"
+    RETRY_WITH_PATCH = "retry_with_patch", "Retry with patch"
 
 
 # "can be retried", "3 marked done": the words the pages use after an action.
@@ -27,6 +28,7 @@ PAST_PARTICIPLES: dict[str, str] = {
     Action.RETRY: "retried",
     Action.MARK_AS_DONE: "marked done",
     Action.DELETE: "deleted",
+    Action.RETRY_WITH_PATCH: "patched and retried",
 }
 
 
@@ -91,6 +93,10 @@ class BulkOperation(models.Model):
     reason = models.TextField(blank=True)
     # A retry leaves items the team reviewed as "verified" alone unless this is ticked.
     include_verified = models.BooleanField(default=False)
+    # Retry with patch: the JSON merge patch (RFC 7396) or JSON Patch (RFC 6902) applied to
+    # every item's payload before it is retried.
+    patch = models.JSONField(null=True, blank=True)
+    patch_kind = models.CharField(max_length=16, blank=True)
     total = models.PositiveIntegerField(default=0)  # eligible at preview
     ineligible = models.PositiveIntegerField(default=0)
     queued_count = models.PositiveIntegerField(default=0)  # claimed at confirm
@@ -252,6 +258,10 @@ class BulkItem(models.Model):
     )
     reason = models.CharField(max_length=300, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Retry with patch: the payload to send (computed at preview from the mirror's payload)
+    # and Control Room's state_updated_at once it was accepted (the retry is judged on it).
+    patched_payload = models.JSONField(null=True, blank=True)
+    patched_seen_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ("operation", "id")

@@ -61,6 +61,8 @@ def operation_new(request: HtmxHttpRequest) -> HttpResponse:
                     if form.cleaned_data["selection"] == "ids"
                     else None,
                     team_id=form.cleaned_data["team"],
+                    patch=form.cleaned_data["patch_value"],
+                    patch_kind=form.cleaned_data["patch_kind"] or "",
                 )
             except drafts.SelectionError as err:
                 form.add_error(None, err.message)
@@ -141,6 +143,7 @@ def _preview_context(
         "refusal": refusal,
         "expires_at": drafts.expires_at(op),
         "verified": drafts.verified_count(op),
+        "patch_diffs": drafts.patch_preview(op),
         "undo_seconds": window_seconds(),
     }
 

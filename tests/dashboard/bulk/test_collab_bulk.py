@@ -16,6 +16,7 @@ from dashboard.bulk.models import BulkChunk, BulkItem, BulkOperation
 from dashboard.mirror.models import WorkItem
 from dashboard.workitems import collab
 from dashboard.workitems.models import ItemHandling
+from dashboard.workspaces.services import build_client
 from tests.dashboard.bulk.helpers import failed_ids, seed_failed
 from tests.dashboard.support.sync import full_sync
 
@@ -97,3 +98,133 @@ def test_the_held_start_shows_on_the_preview(db, ws, emu, bob, client_for, setti
     op = drafts.create_draft(bob, action="delete", filter_query="")
     page: Any = client_for(bob).get(reverse("bulk-detail", args=[op.pk]))
     assert "Starts 7 s after you confirm" in page.content.decode()
+
+
+# --- retry with patch ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def payload_puts(emu: Any) -> Any:
+    """Every payload PUT Control Room received (emulator row ids)."""
+    calls: list[int] = []
+    original = emu.store.update_payload
+
+    def recording(row: int, payload: Any) -> None:
+        calls.append(row)
+        original(row, payload)
+
+    emu.store.update_payload = recording
+    yield calls
+    emu.store.update_payload = original
+
+
+def _patch_preview(client: Any, patch: str, kind: str = "merge") -> Any:
+    return client.post(
+        reverse("bulk-new"),
+        {
+            "action": "retry_with_patch",
+            "selection": "filter",
+            "filter": "state=failed",
+            "patch_kind": kind,
+            "patch": patch,
+        },
+    )
+
+
+def test_retry_with_patch_previews_the_diff_then_patches_and_retries_exactly_once(
+    db, ws, emu, bob, spy, payload_puts, client_for
+):
+    from dashboard.workitems.models import PayloadVersion, ProcessSchema
+
+    seed_failed(emu, 4)
+    full_sync(ws)
+    items = list(WorkItem.objects.filter(workspace=ws).order_by("pk"))
+    assert all(i.payload_synced_at is not None for i in items)
+    ProcessSchema.objects.create(
+        workspace=ws,
+        process_external_id=items[0].process_external_id,
+        schema={"properties": {"n": {"maximum": 2}, "tag": {"type": "string"}}},
+    )
+    response = _patch_preview(client_for(bob), '{"tag": "fixed"}')
+    assert response.status_code == 302
+    op = BulkOperation.objects.get()
+    assert (op.total, op.ineligible) == (3, 1)
+    page = client_for(bob).get(response["Location"]).content.decode()
+    assert 'id="patch-preview"' in page and "<code>/tag</code>" in page
+    assert "Invalid under the process&#x27;s schema after the patch" in page
+
+    client_for(bob).post(reverse("bulk-confirm", args=[op.pk]), {"reason": "fix tags"})
+    _run_all(op)
+    _run_all(op)  # a second delivery of every chunk changes nothing
+    op.refresh_from_db()
+    assert op.state == BulkOperation.State.SUCCEEDED and op.done_count == 3
+    assert sorted(spy.per_row("retry").values()) == [1, 1, 1]
+    assert len(payload_puts) == 3
+    with build_client(ws) as client:
+        remote = {i.external_id: client.work_items.get(i.external_id) for i in items}
+    for item in items:
+        api, n = remote[item.external_id], (item.payload or {})["n"]
+        if n <= 2:
+            assert api.payload == {"n": n, "tag": "fixed"}
+            assert api.state == "pending"
+        else:
+            assert api.payload == item.payload and api.state == "failed"
+    assert PayloadVersion.objects.filter(note=f"bulk operation #{op.pk}").count() == 3
+
+
+def test_a_delivery_that_died_after_the_payload_never_sends_it_twice(
+    db, ws, emu, bob, spy, payload_puts
+):
+    from dashboard.bulk.patching import send_patched_payload
+    from dashboard.workitems.actions import Target
+    from dashboard.workitems.models import PayloadVersion
+
+    seed_failed(emu, 2)
+    full_sync(ws)
+    op = drafts.create_draft(
+        bob,
+        action="retry_with_patch",
+        filter_query="state=failed",
+        patch=[{"op": "add", "path": "/tag", "value": "x"}],
+        patch_kind="json_patch",
+    )
+    drafts.confirm(op, bob, reason="patch")
+    first = BulkItem.objects.filter(operation=op).order_by("pk")[0]
+    # What a delivery killed right after its PUT left behind: the payload sent, nothing
+    # recorded on the bulk item.
+    with build_client(ws) as client:
+        send_patched_payload(
+            client,
+            ws,
+            Actor.of(bob),
+            Target(
+                first.work_item_id,
+                first.external_id,
+                first.process_id,
+                seen_updated_at=first.preview_state_updated_at,
+            ),
+            first.patched_payload,
+            operation_note=f"bulk operation #{op.pk}",
+        )
+    assert len(payload_puts) == 1
+    _run_all(op)
+    op.refresh_from_db()
+    assert op.done_count == 2
+    assert len(payload_puts) == 2  # the second item only
+    assert sorted(spy.per_row("retry").values()) == [1, 1]
+    assert PayloadVersion.objects.filter(work_item_id=first.work_item_id).count() == 1
+
+
+def test_a_patch_that_is_not_a_json_patch_is_refused_on_the_form(
+    db, ws, emu, bob, client_for
+):
+    seed_failed(emu, 1)
+    full_sync(ws)
+    response = _patch_preview(client_for(bob), '{"op": "add"}', kind="json_patch")
+    assert response.status_code == 400
+    assert (
+        "A JSON Patch is a non-empty list of operations." in response.content.decode()
+    )
+    response = _patch_preview(client_for(bob), "{nope", kind="merge")
+    assert "The patch is not valid JSON" in response.content.decode()
+    assert not BulkOperation.objects.exists()
