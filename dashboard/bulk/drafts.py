@@ -25,6 +25,7 @@ from dashboard.accounts.models import Team, User
 from dashboard.audit import services as audit
 from dashboard.audit.services import Actor
 from dashboard.bulk import conf
+from dashboard.bulk.approval import needs_approval
 from dashboard.bulk.models import (
     Action,
     BulkChunk,
@@ -538,10 +539,16 @@ def _claim_and_chunk(
         BulkOperation.objects.filter(pk=op.pk).update(
             queued_count=queued, skipped_count=len(taken)
         )
-        return _write_chunks(op, held_until(op, now))
+        if needs_approval(op, queued):
+            # Claimed, but nothing is scheduled before a second person approves.
+            BulkOperation.objects.filter(pk=op.pk).update(
+                state=BulkOperation.State.AWAITING_APPROVAL
+            )
+            return []
+        return write_chunks(op, held_until(op, now))
 
 
-def _write_chunks(op: BulkOperation, now: datetime) -> list[int]:
+def write_chunks(op: BulkOperation, now: datetime) -> list[int]:
     """Split the queued items into chunks per workspace and schedule them (throttle)."""
     size = conf.chunk_size()
     rows = list(
@@ -622,7 +629,15 @@ def _audit_confirmed(op: BulkOperation, actor: Actor) -> None:
             team=Team.objects.get(pk=team_id),
             action=f"bulk.{op.action}.confirmed",
             obj=op,
-            summary=f"Bulk {verb} of {n} work items started: {op.reason}",
+            summary=(
+                f"Bulk {verb} of {n} work items "
+                + (
+                    "waits for a second person's approval"
+                    if op.state == BulkOperation.State.AWAITING_APPROVAL
+                    else "started"
+                )
+                + f": {op.reason}"
+            ),
             data={
                 "operation_id": op.pk,
                 "action": op.action,

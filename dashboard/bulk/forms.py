@@ -73,3 +73,12 @@ class ConfirmForm(forms.Form):
     include_verified = forms.BooleanField(
         required=False, label="Retry the items reviewed as verified too"
     )
+
+
+class ApprovalPolicyForm(forms.Form):
+    threshold = forms.IntegerField(
+        min_value=0,
+        max_value=10_000_000,
+        label="Bulk mark done / delete above this many items need a second person",
+        help_text="0: never.",
+    )

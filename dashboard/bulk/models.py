@@ -57,6 +57,7 @@ class BulkOperation(models.Model):
 
     class State(models.TextChoices):
         DRAFT = "draft", "Draft (preview)"
+        AWAITING_APPROVAL = "awaiting_approval", "Waiting for approval"
         QUEUED = "queued", "Queued"
         RUNNING = "running", "Running"
         SUCCEEDED = "succeeded", "Succeeded"
@@ -117,6 +118,16 @@ class BulkOperation(models.Model):
     # Why Workroom cancelled it by itself (e.g. its creator lost the right to act); shown on
     # the operation page and on its cancelled items.
     cancel_reason = models.CharField(max_length=300, blank=True)
+    # Two-person approval: who let a large mark done / delete start (never its creator).
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    approved_by_label = models.CharField(max_length=150, blank=True)
+    approved_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ("-created_at", "-id")
@@ -297,3 +308,17 @@ class BulkThrottle(models.Model):
 
     def __str__(self) -> str:
         return f"Bulk throttle of workspace {self.workspace_id}"
+
+
+class ApprovalPolicy(models.Model):
+    """A team's two-person rule: a bulk mark done or delete of more than `threshold` items
+    waits until another operator or admin approves it (0 = never)."""
+
+    team = models.OneToOneField(
+        "accounts.Team", on_delete=models.CASCADE, related_name="bulk_approval"
+    )
+    threshold = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"Approval above {self.threshold} items ({self.team_id})"

@@ -228,3 +228,76 @@ def test_a_patch_that_is_not_a_json_patch_is_refused_on_the_form(
     response = _patch_preview(client_for(bob), "{nope", kind="merge")
     assert "The patch is not valid JSON" in response.content.decode()
     assert not BulkOperation.objects.exists()
+
+
+# --- two-person approval ------------------------------------------------------------------
+
+
+def test_a_large_bulk_delete_waits_for_a_second_person(
+    db, ws, emu, alice, bob, carol, team_a, spy, client_for
+):
+    from dashboard.accounts.models import Role
+    from dashboard.audit.models import AuditEvent
+    from tests.dashboard.factories import add_member, make_user
+
+    dora = make_user("dora")
+    add_member(team_a, dora, Role.OPERATOR)
+    policy_url = reverse("bulk-approval-policy", args=[team_a.slug])
+    assert client_for(bob).post(policy_url, {"threshold": "2"}).status_code == 403
+    assert client_for(alice).post(policy_url, {"threshold": "-1"}).status_code == 400
+    assert client_for(alice).post(policy_url, {"threshold": "2"}).status_code == 302
+    seed_failed(emu, 3)
+    full_sync(ws)
+    op = drafts.create_draft(bob, action="delete", filter_query="")
+    drafts.confirm(op, bob, reason="duplicates")
+    op.refresh_from_db()
+    assert op.state == BulkOperation.State.AWAITING_APPROVAL
+    assert not BulkChunk.objects.filter(operation=op).exists()
+    # Its items are claimed: another operation cannot take them meanwhile.
+    other = drafts.create_draft(alice, action="mark_as_done", filter_query="")
+    assert other.total == 0
+
+    detail = reverse("bulk-detail", args=[op.pk])
+    own = client_for(bob).get(detail).content.decode()
+    assert 'id="approval"' in own and "approve-button" not in own
+    client_for(bob).post(reverse("bulk-approve", args=[op.pk]))  # refused: their own
+    assert (
+        client_for(carol).post(reverse("bulk-approve", args=[op.pk])).status_code == 403
+    )
+    op.refresh_from_db()
+    assert op.state == BulkOperation.State.AWAITING_APPROVAL
+
+    client_for(dora).post(reverse("bulk-approve", args=[op.pk]))
+    op.refresh_from_db()
+    assert op.state == BulkOperation.State.QUEUED and op.approved_by == dora
+    _run_all(op)
+    op.refresh_from_db()
+    assert op.done_count == 3 and len(spy.per_row("delete")) == 3
+    assert AuditEvent.objects.filter(
+        action="bulk.delete.approved", actor_label="dora"
+    ).exists()
+
+
+def test_a_rejected_operation_sends_nothing_and_frees_its_items(
+    db, ws, emu, alice, bob, team_a, spy
+):
+    from dashboard.bulk import approval
+
+    approval.set_threshold(team_a, 1, Actor.of(alice))
+    seed_failed(emu, 2)
+    full_sync(ws)
+    op = drafts.create_draft(bob, action="mark_as_done", filter_query="")
+    drafts.confirm(op, bob, reason="done by hand")
+    with pytest.raises(approval.ApprovalError, match="their own"):
+        approval.approve(op, bob, Actor.of(bob))
+    approval.reject(op, alice, Actor.of(alice))
+    op.refresh_from_db()
+    assert op.state == BulkOperation.State.CANCELLED and op.cancelled_count == 2
+    assert spy.per_row() == {}
+    again = drafts.create_draft(alice, action="mark_as_done", filter_query="")
+    assert again.total == 2  # released
+    # Below the threshold (and retries) nothing waits.
+    small = drafts.create_draft(bob, action="retry", filter_query="")
+    drafts.confirm(small, bob, reason="retry")
+    small.refresh_from_db()
+    assert small.state == BulkOperation.State.QUEUED
