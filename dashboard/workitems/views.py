@@ -446,6 +446,11 @@ def _detail_context(
     workspace = item.workspace
     row = _single_row(scope, item)
     payload_text = extra.pop("payload_text", None)
+    collab_ctx = collab_context(item, request.user)
+    if collab_ctx["held"]:
+        # A mark done / delete is waiting for its undo window: no second one on top.
+        for name in undo.HELD_ACTIONS:
+            row.reasons[name] = "Waiting to be sent: undo it below, or let it go."
     return {
         "item": item,
         "row": row,
@@ -467,7 +472,7 @@ def _detail_context(
             workspace=workspace, process_external_id=item.process_external_id
         ).exists(),
         "is_admin": scope.is_admin(workspace),
-        **collab_context(item, request.user),
+        **collab_ctx,
         **extra,
     }
 

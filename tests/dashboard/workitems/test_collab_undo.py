@@ -56,7 +56,7 @@ def _past_due(pending: PendingAction) -> None:
 
 
 def test_mark_done_waits_for_the_window_and_an_undo_sends_nothing(
-    client_for, bob, emu_ws
+    client_for, alice, bob, emu_ws
 ):
     item = _failed(emu_ws)[0]
     url = reverse("workitems-item-action", args=[item.pk, "mark_as_done"])
@@ -65,6 +65,11 @@ def test_mark_done_waits_for_the_window_and_an_undo_sends_nothing(
     pending = PendingAction.objects.get()
     assert pending.status == "pending" and pending.work_item_ids == [item.pk]
     assert _remote_state(emu_ws, item) == "failed"
+    # While it waits, the item page offers Undo, not a second mark done.
+    page = client_for(alice).get(reverse("workitems-item-detail", args=[item.pk]))
+    html = page.content.decode()
+    assert 'id="done-button" disabled title="Waiting to be sent' in html
+    assert "undo-button" in html
 
     undone = client_for(bob).post(
         reverse("workitems-pending-undo", args=[pending.pk]), **HX
