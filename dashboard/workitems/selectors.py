@@ -343,8 +343,8 @@ def state_counts(scope: Scope, filters: dict[str, Any]) -> dict[str, int]:
     """Return {state: n} for the current filter, ignoring its state part.
 
     Filters on workspace / process only are answered from `Process.item_counts`, which the
-    sync keeps current (an exact COUNT over a million rows takes ~80 ms); any other filter
-    counts the matching rows.
+    sync keeps current (an exact COUNT over a million rows takes ~80 ms); any other filter,
+    or snoozed items to leave out, counts the matching rows.
     """
     other = [
         k
@@ -352,7 +352,8 @@ def state_counts(scope: Scope, filters: dict[str, Any]) -> dict[str, int]:
         if v
         and k not in (*_COUNT_FILTERS, "state", "sort", "page_size", "after", "before")
     ]
-    if not other:
+    hides_snoozed = filters.get("snoozed") != "include" and scope.has_snoozes
+    if not other and not hides_snoozed:
         processes = Process.objects.filter(
             workspace_id__in=[
                 w

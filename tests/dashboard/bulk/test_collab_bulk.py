@@ -301,3 +301,47 @@ def test_a_rejected_operation_sends_nothing_and_frees_its_items(
     drafts.confirm(small, bob, reason="retry")
     small.refresh_from_db()
     assert small.state == BulkOperation.State.QUEUED
+
+
+@pytest.mark.parametrize(
+    ("who", "policy_get", "policy_post", "approve"),
+    [
+        ("anonymous", 302, 302, 302),
+        ("carol", 200, 403, 403),  # viewer
+        ("bob", 200, 403, 302),  # operator (refused in the page: their own operation)
+        ("alice", 200, 302, 302),  # admin
+        ("charlie", 404, 404, 404),  # another team's admin
+    ],
+)
+def test_approval_endpoints_per_role(
+    db,
+    ws,
+    emu,
+    alice,
+    bob,
+    carol,
+    charlie,
+    team_a,
+    client_for,
+    who,
+    policy_get,
+    policy_post,
+    approve,
+):
+    from dashboard.bulk import approval
+
+    users = {"alice": alice, "bob": bob, "carol": carol, "charlie": charlie}
+    client = client_for(users.get(who))
+    approval.set_threshold(team_a, 1, Actor.of(alice))
+    seed_failed(emu, 2)
+    full_sync(ws)
+    op = drafts.create_draft(bob, action="delete", filter_query="")
+    drafts.confirm(op, bob, reason="dupes")
+    policy = reverse("bulk-approval-policy", args=[team_a.slug])
+    assert client.get(policy).status_code == policy_get
+    assert client.post(policy, {"threshold": "5"}).status_code == policy_post
+    assert client.post(reverse("bulk-approve", args=[op.pk])).status_code == approve
+    assert client.get(reverse("bulk-approve", args=[op.pk])).status_code in (302, 405)
+    op.refresh_from_db()
+    approved = op.state == BulkOperation.State.QUEUED
+    assert approved is (who == "alice")

@@ -327,6 +327,8 @@ def test_snoozed_items_leave_the_inbox_and_come_back_by_themselves(
     until = (timezone.localtime() + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M")
     client_for(bob).post(url, {"until": until}, **HX)
     assert _listed(client_for(bob), "state=failed") == {b.pk}
+    chips = client_for(bob).get(f"{LIST}?state=failed", **HX).content.decode()
+    assert '<span class="badge badge-failed">failed</span> <strong>1</strong>' in chips
     assert _listed(client_for(bob), "state=failed&snoozed=only") == {a.pk}
     assert _listed(client_for(bob), "state=failed&snoozed=include") == {a.pk, b.pk}
     time_machine.move_to(timezone.now() + timedelta(hours=3))
