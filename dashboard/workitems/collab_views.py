@@ -203,6 +203,44 @@ def item_comment(request: HtmxHttpRequest, item_id: int) -> HttpResponse:
     return _panel(request, item, "Comment added.")
 
 
+@login_required
+@require_POST
+def items_owner(request: HtmxHttpRequest) -> HttpResponse:
+    """Claim or unassign the rows ticked in the explorer (split a group between people)."""
+    ids = [int(v) for v in request.POST.getlist("ids") if v.isdigit() and len(v) < 12]
+    scope = Scope.for_user(request.user)
+    items = list(
+        WorkItem.objects.filter(
+            pk__in=ids[:500], workspace_id__in=list(scope.workspaces)
+        )
+        .select_related("workspace__team")
+        .order_by("workspace_id", "pk")
+    )
+    actor = Actor.from_request(request)
+    do = request.POST.get("do", "")
+    by_workspace: dict[int, list[WorkItem]] = {}
+    for item in items:
+        by_workspace.setdefault(item.workspace_id, []).append(item)
+    changed, problems = 0, []
+    for group in by_workspace.values():
+        try:
+            if do == "claim":
+                changed += collab.claim(group, actor)
+            elif do == "unassign":
+                changed += collab.assign(group, None, actor)
+        except CollabError as err:
+            problems.append(err.message)
+    if not items:
+        messages.error(request, "Tick the rows to claim or unassign first.")
+    elif problems:
+        messages.error(request, " ".join(problems))
+    else:
+        verb = "You own" if do == "claim" else "Unassigned"
+        messages.success(request, f"{verb} {changed} more item(s).")
+    query = request.POST.get("filter", "")
+    return redirect(reverse("workitems-item-list") + (f"?{query}" if query else ""))
+
+
 # --- triage groups --------------------------------------------------------------------------
 
 

@@ -53,6 +53,7 @@ urlpatterns = [
         name="workitems-item-payload-revert",
     ),
     path("items/triage/group/", collab_views.group_action, name="workitems-group"),
+    path("items/owner/", collab_views.items_owner, name="workitems-items-owner"),
     path(
         "items/held/<int:pending_id>/undo/",
         collab_views.pending_undo,

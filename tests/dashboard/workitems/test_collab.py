@@ -102,6 +102,29 @@ def test_claim_assign_unassign_show_everywhere_and_are_audited(
     assert events[0][2].startswith("Claimed") and "Assigned to alice" in events[1][2]
 
 
+def test_ticked_rows_are_claimed_in_scope_only(client_for, bob, carol, charlie, ws_a):
+    from tests.dashboard.workitems.conftest import make_items, make_process
+
+    a, b, c = make_items(make_process(ws_a), 3, state="failed")
+    url = reverse("workitems-items-owner")
+    ticked = {"do": "claim", "ids": [a.pk, b.pk], "filter": "state=failed"}
+    response = client_for(carol).post(url, ticked, follow=True)
+    assert "may not act" in response.content.decode()
+    client_for(charlie).post(url, ticked)  # another team's items: not in scope
+    assert not ItemHandling.objects.filter(owner__isnull=False).exists()
+    response = client_for(bob).post(url, ticked)
+    assert response["Location"].endswith("/items/?state=failed")
+    owned = ItemHandling.objects.filter(owner=bob).values_list(
+        "work_item_id", flat=True
+    )
+    assert set(owned) == {a.pk, b.pk}
+    client_for(bob).post(url, {"do": "unassign", "ids": [a.pk]})
+    assert set(
+        ItemHandling.objects.filter(owner=bob).values_list("work_item_id", flat=True)
+    ) == {b.pk}
+    assert c.pk not in owned
+
+
 @pytest.mark.emulator
 def test_a_whole_triage_group_is_claimed_and_its_owners_counted(
     client_for, alice, bob, emu, emu_ws
