@@ -441,6 +441,9 @@ WORKROOM_UNDO_QUEUE = env_str(ENV, "WORKROOM_UNDO_QUEUE", "")
 WORKROOM_BASE_URL = env_str(ENV, "WORKROOM_BASE_URL", "")
 EMAIL_HOST = env_str(ENV, "EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int(ENV, "EMAIL_PORT", 25, minimum=1)
+EMAIL_TIMEOUT = env_int(
+    ENV, "EMAIL_TIMEOUT", 10, minimum=1
+)  # a slow mail server never hangs a page
 DEFAULT_FROM_EMAIL = env_str(ENV, "DEFAULT_FROM_EMAIL", "workroom@localhost")
 # Password of the user 'manage.py bootstrap_demo' creates (development); empty = its fixed one.
 WORKROOM_DEMO_PASSWORD = env_secret(ENV, "WORKROOM_DEMO_PASSWORD")

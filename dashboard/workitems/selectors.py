@@ -18,7 +18,17 @@ from typing import Any, NamedTuple
 from urllib.parse import urlencode
 
 from django.contrib.auth.models import AnonymousUser
-from django.db.models import Count, F, Max, Min, Q, QuerySet, TextField
+from django.db.models import (
+    Count,
+    F,
+    Max,
+    Min,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    TextField,
+)
 from django.db.models.functions import Cast
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -32,7 +42,7 @@ from dashboard.mirror.models import (
     WorkspaceSyncState,
 )
 from dashboard.workitems.collab import GroupKey, any_snoozes, snoozed_condition
-from dashboard.workitems.models import FailureGroupKey, ReviewStatus
+from dashboard.workitems.models import Comment, FailureGroupKey, ReviewStatus
 from dashboard.workspaces.models import Workspace
 from robocorp_api.models import WORK_ITEM_STATES
 
@@ -416,6 +426,7 @@ class FailureGroup:
     reviews: dict[str, int] = field(default_factory=dict)  # review status → items
     owners: dict[str, int] = field(default_factory=dict)  # owner's username → items
     comments: int = 0
+    latest_comment: str = ""  # the group's newest comment, with its author
     members: list[Any] = field(default_factory=list)  # whom it can be assigned to
 
     @property
@@ -608,9 +619,14 @@ def _add_handling_counts(
         if owner:
             group.owners[owner] = group.owners.get(owner, 0) + n
     keyed = {g.key: g for g in groups}
+    newest = Comment.objects.filter(group=OuterRef("pk")).order_by("-created_at", "-id")
     for row in FailureGroupKey.objects.filter(
         workspace_id__in={g.workspace.pk for g in groups}
-    ).annotate(n=Count("comments")):
+    ).annotate(
+        n=Count("comments"),
+        latest_body=Subquery(newest.values("body")[:1]),
+        latest_author=Subquery(newest.values("author_label")[:1]),
+    ):
         group = keyed.get(
             GroupKey(
                 row.workspace_id,
@@ -622,6 +638,8 @@ def _add_handling_counts(
         )
         if group is not None:
             group.comments = row.n
+            if row.latest_body:
+                group.latest_comment = f"{row.latest_author}: {row.latest_body}"
 
 
 # --- one item -----------------------------------------------------------------------------

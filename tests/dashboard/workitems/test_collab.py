@@ -304,7 +304,7 @@ def test_comments_render_escaped_group_comments_reach_future_items_and_mentions_
         assert ("ERP down, retry after 09:00" in panel.content.decode()) is shown
     assert AuditEvent.objects.filter(action="failure_group.comment").count() == 1
     triage = client_for(bob).get(reverse("workitems-triage")).content.decode()
-    assert "1 comment" in triage
+    assert "1 comment" in triage and "alice: ERP down, retry after 09:00" in triage
 
 
 def test_empty_and_oversized_comments_are_refused_with_a_message(client_for, bob, ws_a):
