@@ -165,8 +165,11 @@ def parse_snooze(data: QueryDict) -> tuple[datetime | None, bool]:
     """
     if data.get("next_run"):
         return None, True
-    text = (data.get("until") or "").strip()
-    moment = parse_datetime(text) if text else None
+    text = (data.get("until") or "").strip()[:40]
+    try:
+        moment = parse_datetime(text) if text else None
+    except ValueError:  # well formed, but no such date (a 31st of February)
+        moment = None
     if moment is None:
         raise CollabError("Choose a date and time, or “until the next run”.")
     if timezone.is_naive(moment):

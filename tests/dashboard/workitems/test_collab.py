@@ -409,3 +409,57 @@ def test_a_snoozed_group_hides_its_items_new_ones_too_until_woken(
         other[0].pk,
         later[0].pk,
     }
+
+
+def test_group_actions_from_triage_and_their_messages(client_for, alice, bob, ws_a):
+    from tests.dashboard.workitems.conftest import make_items, make_process
+
+    fields: dict[str, Any] = {
+        "exception_type": "business",
+        "exception_code": "VAT",
+        "exception_message": "VAT id 123 invalid",
+    }
+    items = make_items(make_process(ws_a), 3, state="failed", **fields)
+    key = GroupKey.of(items[0])
+    base = {**key.fields(), "workspace": ws_a.pk, "next": "/items/triage/?x=1"}
+    base.pop("workspace_id")
+    url = reverse("workitems-group")
+    client = client_for(bob)
+
+    def post(**data: Any) -> str:
+        response = client.post(url, {**base, **data}, follow=True)
+        assert response.redirect_chain[0][0] == "/items/triage/?x=1"
+        return response.content.decode()
+
+    assert "Assigned 3 item(s) of the group to alice." in post(
+        do="assign", owner=alice.pk
+    )
+    assert "Choose a team member" in post(do="assign", owner="x")
+    assert "Review status of 3 item(s) set to In review." in post(
+        do="review", review_status="in_review"
+    )
+    assert "Unknown review status" in post(do="review", review_status="bogus")
+    assert "Choose a date and time" in post(do="snooze", until="soon")
+    assert "Choose a date and time" in post(do="snooze", until="2030-02-31T09:00")
+    assert "Snoozed the group" in post(do="snooze", next_run="1")
+    assert _listed(client, "state=failed") == set()
+    assert "Woke the group up." in post(do="wake")
+    assert _listed(client, "state=failed") == {i.pk for i in items}
+    assert "Write something to comment." in post(do="comment", body=" ")
+    assert "Comment added to the group" in post(do="comment", body="ask finance")
+    assert "Unassigned 3 item(s)" in post(do="unassign")
+    assert "Unknown group action." in post(do="explode")
+    # An unsafe "next" is never followed; a workspace that is not a number is a 404.
+    response = client.post(url, {**base, "do": "wake", "next": "//evil.example"})
+    assert response["Location"] == reverse("workitems-triage")
+    assert client.post(url, {**base, "workspace": "x"}).status_code == 404
+    actions = set(
+        AuditEvent.objects.filter(action__startswith="failure_group.").values_list(
+            "action", flat=True
+        )
+    )
+    assert actions == {
+        "failure_group.snooze",
+        "failure_group.unsnooze",
+        "failure_group.comment",
+    }
