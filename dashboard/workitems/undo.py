@@ -23,10 +23,12 @@ from django.utils import timezone
 
 from dashboard.audit.services import Actor, record_by
 from dashboard.lib.errors import WorkroomError
+from dashboard.lib.secretbox import SecretUnavailable
 from dashboard.mirror.models import WorkItem
 from dashboard.workitems import actions
 from dashboard.workitems.actions import Deferred, Outcome, Target
 from dashboard.workitems.models import PendingAction
+from dashboard.workspaces.errors import describe
 from dashboard.workspaces.services import build_client
 
 logger = logging.getLogger(__name__)
@@ -179,7 +181,17 @@ def send(pending_id: int) -> SendOutcome:
     )
     items = list(WorkItem.objects.filter(pk__in=pending.work_item_ids).order_by("pk"))
     try:
-        with build_client(pending.workspace) as client:
+        client = build_client(pending.workspace)
+    except SecretUnavailable as err:
+        # The key cannot be decrypted: nothing can be sent, now or on a later sweep.
+        PendingAction.objects.filter(pk=pending_id).update(
+            status=PendingAction.Status.SENT,
+            decided_at=timezone.now(),
+            outcome={"counts": {"failed": len(items)}, "messages": [describe(err)]},
+        )
+        return SendOutcome("failed")
+    try:
+        with client:
             verdicts = actions.apply(
                 actions.BATCH_ACTIONS[pending.action],
                 [Target.of(i) for i in items],

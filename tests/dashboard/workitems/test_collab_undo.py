@@ -216,3 +216,21 @@ def test_payload_edits_are_versioned_diffed_and_reverted_through_the_core(
     third = PayloadVersion.objects.get(work_item=item, number=3)
     assert third.after == original and third.note == "revert to version 0"
     assert AuditEvent.objects.filter(action="work_item.edit_payload").count() == 3
+
+
+def test_a_key_that_cannot_be_opened_ends_the_held_action_with_a_message(
+    bob, emu_ws, team_b
+):
+    from tests.dashboard.factories import make_workspace_row
+
+    item = _failed(emu_ws)[0]
+    pending = undo.hold("mark_as_done", [item], Actor.of(bob))
+    # A ciphertext bound to another row does not open here (secretbox fails closed).
+    Workspace.objects.filter(pk=emu_ws.pk).update(
+        api_key_ciphertext=make_workspace_row(team_b).api_key_ciphertext
+    )
+    _past_due(pending)
+    assert undo.send(pending.pk).status == "failed"
+    pending.refresh_from_db()
+    assert pending.status == "sent" and pending.outcome["counts"] == {"failed": 1}
+    assert undo.send_overdue() == 0  # never retried by the sweep
