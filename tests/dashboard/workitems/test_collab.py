@@ -354,6 +354,8 @@ def test_snoozed_items_leave_the_inbox_and_come_back_by_themselves(
     assert '<span class="badge badge-failed">failed</span> <strong>1</strong>' in chips
     assert _listed(client_for(bob), "state=failed&snoozed=only") == {a.pk}
     assert _listed(client_for(bob), "state=failed&snoozed=include") == {a.pk, b.pk}
+    shown = client_for(bob).get(f"{LIST}?snoozed=only", **HX).content.decode()
+    assert shown.count('class="badge badge-neutral snoozed"') == 1
     time_machine.move_to(timezone.now() + timedelta(hours=3))
     assert _listed(client_for(bob), "state=failed") == {a.pk, b.pk}
     assert AuditEvent.objects.filter(action="work_item.snooze").count() == 1
