@@ -81,7 +81,8 @@ def hold(action: str, items: Sequence[WorkItem], actor: Actor) -> PendingAction:
             actor,
             team=workspace.team,
             action="work_item.hold",
-            obj=pending,
+            # One item: the event is the item's, so its history tells the story.
+            obj=items[0] if len(items) == 1 else pending,
             summary=(
                 f"{actions.ACTION_LABELS[action]} of {len(items)} item(s) held for "
                 f"{window_seconds()} s before it is sent (undo possible)"
@@ -129,7 +130,7 @@ def undo(pending_id: int, actor: Actor) -> PendingAction:
         actor,
         team=pending.workspace.team,
         action="work_item.undo",
-        obj=pending,
+        obj=items[0] if len(items) == 1 else pending,
         summary=(
             f"Undid {actions.ACTION_LABELS[pending.action].lower()} of "
             f"{len(items)} item(s) before it was sent"

@@ -87,6 +87,10 @@ def test_mark_done_waits_for_the_window_and_an_undo_sends_nothing(
         .values_list("action", flat=True)
     )
     assert actions == ["work_item.hold", "work_item.undo"]
+    history = client_for(alice).get(reverse("workitems-item-detail", args=[item.pk]))
+    html = history.content.decode()
+    assert "Mark done of 1 item(s) held for 1 s" in html
+    assert "Undid mark done of 1 item(s) before it was sent" in html
 
 
 def test_a_held_delete_is_sent_once_when_due_and_can_no_longer_be_undone(
