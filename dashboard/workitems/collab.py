@@ -38,6 +38,8 @@ from dashboard.workspaces.models import Workspace
 logger = logging.getLogger(__name__)
 
 MAX_COMMENT_CHARS = 5000
+# Up to this many items, a change is audited on each item (its history shows it).
+AUDIT_EACH_UP_TO = 200
 _MENTION = re.compile(r"(?<![\w@])@([\w.+-]{1,150})")
 
 
@@ -142,6 +144,21 @@ def _audit_items(
     actor: Actor, items: Sequence[WorkItem], action: str, summary: str, **data: object
 ) -> None:
     workspace = items[0].workspace
+    if len(items) > AUDIT_EACH_UP_TO:
+        # A large group: one event naming the items, not thousands of rows in one click.
+        record_by(
+            actor,
+            team=workspace.team,
+            action=action,
+            summary=f"{summary} ({len(items)} work items)",
+            data={
+                "workspace_id": workspace.pk,
+                "items": len(items),
+                "work_item_ids": [i.external_id for i in items[:1000]],
+                **data,
+            },
+        )
+        return
     for item in items:
         record_by(
             actor,

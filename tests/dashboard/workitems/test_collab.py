@@ -465,3 +465,14 @@ def test_group_actions_from_triage_and_their_messages(client_for, alice, bob, ws
         "failure_group.unsnooze",
         "failure_group.comment",
     }
+
+
+def test_a_large_group_is_audited_in_one_event(bob, ws_a, monkeypatch):
+    from tests.dashboard.workitems.conftest import make_items, make_process
+
+    items = make_items(make_process(ws_a), 5, state="failed")
+    monkeypatch.setattr(collab, "AUDIT_EACH_UP_TO", 3)
+    assert collab.claim(items, Actor.of(bob)) == 5
+    [event] = AuditEvent.objects.filter(action="work_item.assign")
+    assert event.summary == "Claimed (5 work items)" and event.data["items"] == 5
+    assert len(event.data["work_item_ids"]) == 5
