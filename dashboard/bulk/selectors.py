@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied
@@ -102,6 +102,25 @@ class Status:
     level: str = "info"
 
 
+def undo_window_ends(op: BulkOperation) -> datetime | None:
+    """When a confirmed mark done / delete leaves its undo window (None: not in one).
+    Until then nothing was sent, so cancelling it undoes it."""
+    if op.action not in HELD_ACTIONS or op.state != BulkOperation.State.QUEUED:
+        return None
+    if op.confirmed_at is None or op.cancel_requested_at is not None:
+        return None
+    first = (
+        BulkChunk.objects.filter(operation=op)
+        .order_by("not_before")
+        .values_list("not_before", flat=True)
+        .first()
+    )
+    window_end = op.confirmed_at + timedelta(seconds=window_seconds() + 1)
+    if first is None or first <= timezone.now() or first > window_end:
+        return None
+    return first
+
+
 def status_note(op: BulkOperation) -> Status | None:
     """Return what the operator should know about a queued / slowed operation."""
     if not op.is_active:
@@ -111,18 +130,10 @@ def status_note(op: BulkOperation) -> Status | None:
     if op.cancel_requested_at:
         return Status("Cancelling: the chunk being sent finishes, the rest is not run.")
     if op.state == BulkOperation.State.QUEUED:
-        held = chunks.filter(not_before__gt=now).order_by("not_before").first()
-        if (
-            op.action in HELD_ACTIONS
-            and held is not None
-            and op.confirmed_at
-            and (
-                held.not_before
-                <= op.confirmed_at + timedelta(seconds=window_seconds() + 1)
-            )
-        ):
+        ends = undo_window_ends(op)
+        if ends is not None:
             return Status(
-                f"Waiting for the undo window: starts at {held.not_before:%H:%M:%S} UTC. "
+                f"Waiting for the undo window: starts at {ends:%H:%M:%S} UTC. "
                 "Cancel before then and nothing is sent to Control Room."
             )
         if chunks.filter(enqueued_at__isnull=True, not_before__lte=now).exists():

@@ -163,6 +163,7 @@ def _detail_context(request: HttpRequest, op: BulkOperation) -> dict[str, Any]:
         "can_cancel": op.is_active
         and op.cancel_requested_at is None
         and not selectors.act_refusal(request.user, op),
+        "in_undo_window": selectors.undo_window_ends(op) is not None,
         **_approval_context(request, op),
     }
 

@@ -74,6 +74,7 @@ def test_a_bulk_mark_done_waits_for_the_undo_window_and_cancelling_sends_nothing
     assert _run_all(op) == ["noop"]  # a delivery before the window ends does nothing
     page = client_for(bob).get(reverse("bulk-detail", args=[op.pk])).content.decode()
     assert "Waiting for the undo window" in page
+    assert "Undo (nothing was sent yet)" in page
     assert spy.per_row() == {}
     execution.cancel(op, bob)
     op.refresh_from_db()
