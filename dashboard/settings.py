@@ -29,6 +29,7 @@ from dashboard.lib.envparse import (
 )
 from dashboard.mirror.schedule import MIRROR_BEAT_SCHEDULE
 from dashboard.policies.schedule import POLICY_BEAT_SCHEDULE
+from dashboard.workitems.schedule import WORKITEMS_BEAT_SCHEDULE
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -309,7 +310,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     },
 }
 CELERY_BEAT_SCHEDULE |= MIRROR_BEAT_SCHEDULE | BULK_BEAT_SCHEDULE | ALERTS_BEAT_SCHEDULE
-CELERY_BEAT_SCHEDULE |= POLICY_BEAT_SCHEDULE
+CELERY_BEAT_SCHEDULE |= POLICY_BEAT_SCHEDULE | WORKITEMS_BEAT_SCHEDULE
 
 # --- Workroom ------------------------------------------------------------------------------------
 
@@ -464,6 +465,12 @@ WORKROOM_POLICY_LEASE_SECONDS = env_int(
     ENV, "WORKROOM_POLICY_LEASE_SECONDS", 330, minimum=1
 )
 WORKROOM_POLICY_QUEUE = env_str(ENV, "WORKROOM_POLICY_QUEUE", "")
+
+# Working on failures together (dashboard/workitems): a mark done or delete waits this many
+# seconds before it is sent to Control Room, with Undo (0 = sent at once); mention emails
+# link to WORKROOM_BASE_URL and go through Django's SMTP backend (both set below, with alerts).
+WORKROOM_UNDO_SECONDS = env_int(ENV, "WORKROOM_UNDO_SECONDS", 10, minimum=0)
+WORKROOM_UNDO_QUEUE = env_str(ENV, "WORKROOM_UNDO_QUEUE", "")
 # Password of the user 'manage.py bootstrap_demo' creates (development); empty = its fixed one.
 WORKROOM_DEMO_PASSWORD = env_secret(ENV, "WORKROOM_DEMO_PASSWORD")
 
@@ -505,7 +512,8 @@ if EMAIL_USE_TLS and EMAIL_USE_SSL:
     raise ImproperlyConfigured(
         "EMAIL_USE_TLS and EMAIL_USE_SSL are exclusive; set one."
     )
-EMAIL_TIMEOUT = env_int(ENV, "EMAIL_TIMEOUT", 30, minimum=1)
+# A mention email is sent while the page waits: a slow mail server holds it this long at most.
+EMAIL_TIMEOUT = env_int(ENV, "EMAIL_TIMEOUT", 10, minimum=1)
 DEFAULT_FROM_EMAIL = env_str(ENV, "DEFAULT_FROM_EMAIL", "workroom@localhost")
 
 # --- Auth, login throttling ----------------------------------------------------------------------

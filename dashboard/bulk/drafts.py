@@ -25,6 +25,7 @@ from dashboard.accounts.models import Team, User
 from dashboard.audit import services as audit
 from dashboard.audit.services import Actor
 from dashboard.bulk import conf
+from dashboard.bulk.approval import needs_approval
 from dashboard.bulk.models import (
     Action,
     BulkChunk,
@@ -32,12 +33,14 @@ from dashboard.bulk.models import (
     BulkOperation,
     BulkThrottle,
 )
+from dashboard.bulk.patching import KINDS, SampleDiff, patched_or_reason, sample_diffs
 from dashboard.bulk.selectors import MAX_ID, act_refusal
 from dashboard.lib.errors import WorkroomError
 from dashboard.mirror.models import Process, WorkItem
-from dashboard.workitems.actions import item_state_reason
+from dashboard.workitems.actions import item_state_reason, verified_ids
 from dashboard.workitems.filtering import FilterError, filter_only, matching_items
 from dashboard.workitems.selectors import Scope
+from dashboard.workitems.undo import HELD_ACTIONS, window_seconds
 from dashboard.workspaces.models import Workspace
 
 logger = logging.getLogger(__name__)
@@ -150,8 +153,13 @@ def create_draft(
     filter_query: str = "",
     ids: Sequence[int] | None = None,
     team_id: int | None = None,
+    patch: Any = None,
+    patch_kind: str = "",
 ) -> BulkOperation:
     """Freeze a selection as a draft operation (its preview) and return it.
+
+    A retry with patch freezes each item's patched payload; items the patch does not apply
+    to, or leaves invalid under the process's schema, are not eligible.
 
     An operation acts in one team: a selection spanning teams is refused unless `team_id`
     narrows it to one of them.
@@ -162,6 +170,8 @@ def create_draft(
     """
     if action not in Action.values:
         raise SelectionError(f"Unknown action {action!r}.")
+    if action == Action.RETRY_WITH_PATCH and patch_kind not in KINDS:
+        raise SelectionError("A retry with patch needs a patch.")
     if not user.is_authenticated:
         raise SelectionError("Sign in to act on work items.")
     scope = Scope.for_user(user)
@@ -199,8 +209,12 @@ def create_draft(
             team_ids=sorted({scope.workspaces[r[1]].team_id for r in rows}),
             created_by=user,
             created_by_label=user.get_username(),
+            patch=patch if action == Action.RETRY_WITH_PATCH else None,
+            patch_kind=patch_kind if action == Action.RETRY_WITH_PATCH else "",
         )
         bulk_items = [_frozen_item(op, row, names, ws_reasons, claimed) for row in rows]
+        if action == Action.RETRY_WITH_PATCH:
+            _freeze_patched(op, bulk_items, scope)
         BulkItem.objects.bulk_create(bulk_items, batch_size=1000)
         eligible = sum(1 for b in bulk_items if b.state == BulkItem.State.PENDING)
         op.total, op.ineligible = eligible, len(bulk_items) - eligible
@@ -233,6 +247,39 @@ def _frozen_item(
         state=BulkItem.State.INELIGIBLE if reason else BulkItem.State.PENDING,
         reason=reason,
     )
+
+
+def _freeze_patched(op: BulkOperation, items: list[BulkItem], scope: Scope) -> None:
+    """Compute each eligible item's patched payload, or why it is not eligible."""
+    eligible = {b.work_item_id: b for b in items if b.state == BulkItem.State.PENDING}
+    fields = ("pk", "payload", "payload_synced_at", "process_external_id")
+    rows = WorkItem.objects.filter(pk__in=list(eligible)).values(*fields)
+    for row in rows.iterator(chunk_size=500):
+        bulk_item = eligible[row["pk"]]
+        workspace = scope.workspaces[bulk_item.workspace_id]
+        patched, reason = patched_or_reason(workspace, row, op.patch, op.patch_kind)
+        if reason:
+            bulk_item.state, bulk_item.reason = BulkItem.State.INELIGIBLE, reason
+        else:
+            bulk_item.patched_payload = patched
+
+
+def patch_preview(op: BulkOperation, sample: int = 3) -> list[SampleDiff]:
+    """The payload diff of the first few items a retry with patch will change."""
+    if op.action != Action.RETRY_WITH_PATCH:
+        return []
+    picked = list(
+        BulkItem.objects.filter(operation=op, patched_payload__isnull=False)
+        .exclude(state=BulkItem.State.INELIGIBLE)
+        .order_by("pk")
+        .values_list("work_item_id", "external_id", "patched_payload")[:sample]
+    )
+    before = dict(
+        WorkItem.objects.filter(pk__in=[p[0] for p in picked]).values_list(
+            "pk", "payload"
+        )
+    )
+    return sample_diffs([(ext, before.get(pk), after) for pk, ext, after in picked])
 
 
 @dataclass(frozen=True)
@@ -370,8 +417,13 @@ def confirm(
     *,
     reason: str,
     actor: Actor | None = None,
+    include_verified: bool = False,
 ) -> BulkOperation:
     """Confirm a draft: claim its items, write its chunks, enqueue them after commit.
+
+    A mark done or delete starts after the undo window (WORKROOM_UNDO_SECONDS): cancelling
+    the operation until then sends nothing. A retry leaves the items reviewed as "verified"
+    alone unless `include_verified`.
 
     Items another unfinished operation holds are skipped. Drift from the preview is recorded on
     the operation (the frozen set is what runs; items that changed are skipped at execution).
@@ -396,7 +448,7 @@ def confirm(
     found = drift(op, user)
     for attempt in range(5):
         try:
-            chunk_ids = _claim_and_chunk(op, reason, found)
+            chunk_ids = _claim_and_chunk(op, reason, found, include_verified)
             break
         except IntegrityError:
             # PostgreSQL: another operation claimed one of our items concurrently; the next
@@ -419,7 +471,31 @@ def expired_message(op: BulkOperation) -> str:
     )
 
 
-def _claim_and_chunk(op: BulkOperation, reason: str, found: Drift) -> list[int]:
+def verified_count(op: BulkOperation) -> int:
+    """How many items of a retry preview the team reviewed as "verified" (left alone unless
+    the operator includes them)."""
+    if op.action not in ("retry", Action.RETRY_WITH_PATCH):
+        return 0
+    return len(
+        verified_ids(
+            BulkItem.objects.filter(
+                operation=op, state=BulkItem.State.PENDING
+            ).values_list("work_item_id", flat=True)
+        )
+    )
+
+
+def held_until(op: BulkOperation, now: datetime) -> datetime:
+    """When a confirmed operation may start: after the undo window for mark done / delete
+    (cancelling before then sends nothing), at once for a retry."""
+    if op.action in HELD_ACTIONS:
+        return now + timedelta(seconds=window_seconds())
+    return now
+
+
+def _claim_and_chunk(
+    op: BulkOperation, reason: str, found: Drift, include_verified: bool = False
+) -> list[int]:
     now = timezone.now()
     with transaction.atomic():
         if not BulkOperation.objects.filter(
@@ -429,6 +505,7 @@ def _claim_and_chunk(op: BulkOperation, reason: str, found: Drift) -> list[int]:
         ).update(
             state=BulkOperation.State.QUEUED,
             reason=reason,
+            include_verified=include_verified,
             confirmed_at=now,
             drift_added=found.added,
             drift_removed=found.removed,
@@ -462,10 +539,16 @@ def _claim_and_chunk(op: BulkOperation, reason: str, found: Drift) -> list[int]:
         BulkOperation.objects.filter(pk=op.pk).update(
             queued_count=queued, skipped_count=len(taken)
         )
-        return _write_chunks(op, now)
+        if needs_approval(op, queued):
+            # Claimed, but nothing is scheduled before a second person approves.
+            BulkOperation.objects.filter(pk=op.pk).update(
+                state=BulkOperation.State.AWAITING_APPROVAL
+            )
+            return []
+        return write_chunks(op, held_until(op, now))
 
 
-def _write_chunks(op: BulkOperation, now: datetime) -> list[int]:
+def write_chunks(op: BulkOperation, now: datetime) -> list[int]:
     """Split the queued items into chunks per workspace and schedule them (throttle)."""
     size = conf.chunk_size()
     rows = list(
@@ -546,7 +629,15 @@ def _audit_confirmed(op: BulkOperation, actor: Actor) -> None:
             team=Team.objects.get(pk=team_id),
             action=f"bulk.{op.action}.confirmed",
             obj=op,
-            summary=f"Bulk {verb} of {n} work items started: {op.reason}",
+            summary=(
+                f"Bulk {verb} of {n} work items "
+                + (
+                    "waits for a second person's approval"
+                    if op.state == BulkOperation.State.AWAITING_APPROVAL
+                    else "started"
+                )
+                + f": {op.reason}"
+            ),
             data={
                 "operation_id": op.pk,
                 "action": op.action,

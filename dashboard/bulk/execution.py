@@ -31,11 +31,13 @@ from dashboard.audit import services as audit
 from dashboard.audit.services import Actor
 from dashboard.bulk import conf
 from dashboard.bulk.models import BulkChunk, BulkItem, BulkOperation
+from dashboard.bulk.patching import send_patched_payload
 from dashboard.lib import leases
 from dashboard.lib.leases import LeaseLost
 from dashboard.lib.secretbox import SecretUnavailable
 from dashboard.workitems.actions import (
     BATCH_ACTIONS,
+    RETRY,
     Deferred,
     Outcome,
     Target,
@@ -315,13 +317,59 @@ def _work(chunk: BulkChunk, op: BulkOperation, owner: str) -> None:
 
 
 def _target(item: BulkItem) -> Target:
+    # A patched item is judged on its state after our own payload update.
     return Target(
         item.work_item_id,
         item.external_id,
         item.process_id,
-        seen_updated_at=item.preview_state_updated_at,
+        seen_updated_at=item.patched_seen_at or item.preview_state_updated_at,
         key=item.pk,
     )
+
+
+def _send_patches(
+    client: ControlRoomClient, chunk: BulkChunk, op: BulkOperation
+) -> None:
+    """Retry with patch, first step: every queued item of the chunk not patched yet gets its
+    patched payload (sent once, versioned once); items it cannot be sent to are finished.
+
+    Raises:
+        Release: Control Room asked to wait or was unreachable.
+    """
+    actor = Actor.of(op.created_by)
+    note = f"bulk operation #{op.pk}"
+    todo = BulkItem.objects.filter(
+        chunk=chunk, state=BulkItem.State.QUEUED, patched_seen_at__isnull=True
+    )
+    for item in todo:
+        try:
+            done = send_patched_payload(
+                client,
+                chunk.workspace,
+                actor,
+                Target(
+                    item.work_item_id,
+                    item.external_id,
+                    item.process_id,
+                    seen_updated_at=item.preview_state_updated_at,
+                    key=item.pk,
+                ),
+                item.patched_payload,
+                operation_note=note,
+            )
+        except Deferred as deferred:
+            delay = (
+                _backoff(chunk)
+                if deferred.transient
+                else _rate_delay(deferred.retry_after)
+            )
+            raise Release(
+                delay, deferred.message, transient=deferred.transient
+            ) from None
+        if done.seen_at is not None:
+            BulkItem.objects.filter(pk=item.pk).update(patched_seen_at=done.seen_at)
+        else:
+            _finish_grouped(op.pk, {item.pk: (_FINAL[done.outcome], done.message)})
 
 
 def _run_items(
@@ -336,7 +384,7 @@ def _run_items(
     Items found in flight were marked by a delivery that died: they may have been sent, so
     they are reconciled (re-read), never re-sent blindly.
     """
-    action = BATCH_ACTIONS[op.action]
+    action = RETRY if op.action == "retry_with_patch" else BATCH_ACTIONS[op.action]
     in_flight = [_target(i) for i in items if i.state == BulkItem.State.IN_FLIGHT]
     if in_flight:
         _decide(
@@ -344,6 +392,8 @@ def _run_items(
             op,
             lambda: reconcile(action, in_flight, chunk.workspace, client),
         )
+    if op.action == "retry_with_patch":
+        _send_patches(client, chunk, op)
     queued = BulkItem.objects.filter(chunk=chunk, state=BulkItem.State.QUEUED)
     targets = [_target(i) for i in queued]
     if not targets:
@@ -374,6 +424,7 @@ def _run_items(
             # until they settle. One operation is audited whole (confirm and finish).
             read_back=False,
             audit_each=False,
+            include_verified=op.include_verified,
         ),
     )
 

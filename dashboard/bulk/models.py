@@ -20,6 +20,7 @@ class Action(models.TextChoices):
     RETRY = "retry", "Retry"
     MARK_AS_DONE = "mark_as_done", "Mark done"
     DELETE = "delete", "Delete"
+    RETRY_WITH_PATCH = "retry_with_patch", "Retry with patch"
 
 
 # "can be retried", "3 marked done": the words the pages use after an action.
@@ -27,6 +28,7 @@ PAST_PARTICIPLES: dict[str, str] = {
     Action.RETRY: "retried",
     Action.MARK_AS_DONE: "marked done",
     Action.DELETE: "deleted",
+    Action.RETRY_WITH_PATCH: "patched and retried",
 }
 
 
@@ -55,6 +57,7 @@ class BulkOperation(models.Model):
 
     class State(models.TextChoices):
         DRAFT = "draft", "Draft (preview)"
+        AWAITING_APPROVAL = "awaiting_approval", "Waiting for approval"
         QUEUED = "queued", "Queued"
         RUNNING = "running", "Running"
         SUCCEEDED = "succeeded", "Succeeded"
@@ -89,6 +92,12 @@ class BulkOperation(models.Model):
     )
     created_by_label = models.CharField(max_length=150, blank=True)
     reason = models.TextField(blank=True)
+    # A retry leaves items the team reviewed as "verified" alone unless this is ticked.
+    include_verified = models.BooleanField(default=False)
+    # Retry with patch: the JSON merge patch (RFC 7396) or JSON Patch (RFC 6902) applied to
+    # every item's payload before it is retried.
+    patch = models.JSONField(null=True, blank=True)
+    patch_kind = models.CharField(max_length=16, blank=True)
     total = models.PositiveIntegerField(default=0)  # eligible at preview
     ineligible = models.PositiveIntegerField(default=0)
     queued_count = models.PositiveIntegerField(default=0)  # claimed at confirm
@@ -109,6 +118,16 @@ class BulkOperation(models.Model):
     # Why Workroom cancelled it by itself (e.g. its creator lost the right to act); shown on
     # the operation page and on its cancelled items.
     cancel_reason = models.CharField(max_length=300, blank=True)
+    # Two-person approval: who let a large mark done / delete start (never its creator).
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    approved_by_label = models.CharField(max_length=150, blank=True)
+    approved_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ("-created_at", "-id")
@@ -250,6 +269,10 @@ class BulkItem(models.Model):
     )
     reason = models.CharField(max_length=300, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Retry with patch: the payload to send (computed at preview from the mirror's payload)
+    # and Control Room's state_updated_at once it was accepted (the retry is judged on it).
+    patched_payload = models.JSONField(null=True, blank=True)
+    patched_seen_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ("operation", "id")
@@ -285,3 +308,17 @@ class BulkThrottle(models.Model):
 
     def __str__(self) -> str:
         return f"Bulk throttle of workspace {self.workspace_id}"
+
+
+class ApprovalPolicy(models.Model):
+    """A team's two-person rule: a bulk mark done or delete of more than `threshold` items
+    waits until another operator or admin approves it (0 = never)."""
+
+    team = models.OneToOneField(
+        "accounts.Team", on_delete=models.CASCADE, related_name="bulk_approval"
+    )
+    threshold = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"Approval above {self.threshold} items ({self.team_id})"

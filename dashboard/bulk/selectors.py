@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied
@@ -15,6 +15,7 @@ from dashboard.accounts.models import Membership, Role, User
 from dashboard.bulk import conf
 from dashboard.bulk.models import BulkChunk, BulkItem, BulkOperation
 from dashboard.mirror.models import WorkItem
+from dashboard.workitems.undo import HELD_ACTIONS, window_seconds
 
 MAX_ID = 2**63 - 1
 RESULT_STATES = ("done", "skipped", "failed", "cancelled", "queued", "in_flight")
@@ -101,6 +102,25 @@ class Status:
     level: str = "info"
 
 
+def undo_window_ends(op: BulkOperation) -> datetime | None:
+    """When a confirmed mark done / delete leaves its undo window (None: not in one).
+    Until then nothing was sent, so cancelling it undoes it."""
+    if op.action not in HELD_ACTIONS or op.state != BulkOperation.State.QUEUED:
+        return None
+    if op.confirmed_at is None or op.cancel_requested_at is not None:
+        return None
+    first = (
+        BulkChunk.objects.filter(operation=op)
+        .order_by("not_before")
+        .values_list("not_before", flat=True)
+        .first()
+    )
+    window_end = op.confirmed_at + timedelta(seconds=window_seconds() + 1)
+    if first is None or first <= timezone.now() or first > window_end:
+        return None
+    return first
+
+
 def status_note(op: BulkOperation) -> Status | None:
     """Return what the operator should know about a queued / slowed operation."""
     if not op.is_active:
@@ -110,6 +130,12 @@ def status_note(op: BulkOperation) -> Status | None:
     if op.cancel_requested_at:
         return Status("Cancelling: the chunk being sent finishes, the rest is not run.")
     if op.state == BulkOperation.State.QUEUED:
+        ends = undo_window_ends(op)
+        if ends is not None:
+            return Status(
+                f"Waiting for the undo window: starts at {ends:%H:%M:%S} UTC. "
+                "Cancel before then and nothing is sent to Control Room."
+            )
         if chunks.filter(enqueued_at__isnull=True, not_before__lte=now).exists():
             return Status(
                 "Queued — waiting for a worker: the task broker could not be reached. "

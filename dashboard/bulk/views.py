@@ -16,7 +16,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import (
@@ -26,13 +26,15 @@ from django_htmx.http import (
 )
 
 from dashboard.accounts.http import HtmxHttpRequest
-from dashboard.accounts.models import Team
+from dashboard.accounts.models import Membership, Role, Team
+from dashboard.accounts.permissions import get_membership_or_404, require_role
 from dashboard.audit.services import Actor
-from dashboard.bulk import drafts, execution, selectors
-from dashboard.bulk.forms import ConfirmForm, StartForm
+from dashboard.bulk import approval, drafts, execution, selectors
+from dashboard.bulk.forms import ApprovalPolicyForm, ConfirmForm, StartForm
 from dashboard.bulk.models import Action, BulkOperation
 from dashboard.workitems.filtering import filter_only
 from dashboard.workitems.selectors import Scope
+from dashboard.workitems.undo import window_seconds
 
 RESULTS_PAGE_SIZE = 100
 
@@ -60,6 +62,8 @@ def operation_new(request: HtmxHttpRequest) -> HttpResponse:
                     if form.cleaned_data["selection"] == "ids"
                     else None,
                     team_id=form.cleaned_data["team"],
+                    patch=form.cleaned_data["patch_value"],
+                    patch_kind=form.cleaned_data["patch_kind"] or "",
                 )
             except drafts.SelectionError as err:
                 form.add_error(None, err.message)
@@ -139,6 +143,9 @@ def _preview_context(
         "drift": drafts.drift(op, request.user),
         "refusal": refusal,
         "expires_at": drafts.expires_at(op),
+        "verified": drafts.verified_count(op),
+        "patch_diffs": drafts.patch_preview(op),
+        "undo_seconds": window_seconds(),
     }
 
 
@@ -156,7 +163,78 @@ def _detail_context(request: HttpRequest, op: BulkOperation) -> dict[str, Any]:
         "can_cancel": op.is_active
         and op.cancel_requested_at is None
         and not selectors.act_refusal(request.user, op),
+        "in_undo_window": selectors.undo_window_ends(op) is not None,
+        **_approval_context(request, op),
     }
+
+
+def _approval_context(request: HttpRequest, op: BulkOperation) -> dict[str, Any]:
+    if op.state != BulkOperation.State.AWAITING_APPROVAL:
+        return {}
+    may_act = not selectors.act_refusal(request.user, op)
+    return {
+        "approval_threshold": approval.threshold(op.team_ids[0]) if op.team_ids else 0,
+        "can_approve": may_act and op.created_by_id != request.user.pk,
+        "can_reject": may_act,
+    }
+
+
+@login_required
+@require_POST
+def operation_approve(request: HtmxHttpRequest, op_id: int) -> HttpResponse:
+    op = selectors.operation_for(request.user, op_id, act=True)
+    try:
+        approval.approve(op, request.user, Actor.from_request(request))
+        messages.success(request, "Approved: the operation starts.")
+    except approval.ApprovalError as err:
+        messages.error(request, err.message)
+    return _redirect(request, reverse("bulk-detail", args=[op.pk]))
+
+
+@login_required
+@require_POST
+def operation_reject(request: HtmxHttpRequest, op_id: int) -> HttpResponse:
+    op = selectors.operation_for(request.user, op_id, act=True)
+    try:
+        approval.reject(op, request.user, Actor.from_request(request))
+        messages.success(request, "Not approved: nothing was sent; its items are free.")
+    except approval.ApprovalError as err:
+        messages.error(request, err.message)
+    return _redirect(request, reverse("bulk-detail", args=[op.pk]))
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def approval_policy(request: HttpRequest, team_slug: str) -> HttpResponse:
+    """A team admin sets above how many items a bulk mark done / delete needs approval."""
+    team = get_object_or_404(Team, slug=team_slug)
+    if request.method == "POST":
+        require_role(request.user, team, Role.ADMIN)
+        form = ApprovalPolicyForm(request.POST)
+        if form.is_valid():
+            approval.set_threshold(
+                team, form.cleaned_data["threshold"], Actor.from_request(request)
+            )
+            messages.success(request, "Saved.")
+            return redirect("bulk-approval-policy", team_slug=team.slug)
+        status = 400
+    else:
+        get_membership_or_404(request.user, team)
+        form = ApprovalPolicyForm(initial={"threshold": approval.threshold(team.pk)})
+        status = 200
+    return render(
+        request,
+        "bulk/approval_policy.html",
+        {
+            "team": team,
+            "form": form,
+            "is_admin": request.user.is_authenticated
+            and Membership.objects.filter(
+                team=team, user=request.user, role__gte=Role.ADMIN
+            ).exists(),
+        },
+        status=status,
+    )
 
 
 @login_required
@@ -171,6 +249,7 @@ def operation_confirm(request: HtmxHttpRequest, op_id: int) -> HttpResponse:
                 request.user,
                 reason=form.cleaned_data["reason"],
                 actor=Actor.from_request(request),
+                include_verified=form.cleaned_data["include_verified"],
             )
         except drafts.SelectionError as err:
             form.add_error(None, err.message)
@@ -228,4 +307,6 @@ def operation_cancel(request: HtmxHttpRequest, op_id: int) -> HttpResponse:
 def operation_list(request: HttpRequest) -> HttpResponse:
     ops = selectors.operations_for(request.user).order_by("-created_at", "-id")
     page = Paginator(ops, 50).get_page(request.GET.get("page"))
-    return render(request, "bulk/operation_list.html", {"page": page})
+    return render(
+        request, "bulk/operation_list.html", {"page": page, "teams": _teams(request)}
+    )

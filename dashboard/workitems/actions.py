@@ -13,7 +13,7 @@ its lease) just before the one call that may change Control Room.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -28,6 +28,7 @@ from dashboard.mirror.models import ProcessRun, WorkItem
 from dashboard.mirror.services import occurrences
 from dashboard.mirror.services.sync import refresh_item_counts
 from dashboard.mirror.services.upsert import ProcessResolver, write_item_detail
+from dashboard.workitems.models import ItemHandling, ReviewStatus
 from dashboard.workspaces.errors import describe
 from dashboard.workspaces.models import PERMISSION_NAMES, Workspace
 from robocorp_api import errors as cr
@@ -196,6 +197,7 @@ def apply(
     before_send: Callable[[list[Target]], None] | None = None,
     read_back: bool = True,
     audit_each: bool = True,
+    include_verified: bool = False,
 ) -> list[Verdict]:
     """Act on items of one workspace; return a verdict per item.
 
@@ -203,13 +205,22 @@ def apply(
     (all, when None) are re-read first. `read_back` re-reads applied items into the mirror
     (one GET each); without it the mirror gets the state Control Room gives them. With
     `audit_each` every item gets its own audit event (a bulk operation is audited whole).
+    Items the team marked "verified" are not retried unless `include_verified` (the caller
+    chose them explicitly); a retry Control Room accepted sets the review status "retried".
 
     Raises:
         Deferred: 429 or Control Room unreachable; send the undecided items again later.
     """
     try:
         verdicts = _apply(
-            action, list(targets), actor, workspace, client, fresh_within, before_send
+            action,
+            list(targets),
+            actor,
+            workspace,
+            client,
+            fresh_within,
+            before_send,
+            include_verified,
         )
     except Deferred as deferred:
         _note_retried(action, deferred.decided, actor)
@@ -249,13 +260,16 @@ def _apply(
     client: ControlRoomClient,
     fresh_within: timedelta | None,
     before_send: Callable[[list[Target]], None] | None,
+    include_verified: bool,
 ) -> list[Verdict]:
     blocked = actor_refusal(actor, workspace) or workspace.why_not(action.feature)
     if blocked:
         return [
             Verdict(t, Outcome.SKIPPED, f"{blocked} Nothing was sent.") for t in targets
         ]
-    to_send, verdicts = _eligible(action, targets, workspace, client, fresh_within)
+    targets, verdicts = _not_verified(action, targets, include_verified)
+    to_send, more = _eligible(action, targets, workspace, client, fresh_within)
+    verdicts += more
     if not to_send:
         return verdicts
     if before_send is not None:
@@ -264,6 +278,50 @@ def _apply(
 
 
 # --- eligible? --------------------------------------------------------------------------------
+
+VERIFIED_REFUSAL = (
+    "Verified by the team: not retried unless verified items are included explicitly. "
+    "Nothing was sent."
+)
+
+
+def _not_verified(
+    action: Action, targets: list[Target], include_verified: bool
+) -> tuple[list[Target], list[Verdict]]:
+    """Keep verified items out of a retry unless the caller included them explicitly."""
+    if action is not RETRY or include_verified or not targets:
+        return targets, []
+    verified = verified_ids(t.work_item_id for t in targets)
+    return (
+        [t for t in targets if t.work_item_id not in verified],
+        [
+            Verdict(t, Outcome.SKIPPED, VERIFIED_REFUSAL)
+            for t in targets
+            if t.work_item_id in verified
+        ],
+    )
+
+
+def verified_ids(work_item_ids: Iterable[int]) -> set[int]:
+    """Return the ids among these whose review status is "verified"."""
+    return set(
+        ItemHandling.objects.filter(
+            work_item__in=list(work_item_ids), review_status=ReviewStatus.VERIFIED
+        ).values_list("work_item_id", flat=True)
+    )
+
+
+def mark_retried(work_item_ids: Iterable[int]) -> None:
+    """A retry Control Room accepted: the items' review status becomes "retried"."""
+    ids = list(work_item_ids)
+    if not ids:
+        return
+    ItemHandling.objects.bulk_create(
+        [ItemHandling(work_item_id=pk) for pk in ids], ignore_conflicts=True
+    )
+    ItemHandling.objects.filter(work_item__in=ids).update(
+        review_status=ReviewStatus.RETRIED, review_updated_at=timezone.now()
+    )
 
 
 def actor_refusal(actor: Actor, workspace: Workspace) -> str:
@@ -549,6 +607,7 @@ def _write_mirror(
         _settle(action, applied)
         if action is RETRY:
             flag_runs(workspace, [t.work_item_id for t in applied])
+            mark_retried(t.work_item_id for t in applied)
     touched = {v.target.process_id for v in verdicts if v.target.process_id}
     if touched:
         refresh_item_counts(workspace, touched)

@@ -15,3 +15,11 @@ class WorkItemsConfig(AppConfig):
     label = "operations"
     verbose_name = "Work items"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # accounts sits below: it announces a member's removal, and the items they owned
+        # in that team lose their owner here.
+        from dashboard.accounts.signals import team_event
+        from dashboard.workitems.receivers import member_removed
+
+        team_event.connect(member_removed, dispatch_uid="workitems-member-removed")

@@ -38,8 +38,29 @@ FILTER_FIELDS = (
     "created_to",
     "updated_from",
     "updated_to",
+    "owner",
+    "review",
+    "snoozed",
     "sort",
     "page_size",
+)
+OWNER_CHOICES = (
+    ("", "Anyone or nobody"),
+    ("me", "My items"),
+    ("any", "Owned by someone"),
+    ("none", "Nobody"),
+)
+REVIEW_CHOICES = (
+    ("", "Any review status"),
+    ("none", "Not reviewed"),
+    ("in_review", "In review"),
+    ("verified", "Verified"),
+    ("retried", "Retried"),
+)
+SNOOZE_CHOICES = (
+    ("", "Hide snoozed"),
+    ("include", "Show snoozed too"),
+    ("only", "Snoozed only"),
 )
 
 
@@ -84,6 +105,11 @@ class WorkItemFilterForm(forms.Form):
             attrs={"type": "date", "aria-label": "State changed to"}
         ),
     )
+    owner = forms.ChoiceField(required=False, choices=OWNER_CHOICES)
+    review = forms.ChoiceField(
+        required=False, choices=REVIEW_CHOICES, label="Review status"
+    )
+    snoozed = forms.ChoiceField(required=False, choices=SNOOZE_CHOICES, label="Snoozed")
     sort = forms.ChoiceField(required=False, choices=SORTS)
     page_size = forms.TypedChoiceField(
         required=False,

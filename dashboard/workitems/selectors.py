@@ -13,11 +13,22 @@ import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
+from functools import cached_property
 from typing import Any, NamedTuple
 from urllib.parse import urlencode
 
 from django.contrib.auth.models import AnonymousUser
-from django.db.models import Count, F, Max, Min, Q, QuerySet, TextField
+from django.db.models import (
+    Count,
+    F,
+    Max,
+    Min,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    TextField,
+)
 from django.db.models.functions import Cast
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -30,6 +41,8 @@ from dashboard.mirror.models import (
     WorkItemStateChange,
     WorkspaceSyncState,
 )
+from dashboard.workitems.collab import GroupKey, any_snoozes, snoozed_condition
+from dashboard.workitems.models import Comment, FailureGroupKey, ReviewStatus
 from dashboard.workspaces.models import Workspace
 from robocorp_api.models import WORK_ITEM_STATES
 
@@ -98,13 +111,20 @@ class Scope:
 
     workspaces: dict[int, Workspace]
     roles: dict[int, int]
+    user_id: int | None = None  # whose "my items" these are
 
     @classmethod
     def for_user(cls, user: User | AnonymousUser) -> Scope:
         return cls(
             {w.pk: w for w in visible_workspaces(user)},
             roles_by_team(user),
+            user.pk if user.is_authenticated else None,
         )
+
+    @cached_property
+    def has_snoozes(self) -> bool:
+        """Whether anything in scope is snoozed (read once per request)."""
+        return any_snoozes(self.workspaces)
 
     def can_act(self, workspace: Workspace) -> bool:
         return self.roles.get(workspace.team_id, 0) >= Role.OPERATOR
@@ -167,7 +187,38 @@ def filtered_items(
         items = items.alias(payload_text=Cast("payload", TextField())).filter(
             payload_text__icontains=filters["payload"].strip()
         )
+    items = _handling_filters(scope, items, filters)
     return _date_filters(items, filters)
+
+
+def _handling_filters(
+    scope: Scope, items: QuerySet[WorkItem], filters: dict[str, Any]
+) -> QuerySet[WorkItem]:
+    """Owner, review status and snooze. Snoozed items are hidden unless asked for; the
+    snooze condition is left out when no snooze exists in these workspaces (the usual case)."""
+    owner = filters.get("owner")
+    if owner == "me":
+        items = items.filter(handling__owner_id=scope.user_id or 0)
+    elif owner == "none":
+        items = items.filter(Q(handling__isnull=True) | Q(handling__owner__isnull=True))
+    elif owner == "any":
+        items = items.filter(handling__owner__isnull=False)
+    review = filters.get("review")
+    if review == ReviewStatus.NONE:
+        items = items.filter(
+            Q(handling__isnull=True) | Q(handling__review_status=ReviewStatus.NONE)
+        )
+    elif review:
+        items = items.filter(handling__review_status=review)
+    snoozed = filters.get("snoozed") or ""
+    if snoozed != "include" and scope.has_snoozes:
+        condition = snoozed_condition()
+        items = (
+            items.filter(condition) if snoozed == "only" else items.exclude(condition)
+        )
+    elif snoozed == "only":
+        items = items.none()
+    return items
 
 
 def _date_filters(
@@ -302,8 +353,8 @@ def state_counts(scope: Scope, filters: dict[str, Any]) -> dict[str, int]:
     """Return {state: n} for the current filter, ignoring its state part.
 
     Filters on workspace / process only are answered from `Process.item_counts`, which the
-    sync keeps current (an exact COUNT over a million rows takes ~80 ms); any other filter
-    counts the matching rows.
+    sync keeps current (an exact COUNT over a million rows takes ~80 ms); any other filter,
+    or snoozed items to leave out, counts the matching rows.
     """
     other = [
         k
@@ -311,7 +362,8 @@ def state_counts(scope: Scope, filters: dict[str, Any]) -> dict[str, int]:
         if v
         and k not in (*_COUNT_FILTERS, "state", "sort", "page_size", "after", "before")
     ]
-    if not other:
+    hides_snoozed = filters.get("snoozed") != "include" and scope.has_snoozes
+    if not other and not hides_snoozed:
         processes = Process.objects.filter(
             workspace_id__in=[
                 w
@@ -371,6 +423,34 @@ class FailureGroup:
     last_seen: datetime | None
     sample_message: str = ""
     sample_id: int | None = None
+    reviews: dict[str, int] = field(default_factory=dict)  # review status → items
+    owners: dict[str, int] = field(default_factory=dict)  # owner's username → items
+    comments: int = 0
+    latest_comment: str = ""  # the group's newest comment, with its author
+    members: list[Any] = field(default_factory=list)  # whom it can be assigned to
+
+    @property
+    def key(self) -> GroupKey:
+        return GroupKey(
+            self.workspace.pk,
+            self.process.external_id if self.process else "",
+            self.exception_type,
+            self.exception_code,
+            self.signature,
+        )
+
+    @property
+    def key_query(self) -> str:
+        """The query string that names this group to the group actions."""
+        return urlencode(
+            {
+                "workspace": self.workspace.pk,
+                "process_external_id": self.key.process_external_id,
+                "exception_type": self.exception_type,
+                "exception_code": self.exception_code,
+                "signature": self.signature,
+            }
+        )
 
     @property
     def transient(self) -> bool:
@@ -427,11 +507,14 @@ def failure_groups(
     workspace: int | None = None,
     process: int | None = None,
     exception_type: str = "",
+    snoozed: str = "",
 ) -> Triage:
     """Return failed live items grouped by (workspace, process, type, code, signature).
 
     One GROUP BY served by the partial index `op_item_failed_groups` (state = failed), plus
-    one lookup of the sample message of the groups shown.
+    one lookup of the sample message of the groups shown. Snoozed items are left out unless
+    `snoozed` is "include" or "only" (the explorer's filter values); each group shown gets
+    its counts per review status and per owner.
     """
     ws_ids = [w for w in scope.workspaces if not workspace or w == workspace]
     failed = WorkItem.objects.filter(
@@ -441,6 +524,7 @@ def failure_groups(
         failed = failed.filter(process_id=process)
     if exception_type:
         failed = failed.filter(exception_type=exception_type)
+    failed = _handling_filters(scope, failed, {"snoozed": snoozed})
     rows = [
         _GroupRow(*r)
         for r in failed.values_list(
@@ -491,7 +575,71 @@ def failure_groups(
         )
         for r in shown
     ]
+    _add_handling_counts(groups, failed)
     return Triage(groups, sum(r.n for r in rows), len(rows) > TRIAGE_LIMIT, by_kind)
+
+
+def _add_handling_counts(
+    groups: list[FailureGroup], failed: QuerySet[WorkItem]
+) -> None:
+    """Fill in each group's counts per review status and per owner, and its comments."""
+    if not groups:
+        return
+    by_key = {
+        (
+            g.workspace.pk,
+            g.process.pk if g.process else None,
+            g.exception_type,
+            g.exception_code,
+            g.signature,
+        ): g
+        for g in groups
+    }
+    group_fields = (
+        "workspace_id",
+        "process_id",
+        "exception_type",
+        "exception_code",
+        "message_signature",
+    )
+    rows = (
+        failed.filter(handling__isnull=False)
+        .values_list(
+            *group_fields, "handling__review_status", "handling__owner__username"
+        )
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    for *key, review, owner, n in rows:
+        group = by_key.get(tuple(key))
+        if group is None:
+            continue
+        if review and review != ReviewStatus.NONE:
+            group.reviews[review] = group.reviews.get(review, 0) + n
+        if owner:
+            group.owners[owner] = group.owners.get(owner, 0) + n
+    keyed = {g.key: g for g in groups}
+    newest = Comment.objects.filter(group=OuterRef("pk")).order_by("-created_at", "-id")
+    for row in FailureGroupKey.objects.filter(
+        workspace_id__in={g.workspace.pk for g in groups}
+    ).annotate(
+        n=Count("comments"),
+        latest_body=Subquery(newest.values("body")[:1]),
+        latest_author=Subquery(newest.values("author_label")[:1]),
+    ):
+        group = keyed.get(
+            GroupKey(
+                row.workspace_id,
+                row.process_external_id,
+                row.exception_type,
+                row.exception_code,
+                row.signature,
+            )
+        )
+        if group is not None:
+            group.comments = row.n
+            if row.latest_body:
+                group.latest_comment = f"{row.latest_author}: {row.latest_body}"
 
 
 # --- one item -----------------------------------------------------------------------------

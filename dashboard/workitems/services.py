@@ -16,6 +16,7 @@ from dashboard.mirror.models import WorkItem
 from dashboard.mirror.services.sync import refresh_item_counts
 from dashboard.workitems import actions
 from dashboard.workitems.actions import Action, Deferred, Outcome, Target
+from dashboard.workitems.payload_history import record_payload_version
 from dashboard.workitems.schemas import SchemaError, validate_payload
 from dashboard.workspaces.errors import describe
 from dashboard.workspaces.models import Workspace
@@ -128,6 +129,8 @@ def apply_one(action: Action, item: WorkItem, actor: Actor) -> ActionResult:
                 actor,
                 workspace=item.workspace,
                 client=client,
+                # A click on one item's button is an explicit choice, verified or not.
+                include_verified=True,
             )
         except Deferred as err:
             raise ActionError(err.message) from None
@@ -143,8 +146,11 @@ def run_batch_action(action: str, item: WorkItem, actor: Actor) -> ActionResult:
     return apply_one(actions.BATCH_ACTIONS[action], item, actor)
 
 
-def update_payload(item: WorkItem, payload: Any, actor: Actor) -> ActionResult:
-    """Validate against the process's schema, then send the payload to Control Room.
+def update_payload(
+    item: WorkItem, payload: Any, actor: Actor, *, note: str = ""
+) -> ActionResult:
+    """Validate against the process's schema, then send the payload to Control Room; once
+    Control Room accepted it, store a version (before and after) in the payload history.
 
     Returns an ActionResult with `schema_errors` (and nothing sent) when the schema refuses.
     """
@@ -153,7 +159,10 @@ def update_payload(item: WorkItem, payload: Any, actor: Actor) -> ActionResult:
         return ActionResult(
             item, "The payload does not match the process's schema.", "error", errors
         )
-    return apply_one(actions.edit_payload(payload), item, actor)
+    before = item.payload
+    result = apply_one(actions.edit_payload(payload), item, actor)
+    record_payload_version(item, before, payload, actor, note=note)
+    return result
 
 
 def upload_file(

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from dashboard.workitems import views
+from dashboard.workitems import collab_views, views
 
 urlpatterns = [
     path("items/", views.workitem_list, name="workitems-item-list"),
@@ -16,6 +16,54 @@ urlpatterns = [
         name="workitems-savedview-delete",
     ),
     path("items/<int:item_id>/", views.workitem_detail, name="workitems-item-detail"),
+    # Working on failures together (before the catch-all action pattern below).
+    path(
+        "items/<int:item_id>/collab/",
+        collab_views.item_collab,
+        name="workitems-item-collab",
+    ),
+    path(
+        "items/<int:item_id>/owner/",
+        collab_views.item_owner,
+        name="workitems-item-owner",
+    ),
+    path(
+        "items/<int:item_id>/review/",
+        collab_views.item_review,
+        name="workitems-item-review",
+    ),
+    path(
+        "items/<int:item_id>/snooze/",
+        collab_views.item_snooze,
+        name="workitems-item-snooze",
+    ),
+    path(
+        "items/<int:item_id>/comments/",
+        collab_views.item_comment,
+        name="workitems-item-comment",
+    ),
+    path(
+        "items/<int:item_id>/payload/history/",
+        collab_views.payload_versions,
+        name="workitems-item-payload-history",
+    ),
+    path(
+        "items/<int:item_id>/payload/revert/",
+        collab_views.payload_revert,
+        name="workitems-item-payload-revert",
+    ),
+    path("items/triage/group/", collab_views.group_action, name="workitems-group"),
+    path("items/owner/", collab_views.items_owner, name="workitems-items-owner"),
+    path(
+        "items/held/<int:pending_id>/undo/",
+        collab_views.pending_undo,
+        name="workitems-pending-undo",
+    ),
+    path(
+        "notifications/",
+        collab_views.notifications,
+        name="workitems-notifications",
+    ),
     path(
         "items/<int:item_id>/delete/confirm/",
         views.workitem_delete_confirm,

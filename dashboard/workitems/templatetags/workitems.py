@@ -147,3 +147,32 @@ def query_with(context: Any, **changes: Any) -> str:
         else:
             query[key] = value
     return query.urlencode()
+
+
+@register.filter
+def review_label(value: str) -> str:
+    """Return the label of a review status ("in_review" → "In review")."""
+    from dashboard.workitems.models import ReviewStatus
+
+    return dict(ReviewStatus.choices).get(value, value)
+
+
+@register.simple_tag(takes_context=True)
+def unread_notices(context: Any) -> int:
+    """Return how many mention notices the signed-in user has not read."""
+    from dashboard.workitems.models import Notification
+
+    request = context.get("request")
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return 0
+    return Notification.objects.filter(user=user, read_at__isnull=True).count()
+
+
+@register.filter
+def json_text(value: Any) -> str:
+    """Return a JSON value as compact JSON text (escaped by the template like any text)."""
+    import json
+
+    text = json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return text if len(text) <= 2000 else text[:2000] + "…"

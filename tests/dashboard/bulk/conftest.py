@@ -68,3 +68,10 @@ def start_worker(
         name="bulk",
     ) as workers:
         yield workers.start
+
+
+@pytest.fixture(autouse=True)
+def start_at_once(settings: Any) -> None:
+    """These tests time what an operation does once started, so a mark done / delete starts
+    at once; test_collab_bulk.py turns the undo window back on."""
+    settings.WORKROOM_UNDO_SECONDS = 0

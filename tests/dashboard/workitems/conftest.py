@@ -97,3 +97,10 @@ def emu_ws(emu: EmulatorServer, team_a: Team, alice: Any) -> Workspace:
     failing_run(emu)
     full_sync(workspace)
     return workspace
+
+
+@pytest.fixture(autouse=True)
+def send_at_once(settings: Any) -> None:
+    """These tests check what a mark done / delete sends, so the undo window is off; the
+    undo tests (test_collab_undo.py) turn it back on."""
+    settings.WORKROOM_UNDO_SECONDS = 0
