@@ -8,14 +8,16 @@ from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
 from dashboard.mirror import conf as mirror_conf
 from dashboard.mirror.models import FailureOccurrence, SyncRun
 from dashboard.mirror.signals import sync_finished
 from dashboard.policies import conf
+from dashboard.policies.execution import add_candidate_filter
 from dashboard.policies.models import PolicyClaim, RetryPolicy
+from dashboard.workitems.models import ItemHandling, ReviewStatus
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +43,18 @@ def register() -> None:
         alerting.on_breaker_opened, dispatch_uid="policies-breaker-alert"
     )
     add_digest_section("policies", alerting.digest_section)
+    add_candidate_filter("not-verified", leave_out_verified)
+
+
+def leave_out_verified(
+    failures: QuerySet[FailureOccurrence],
+) -> QuerySet[FailureOccurrence]:
+    """A person marked these items verified (the data is right, do not retry): policies
+    leave them alone, as bulk retries do unless someone ticks them in."""
+    verified = ItemHandling.objects.filter(
+        work_item=OuterRef("work_item"), review_status=ReviewStatus.VERIFIED
+    )
+    return failures.exclude(Exists(verified))
 
 
 def _after_sync(sender: Any, sync_run: SyncRun, **kwargs: Any) -> None:

@@ -344,3 +344,22 @@ def test_retries_go_out_in_chunks_and_a_429_gives_the_rest_back(
     assert second.sent == 10
     assert [len(rows) for _op, rows in spy.calls] == [4, 4, 2]
     assert set(spy.per_row("retry").values()) == {1}
+
+
+def test_items_a_person_marked_verified_are_left_alone(
+    db, ws, emu, spy, make_policy, alice
+):
+    from dashboard.audit.services import Actor
+    from dashboard.workitems import collab
+
+    seed_outage(emu, 3, retry_failure_rate=1.0)
+    full_sync(ws)
+    verified = WorkItem.objects.filter(workspace=ws, state="failed").order_by("pk")[:1]
+    collab.set_review(list(verified), "verified", Actor.of(alice))
+    make_policy(max_attempts=3)
+    left_alone = verified[0]
+    assert round_trip(ws, emu).sent == 2
+    assert sum(spy.per_row("retry").values()) == 2
+    assert not PolicyClaim.objects.filter(work_item=left_alone).exists()
+    left_alone.refresh_from_db()
+    assert left_alone.state == "failed"
