@@ -72,6 +72,7 @@ class Attention:
     pending_long: int
     health: list[Health]
     policies: list[PolicyDay] = field(default_factory=list)
+    mine_failed: int = 0  # failed items assigned to the reader
     stuck_after: timedelta = field(default=timedelta(0))
     pending_after: timedelta = field(default=timedelta(0))
 
@@ -124,6 +125,9 @@ def attention_for(scope: Scope, now: datetime | None = None) -> Attention:
         ).count(),
         health=[_health(w, now) for w in _with_sync_state(ids)],
         policies=recent_work(sorted(set(scope.roles)), now - DAY),
+        mine_failed=failed.filter(handling__owner_id=scope.user_id).count()
+        if scope.user_id
+        else 0,
         stuck_after=stuck_after,
         pending_after=pending_after,
     )

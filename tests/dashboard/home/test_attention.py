@@ -139,3 +139,18 @@ def test_the_query_count_does_not_grow_with_workspaces(client_for, alice, team_a
         ws = make_workspace_row(team_a, name=f"WS {n}")
         make_items(make_process(ws), 3, state="failed", exception_code=f"E{n}")
     assert queries() == few
+
+
+def test_my_assigned_failed_items_are_counted_and_linked(
+    client_for, alice, bob, team_a
+):
+    from dashboard.audit.services import Actor
+    from dashboard.workitems import collab
+
+    ws = make_workspace_row(team_a, name="Mine")
+    items = make_items(make_process(ws), 3, state="failed", exception_code="E")
+    collab.assign(items[:2], bob, Actor.of(alice))
+    html = _home(client_for(bob))
+    assert _tile(html, "mine") == "2"
+    assert 'href="/items/?owner=me&amp;state=failed" id="tile-mine"' in html
+    assert _tile(_home(client_for(alice)), "mine") == "0"
