@@ -8,8 +8,9 @@ from datetime import date
 from typing import Any, BinaryIO, Literal, cast
 
 from django.http import Http404, HttpRequest, QueryDict
-from ninja import File, Query, Router, UploadedFile
+from ninja import Field, File, Query, Router, Schema, UploadedFile
 
+from dashboard.accounts.models import User
 from dashboard.api.routes.common import (
     ERRORS,
     MAX_ID,
@@ -32,9 +33,10 @@ from dashboard.api.schemas import (
     WorkItemOut,
 )
 from dashboard.mirror.models import Process, WorkItem
+from dashboard.workitems import collab
 from dashboard.workitems import services as item_services
 from dashboard.workitems.filtering import read_filter
-from dashboard.workitems.models import SavedView
+from dashboard.workitems.models import ItemHandling, ReviewStatus, SavedView
 from dashboard.workitems.selectors import (
     Scope,
     data_as_of,
@@ -324,3 +326,77 @@ def list_saved_views(request: HttpRequest) -> list[dict[str, Any]]:
             "name", "id"
         )
     ]
+
+
+# --- working on failures together -----------------------------------------------------------
+
+
+class OwnerIn(Schema):
+    owner: str | None = Field(
+        None, description="A team member's username; null unassigns."
+    )
+
+
+class ReviewIn(Schema):
+    status: Literal["none", "in_review", "verified", "retried"]
+
+
+class HandlingOut(Schema):
+    item_id: int
+    owner: str | None
+    review_status: str
+    changed: bool
+
+
+def _handling_out(item: WorkItem, changed: int) -> dict[str, Any]:
+    handling = (
+        ItemHandling.objects.filter(work_item=item).select_related("owner").first()
+    )
+    return {
+        "item_id": item.pk,
+        "owner": handling.owner.get_username() if handling and handling.owner else None,
+        "review_status": handling.review_status if handling else ReviewStatus.NONE,
+        "changed": bool(changed),
+    }
+
+
+@router.post(
+    "/items/{item_id}/owner",
+    response={200: HandlingOut, **ERRORS},
+    tags=["work items"],
+)
+def set_item_owner(
+    request: HttpRequest, body: OwnerIn, item_id: int = Id
+) -> dict[str, Any]:
+    """Assign the item to a member of its team (an operator or admin), or unassign it."""
+    require_operator(request)
+    item = _item(request, item_id)
+    owner = None
+    if body.owner:
+        owner = User.objects.filter(username=body.owner, is_active=True).first()
+        if owner is None:
+            raise ApiRefusal(f"No member called {body.owner!r}.", 422)
+    try:
+        changed = collab.assign([item], owner, actor_of(request))
+    except collab.CollabError as err:
+        raise ApiRefusal(err.message, 422) from None
+    return _handling_out(item, changed)
+
+
+@router.post(
+    "/items/{item_id}/review",
+    response={200: HandlingOut, **ERRORS},
+    tags=["work items"],
+)
+def set_item_review(
+    request: HttpRequest, body: ReviewIn, item_id: int = Id
+) -> dict[str, Any]:
+    """Set the item's review status (verified items are left out of retries by policies and
+    of bulk retries unless included)."""
+    require_operator(request)
+    item = _item(request, item_id)
+    try:
+        changed = collab.set_review([item], body.status, actor_of(request))
+    except collab.CollabError as err:
+        raise ApiRefusal(err.message, 422) from None
+    return _handling_out(item, changed)

@@ -56,3 +56,41 @@ def test_a_viewer_token_reads_policies_and_open_alerts_of_its_team_only(
     assert client.get("/api/alerts?state=recovered").json() == []
     bad = client.get("/api/alerts?state=whatever")
     assert bad.status_code == 422
+
+
+def test_an_operator_token_assigns_and_reviews_an_item_a_viewer_token_cannot(
+    team_a, alice, bob, make_token, api_client
+):
+    from tests.dashboard.factories import make_workspace_row
+    from tests.dashboard.workitems.conftest import make_items, make_process
+
+    ws = make_workspace_row(team_a, name="Mine")
+    [item] = make_items(make_process(ws), 1, state="failed", exception_code="E")
+    operator = api_client(make_token(team_a, alice))
+    answer = operator.post(
+        f"/api/items/{item.pk}/owner", {"owner": "bob"}, content_type="application/json"
+    )
+    assert answer.status_code == 200, answer.content
+    assert answer.json() == {
+        "item_id": item.pk,
+        "owner": "bob",
+        "review_status": "none",
+        "changed": True,
+    }
+    review = operator.post(
+        f"/api/items/{item.pk}/review",
+        {"status": "verified"},
+        content_type="application/json",
+    ).json()
+    assert review["review_status"] == "verified"
+    nobody = operator.post(
+        f"/api/items/{item.pk}/owner",
+        {"owner": "nobody"},
+        content_type="application/json",
+    )
+    assert nobody.status_code == 422
+    viewer = api_client(make_token(team_a, alice, Role.VIEWER, name="reader"))
+    refused = viewer.post(
+        f"/api/items/{item.pk}/owner", {"owner": None}, content_type="application/json"
+    )
+    assert refused.status_code == 403
