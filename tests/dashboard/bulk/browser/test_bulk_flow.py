@@ -59,7 +59,7 @@ def test_operator_retries_all_matching_and_watches_it_finish(
     expect(page.locator("#progress")).to_be_visible()
     # Live: the counters move while chunks run (HTMX polling), then the summary appears.
     expect(page.locator("#count-done")).not_to_have_text(
-        re.compile(r"^0 done"), timeout=20_000
+        re.compile(r"^0 sent"), timeout=20_000
     )
     expect(page.locator("#final-summary")).to_contain_text(
         "250 retried", timeout=30_000
