@@ -290,6 +290,12 @@ class Breakdown:
     by_exception: list[tuple[str, str, int]]
     ineligible: list[tuple[str, int]]
 
+    @property
+    def business(self) -> int:
+        """Eligible items failed with a business exception: triage says fix the data or mark
+        them done, so a plain retry is likely to fail the same way."""
+        return sum(n for etype, _code, n in self.by_exception if etype == "business")
+
 
 def breakdown(op: BulkOperation) -> Breakdown:
     """Return the preview's counts (eligible items) and the ineligible items grouped by reason."""

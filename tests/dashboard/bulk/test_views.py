@@ -122,3 +122,22 @@ def test_list_shows_own_operations(items, bob, client_for):
     op = drafts.create_draft(bob, action="delete", filter_query="")
     page = client_for(bob).get("/bulk/")
     assert f"/bulk/{op.pk}/".encode() in page.content
+
+
+def test_retrying_business_exceptions_warns_with_the_count(items, bob, client_for):
+    from dashboard.mirror.models import WorkItem
+
+    WorkItem.objects.filter(pk__in=items[:5]).update(exception_type="business")
+    WorkItem.objects.filter(pk__in=items[5:]).update(exception_type="application")
+    client = client_for(bob)
+    retry = client.post(
+        "/bulk/new/",
+        {"action": "retry", "selection": "filter", "filter": "state=failed"},
+    )
+    page = client.get(retry.url).content.decode()
+    assert 'id="business-warning">5 of these items failed with a' in page
+    done = client.post(
+        "/bulk/new/",
+        {"action": "mark_as_done", "selection": "filter", "filter": "state=failed"},
+    )
+    assert 'id="business-warning"' not in client.get(done.url).content.decode()
