@@ -395,6 +395,25 @@ def is_expired(op: BulkOperation, now: datetime | None = None) -> bool:
     )
 
 
+def discard(op: BulkOperation) -> bool:
+    """Delete a preview nobody will confirm (with its frozen items); False if it was
+    confirmed meanwhile (then it is an operation, and is kept)."""
+    return _delete_draft(
+        BulkOperation.objects.filter(state=BulkOperation.State.DRAFT), op.pk
+    )
+
+
+def _delete_draft(drafts: QuerySet[BulkOperation], pk: int) -> bool:
+    with transaction.atomic():
+        # The conditional UPDATE locks the row (PostgreSQL), so a confirm racing the
+        # deletion either wins before it or finds the draft gone.
+        if not drafts.filter(pk=pk).update(created_at=F("created_at")):
+            return False
+        BulkItem.objects.filter(operation_id=pk).delete()
+        BulkOperation.objects.filter(pk=pk).delete()
+        return True
+
+
 def purge_expired_drafts(now: datetime | None = None) -> int:
     """Delete drafts past their lifetime (with their frozen items); return how many.
 
@@ -404,17 +423,10 @@ def purge_expired_drafts(now: datetime | None = None) -> int:
     expired = BulkOperation.objects.filter(
         state=BulkOperation.State.DRAFT, created_at__lte=cutoff
     )
-    purged = 0
-    for pk in list(expired.values_list("pk", flat=True)[:1000]):
-        with transaction.atomic():
-            # The conditional UPDATE locks the row (PostgreSQL), so a confirm racing the
-            # expiry either wins before it or finds the draft gone.
-            if not expired.filter(pk=pk).update(created_at=F("created_at")):
-                continue
-            BulkItem.objects.filter(operation_id=pk).delete()
-            BulkOperation.objects.filter(pk=pk).delete()
-            purged += 1
-    return purged
+    return sum(
+        _delete_draft(expired, pk)
+        for pk in list(expired.values_list("pk", flat=True)[:1000])
+    )
 
 
 def confirm(

@@ -13,6 +13,7 @@ urlpatterns = [
     path("bulk/<int:op_id>/progress/", views.operation_progress, name="bulk-progress"),
     path("bulk/<int:op_id>/items/", views.operation_items, name="bulk-items"),
     path("bulk/<int:op_id>/cancel/", views.operation_cancel, name="bulk-cancel"),
+    path("bulk/<int:op_id>/discard/", views.operation_discard, name="bulk-discard"),
     path("bulk/<int:op_id>/approve/", views.operation_approve, name="bulk-approve"),
     path("bulk/<int:op_id>/reject/", views.operation_reject, name="bulk-reject"),
     path(

@@ -303,6 +303,17 @@ def operation_cancel(request: HtmxHttpRequest, op_id: int) -> HttpResponse:
 
 
 @login_required
+@require_POST
+def operation_discard(request: HtmxHttpRequest, op_id: int) -> HttpResponse:
+    op = selectors.operation_for(request.user, op_id, act=True)
+    if drafts.discard(op):
+        messages.success(request, "Preview discarded: nothing was sent.")
+        return _redirect(request, reverse("bulk-list"))
+    messages.info(request, "This preview was already confirmed; it was not discarded.")
+    return _redirect(request, reverse("bulk-detail", args=[op.pk]))
+
+
+@login_required
 @require_GET
 def operation_list(request: HttpRequest) -> HttpResponse:
     ops = selectors.operations_for(request.user).order_by("-created_at", "-id")

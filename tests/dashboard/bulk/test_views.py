@@ -141,3 +141,31 @@ def test_retrying_business_exceptions_warns_with_the_count(items, bob, client_fo
         {"action": "mark_as_done", "selection": "filter", "filter": "state=failed"},
     )
     assert 'id="business-warning"' not in client.get(done.url).content.decode()
+
+
+def test_a_preview_can_be_discarded_and_a_confirmed_one_cannot(
+    items, bob, client_for, spy
+):
+    from dashboard.bulk.models import BulkItem
+
+    client = client_for(bob)
+    made = client.post(
+        "/bulk/new/",
+        {"action": "retry", "selection": "filter", "filter": "state=failed"},
+    )
+    assert 'id="discard-button"' in client.get(made.url).content.decode()
+    op = BulkOperation.objects.get()
+    gone = client.post(f"/bulk/{op.pk}/discard/", follow=True)
+    assert "Preview discarded: nothing was sent." in gone.content.decode()
+    assert not BulkOperation.objects.exists() and not BulkItem.objects.exists()
+    assert spy.per_row() == {}
+
+    client.post(
+        "/bulk/new/",
+        {"action": "retry", "selection": "filter", "filter": "state=failed"},
+    )
+    op = BulkOperation.objects.get()
+    drafts.confirm(op, bob, reason="test")
+    kept = client.post(f"/bulk/{op.pk}/discard/", follow=True)
+    assert "already confirmed" in kept.content.decode()
+    assert BulkOperation.objects.filter(pk=op.pk).exists()
