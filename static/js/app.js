@@ -76,6 +76,18 @@
     }
   });
 
+  // Apply (a submit of the explorer's filters) swaps the results: bring them into view when
+  // they landed below the window (filters change on their own without moving the page).
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var config = event.detail && event.detail.requestConfig;
+    var trigger = config && config.triggeringEvent;
+    if (!trigger || trigger.type !== "submit") return;
+    var results = document.getElementById("results");
+    if (!results || !config.elt || config.elt.id !== "filter-form") return;
+    var top = results.getBoundingClientRect().top;
+    if (top > window.innerHeight * 0.6 || top < 0) results.scrollIntoView({block: "start"});
+  });
+
   document.addEventListener("htmx:sendError", function () {
     flash("Workroom could not be reached. Check your connection and try again.");
   });
