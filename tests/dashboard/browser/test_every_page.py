@@ -59,6 +59,7 @@ WIDTHS = {"laptop": (1400, 900), "phone": (390, 844)}
 # Not pages: machine endpoints, downloads, and fragments only htmx polls.
 NOT_PAGES = {
     "bulk-progress",
+    "workitems-item-collab",
     "healthz",
     "logout",
     "mirror-webhook-receive",
@@ -119,6 +120,7 @@ def _samples(
         ("*", "worker_id"): worker.external_id,
         ("*", "group_id"): group.external_id,
         ("*", "package_id"): 1,  # POST-only pages: answered 405 before any lookup
+        ("*", "pending_id"): 1,
         ("*", "asset_id"): asset.id,
         ("*", "policy_id"): policy.pk,
         ("*", "slug"): team.slug,
