@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Any, BinaryIO, cast
@@ -88,6 +88,35 @@ def _failed(
 # --- workers ---------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Change:
+    """One change made in Control Room: its audit action, what is said when it fails and
+    when it worked, what a 404 is about, and the permission it needs."""
+
+    action: str
+    attempt: str
+    done: str
+    thing: str
+    needs: str
+
+
+def _change(
+    workspace: Workspace,
+    actor: Actor,
+    change: _Change,
+    call: Callable[[ControlRoomClient], object],
+    **data: Any,
+) -> None:
+    """Make the change; audit it either way; a refusal becomes FleetActionFailed."""
+    try:
+        with _client(workspace, change.needs) as client:
+            call(client)
+    except cr.ControlRoomError as err:
+        raise _failed(actor, workspace, change.action, change.attempt, err,
+                      needs=change.needs, thing=change.thing, **data) from None  # fmt: skip
+    _record(actor, workspace, change.action, change.done, outcome="done", **data)
+
+
 def refresh_workers(workspace: Workspace) -> str:
     """Read workers and groups into the mirror now; returns an operator message on failure."""
     try:
@@ -135,56 +164,38 @@ def create_group(workspace: Workspace, name: str, actor: Actor) -> api.WorkerGro
 
 
 def delete_group(workspace: Workspace, group_id: str, actor: Actor) -> None:
-    action = "fleet.group_delete"
-    try:
-        with _client(workspace, WRITE_WORKERS) as client:
-            client.worker_groups.delete(group_id)
-    except cr.ControlRoomError as err:
-        raise _failed(actor, workspace, action, f"Deleting worker group {group_id}", err,
-                      needs=WRITE_WORKERS, thing="worker group", group_id=group_id) from None  # fmt: skip
-    _record(actor, workspace, action, f"Deleted worker group {group_id}",
-            outcome="done", group_id=group_id)  # fmt: skip
+    change = _Change("fleet.group_delete", f"Deleting worker group {group_id}",
+                     f"Deleted worker group {group_id}", "worker group", WRITE_WORKERS)  # fmt: skip
+    _change(workspace, actor, change, lambda c: c.worker_groups.delete(group_id),
+            group_id=group_id)  # fmt: skip
     refresh_workers(workspace)
 
 
 def rename_group(workspace: Workspace, group_id: str, name: str, actor: Actor) -> None:
-    action = "fleet.group_rename"
-    try:
-        with _client(workspace, WRITE_WORKERS) as client:
-            client.worker_groups.rename(group_id, name)
-    except cr.ControlRoomError as err:
-        raise _failed(actor, workspace, action, f"Renaming worker group {group_id}", err,
-                      needs=WRITE_WORKERS, thing="worker group", group_id=group_id) from None  # fmt: skip
-    _record(actor, workspace, action, f"Renamed worker group {group_id} to {name!r}",
-            outcome="done", group_id=group_id, name=name)  # fmt: skip
+    change = _Change("fleet.group_rename", f"Renaming worker group {group_id}",
+                     f"Renamed worker group {group_id} to {name!r}", "worker group",
+                     WRITE_WORKERS)  # fmt: skip
+    _change(workspace, actor, change, lambda c: c.worker_groups.rename(group_id, name),
+            group_id=group_id, name=name)  # fmt: skip
     refresh_workers(workspace)
 
 
 def rename_worker(
     workspace: Workspace, worker_id: str, name: str, actor: Actor
 ) -> None:
-    action = "fleet.worker_rename"
-    try:
-        with _client(workspace, WRITE_WORKERS) as client:
-            client.workers.rename(worker_id, name)
-    except cr.ControlRoomError as err:
-        raise _failed(actor, workspace, action, f"Renaming worker {worker_id}", err,
-                      needs=WRITE_WORKERS, thing="worker", worker_id=worker_id) from None  # fmt: skip
-    _record(actor, workspace, action, f"Renamed worker {worker_id} to {name!r}",
-            outcome="done", worker_id=worker_id, name=name)  # fmt: skip
+    change = _Change("fleet.worker_rename", f"Renaming worker {worker_id}",
+                     f"Renamed worker {worker_id} to {name!r}", "worker", WRITE_WORKERS)  # fmt: skip
+    _change(workspace, actor, change, lambda c: c.workers.rename(worker_id, name),
+            worker_id=worker_id, name=name)  # fmt: skip
     refresh_workers(workspace)
 
 
 def delete_worker(workspace: Workspace, worker_id: str, actor: Actor) -> None:
-    action = "fleet.worker_delete"
-    try:
-        with _client(workspace, WRITE_WORKERS) as client:
-            client.workers.delete(worker_id)
-    except cr.ControlRoomError as err:
-        raise _failed(actor, workspace, action, f"Removing worker {worker_id}", err,
-                      needs=WRITE_WORKERS, thing="worker", worker_id=worker_id) from None  # fmt: skip
-    _record(actor, workspace, action, f"Removed worker {worker_id} from the workspace",
-            outcome="done", worker_id=worker_id)  # fmt: skip
+    change = _Change("fleet.worker_delete", f"Removing worker {worker_id}",
+                     f"Removed worker {worker_id} from the workspace", "worker",
+                     WRITE_WORKERS)  # fmt: skip
+    _change(workspace, actor, change, lambda c: c.workers.delete(worker_id),
+            worker_id=worker_id)  # fmt: skip
     refresh_workers(workspace)
 
 
@@ -264,32 +275,30 @@ def update_link_token(
     actor: Actor,
 ) -> None:
     """Rename a group's link token or change its expiry."""
-    action = "fleet.link_token_update"
-    try:
-        with _client(workspace, WRITE_WORKERS) as client:
-            client.worker_groups.update_link_token(
-                group_id, token_id, name=name, expires_at=expires_at
-            )
-    except cr.ControlRoomError as err:
-        raise _failed(actor, workspace, action, f"Changing link token {token_id}", err,
-                      needs=WRITE_WORKERS, thing="link token", token_id=token_id) from None  # fmt: skip
-    _record(actor, workspace, action, f"Changed link token {token_id} ({name!r})",
-            outcome="done", group_id=group_id, token_id=token_id,
-            expires_at=None if expires_at is None else expires_at.isoformat())  # fmt: skip
+    change = _Change("fleet.link_token_update", f"Changing link token {token_id}",
+                     f"Changed link token {token_id} ({name!r})", "link token",
+                     WRITE_WORKERS)  # fmt: skip
+    _change(
+        workspace,
+        actor,
+        change,
+        lambda c: c.worker_groups.update_link_token(
+            group_id, token_id, name=name, expires_at=expires_at
+        ),
+        group_id=group_id,
+        token_id=token_id,
+        expires_at=None if expires_at is None else expires_at.isoformat(),
+    )
 
 
 def delete_link_token(
     workspace: Workspace, group_id: str, token_id: str, actor: Actor
 ) -> None:
-    action = "fleet.link_token_delete"
-    try:
-        with _client(workspace, WRITE_WORKERS) as client:
-            client.worker_groups.delete_link_token(group_id, token_id)
-    except cr.ControlRoomError as err:
-        raise _failed(actor, workspace, action, f"Revoking link token {token_id}", err,
-                      needs=WRITE_WORKERS, thing="link token", token_id=token_id) from None  # fmt: skip
-    _record(actor, workspace, action, f"Revoked link token {token_id}",
-            outcome="done", group_id=group_id, token_id=token_id)  # fmt: skip
+    change = _Change("fleet.link_token_delete", f"Revoking link token {token_id}",
+                     f"Revoked link token {token_id}", "link token", WRITE_WORKERS)  # fmt: skip
+    _change(workspace, actor, change,
+            lambda c: c.worker_groups.delete_link_token(group_id, token_id),
+            group_id=group_id, token_id=token_id)  # fmt: skip
 
 
 # --- task packages ----------------------------------------------------------------------------
@@ -478,12 +487,7 @@ def save_asset(
 
 
 def delete_asset(workspace: Workspace, asset_id: str, actor: Actor) -> None:
-    action = "fleet.asset_delete"
-    try:
-        with _client(workspace, WRITE_ASSETS) as client:
-            client.assets.delete(asset_id)
-    except cr.ControlRoomError as err:
-        raise _failed(actor, workspace, action, f"Deleting asset {asset_id}", err,
-                      needs=WRITE_ASSETS, thing="asset", asset_id=asset_id) from None  # fmt: skip
-    _record(actor, workspace, action, f"Deleted asset {asset_id}",
-            outcome="done", asset_id=asset_id)  # fmt: skip
+    change = _Change("fleet.asset_delete", f"Deleting asset {asset_id}",
+                     f"Deleted asset {asset_id}", "asset", WRITE_ASSETS)  # fmt: skip
+    _change(workspace, actor, change, lambda c: c.assets.delete(asset_id),
+            asset_id=asset_id)  # fmt: skip
