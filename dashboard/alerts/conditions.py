@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.db.models import Count, F, Q
+from django.db.models import Count, F, Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.http import QueryDict
 from django.urls import reverse
@@ -23,7 +23,7 @@ from django.urls import reverse
 from dashboard.accounts.models import Role
 from dashboard.alerts.models import Condition, Rule
 from dashboard.lib.errors import WorkroomError
-from dashboard.mirror.models import Process, ProcessRun, WorkspaceSyncState
+from dashboard.mirror.models import Process, ProcessRun, WorkItem, WorkspaceSyncState
 from dashboard.mirror.selectors import no_worker_warnings
 from dashboard.workitems.filtering import read_filter
 from dashboard.workitems.selectors import Scope, filtered_items
@@ -164,15 +164,10 @@ def _failure_spike(
     rule: Rule, scope: Scope, filters: dict[str, Any], now: datetime
 ) -> list[Finding]:
     since = now - timedelta(minutes=rule.window_minutes)
-    rows = list(
-        filtered_items(scope, filters, with_state=False)
-        .filter(state="failed", state_updated_at__gte=since)
-        .values_list("workspace_id", "process_id")
-        .annotate(n=Count("id"))
-        .filter(n__gt=rule.threshold)
-        .order_by()
+    failed = filtered_items(scope, filters, with_state=False).filter(
+        state="failed", state_updated_at__gte=since
     )
-    names = _process_names(r[1] for r in rows)
+    rows, names = _per_process(failed, rule.threshold)
     return [
         Finding(
             key=f"spike:{ws}:{process}",
@@ -182,18 +177,31 @@ def _failure_spike(
                 f"{_minutes(rule.window_minutes)} (more than {rule.threshold})"
             ),
             detail=f"Workspace {scope.workspaces[ws].name}.",
-            link=absolute(
-                reverse("workitems-item-list"),
-                {
-                    "workspace": ws,
-                    "process": process,
-                    "state": "failed",
-                    "sort": "-updated",
-                },
-            ),
+            link=_explorer_link(ws, process, "failed", "-updated"),
         )
         for ws, process, n in rows
     ]
+
+
+def _per_process(
+    items: QuerySet[WorkItem], threshold: int
+) -> tuple[list[tuple[int, int, int]], dict[int, str]]:
+    """(workspace, process, count) of the processes with more than `threshold` of `items`,
+    and those processes' names."""
+    rows = list(
+        items.values_list("workspace_id", "process_id")
+        .annotate(n=Count("id"))
+        .filter(n__gt=threshold)
+        .order_by()
+    )
+    return rows, _process_names(r[1] for r in rows)
+
+
+def _explorer_link(workspace: int, process: int, state: str, sort: str) -> str:
+    return absolute(
+        reverse("workitems-item-list"),
+        {"workspace": workspace, "process": process, "state": state, "sort": sort},
+    )
 
 
 def _runs_stuck(
@@ -236,17 +244,13 @@ def _items_pending(
     rule: Rule, scope: Scope, filters: dict[str, Any], now: datetime
 ) -> list[Finding]:
     since = now - timedelta(minutes=rule.window_minutes)
-    rows = list(
+    waiting = (
         filtered_items(scope, filters, with_state=False)
         .filter(state="pending")
         .alias(since=Coalesce(F("state_updated_at"), F("created_at")))
         .filter(since__lt=since)
-        .values_list("workspace_id", "process_id")
-        .annotate(n=Count("id"))
-        .filter(n__gt=rule.threshold)
-        .order_by()
     )
-    names = _process_names(r[1] for r in rows)
+    rows, names = _per_process(waiting, rule.threshold)
     return [
         Finding(
             key=f"pending:{ws}:{process}",
@@ -256,15 +260,7 @@ def _items_pending(
                 f"for more than {_minutes(rule.window_minutes)}"
             ),
             detail=f"Workspace {scope.workspaces[ws].name}.",
-            link=absolute(
-                reverse("workitems-item-list"),
-                {
-                    "workspace": ws,
-                    "process": process,
-                    "state": "pending",
-                    "sort": "updated",
-                },
-            ),
+            link=_explorer_link(ws, process, "pending", "updated"),
         )
         for ws, process, n in rows
     ]
