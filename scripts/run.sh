@@ -10,6 +10,9 @@ export PYTHONUNBUFFERED=1
 export WORKROOM_DEV="${WORKROOM_DEV:-1}"
 export WORKROOM_EMULATOR_URL="${WORKROOM_EMULATOR_URL:-http://127.0.0.1:8765}"
 export WORKROOM_WEB_URL="${WORKROOM_WEB_URL:-http://127.0.0.1:8000}"
+# The demo has no mail server: alert, digest and mention emails are printed in the worker's log.
+export EMAIL_BACKEND="${EMAIL_BACKEND:-django.core.mail.backends.console.EmailBackend}"
+export WORKROOM_BASE_URL="${WORKROOM_BASE_URL:-http://127.0.0.1:8000}"
 
 wait_for() {  # wait_for URL SECONDS: poll until URL answers (any HTTP status)
   local url="$1" deadline=$((SECONDS + $2))
