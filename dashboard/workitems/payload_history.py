@@ -12,6 +12,7 @@ from django.db.models import Max
 
 from dashboard.audit.services import Actor
 from dashboard.mirror.models import WorkItem
+from dashboard.mirror.services.upsert import clean_json
 from dashboard.workitems.models import PayloadVersion
 
 
@@ -31,8 +32,9 @@ def record_payload_version(
                 return PayloadVersion.objects.create(
                     work_item=item,
                     number=number,
-                    before=before,
-                    after=after,
+                    # PostgreSQL's jsonb cannot hold NUL: kept as the mirror keeps payloads.
+                    before=clean_json(before),
+                    after=clean_json(after),
                     author=actor.user,
                     author_label=actor.label,
                     note=note[:200],

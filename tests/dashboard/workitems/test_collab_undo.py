@@ -238,3 +238,18 @@ def test_a_key_that_cannot_be_opened_ends_the_held_action_with_a_message(
     pending.refresh_from_db()
     assert pending.status == "sent" and pending.outcome["counts"] == {"failed": 1}
     assert undo.send_overdue() == 0  # never retried by the sweep
+
+
+def test_a_payload_with_a_nul_character_is_versioned_not_a_500(client_for, bob, emu_ws):
+    """Found by schemathesis on PostgreSQL: jsonb cannot hold NUL, so the version keeps the
+    payload as the mirror does (NUL replaced), instead of the edit failing after Control
+    Room already took it."""
+    item = _failed(emu_ws)[0]
+    client = client_for(bob)
+    payload_url = reverse("workitems-item-payload", args=[item.pk])
+    answer = client.post(
+        payload_url, {"payload": json.dumps({"k\u0000ey": "v\u0000"})}, **HX
+    )
+    assert answer.status_code == 200
+    [version] = PayloadVersion.objects.filter(work_item=item)
+    assert version.after == {"k\ufffdey": "v\ufffd"}
