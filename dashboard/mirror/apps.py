@@ -11,5 +11,12 @@ class MirrorConfig(AppConfig):
 
     def ready(self) -> None:
         from dashboard.mirror import signals
+        from dashboard.mirror.models import SyncRun
+        from dashboard.mirror.services import runnumbers
 
         signals.connect()
+        signals.sync_finished.connect(
+            runnumbers.number_runs_after_sync,
+            sender=SyncRun,
+            dispatch_uid="mirror-number-new-runs",
+        )

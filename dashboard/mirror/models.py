@@ -99,13 +99,19 @@ class ProcessRun(MirrorRow):
     # When something outside the sync (a webhook) last asked for a re-read; the sync clears
     # `needs_refresh` only if no request came in after it started reading the run.
     refresh_requested_at = models.DateTimeField(null=True, blank=True)
+    # Control Room's v1 API gives no run number; Workroom counts each process's runs in the
+    # order it first saw them, oldest first (services/runnumbers.py). None until numbered.
+    number = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ("-created_at", "-id")
         constraints = [
             models.UniqueConstraint(
                 fields=("workspace", "external_id"), name="mirror_run_ext_unique"
-            )
+            ),
+            models.UniqueConstraint(
+                fields=("process", "number"), name="mirror_run_process_number"
+            ),
         ]
         indexes = [
             models.Index(

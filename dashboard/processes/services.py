@@ -23,6 +23,7 @@ from dashboard.audit.services import Actor
 from dashboard.lib import secretbox
 from dashboard.lib.errors import WorkroomError
 from dashboard.mirror.models import Process, ProcessRun
+from dashboard.mirror.services.runnumbers import number_new_runs
 from dashboard.mirror.services.sync import WorkspaceSync
 from dashboard.processes.inputs import StartInput
 from dashboard.workspaces.errors import describe
@@ -88,6 +89,7 @@ def refresh_run(workspace: Workspace, run_external_id: str) -> Refresh:
             describe(err, needs=READ_RUNS, thing="process run"),
             not_found=isinstance(err, cr.NotFound),
         )
+    number_new_runs(workspace.pk)
     gone = ProcessRun.objects.filter(
         workspace=workspace, external_id=run_external_id, gone_at__isnull=False
     ).exists()
