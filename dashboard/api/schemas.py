@@ -60,6 +60,11 @@ class RunOut(Schema):
     workspace_id: int
     process_id: int | None
     external_id: str
+    number: int | None = Field(
+        None,
+        description="Workroom's number of the run within its process, oldest first "
+        "(Control Room's v1 API gives none); null until numbered after the next sync.",
+    )
     state: str
     created_at: datetime
     started_at: datetime | None

@@ -141,6 +141,7 @@ def _run_out(r: ProcessRun) -> dict[str, Any]:
         "workspace_id": r.workspace_id,
         "process_id": r.process_id,
         "external_id": r.external_id,
+        "number": r.number,
         "state": r.state,
         "created_at": r.created_at,
         "started_at": r.started_at,

@@ -15,6 +15,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from dashboard.accounts.models import Role
 from dashboard.audit.models import AuditEvent
 from dashboard.mirror.models import ProcessRun, StepRun, WorkItem
+from dashboard.mirror.services.runnumbers import number_new_runs
 from tests.dashboard.support.sync import full_sync
 
 pytestmark = [pytest.mark.emulator]
@@ -125,13 +126,17 @@ def test_runs_pages_follow_next_links(ws, emu, team_a, alice, make_token, api_cl
         emu.store.create_run(proc.id, payloads=[{"k": k}])
     emu.advance(600)
     full_sync(ws)
+    number_new_runs(ws.pk)
     client = api_client(make_token(team_a, alice, Role.VIEWER))
     seen: list[int] = []
+    numbers: list[int] = []
     url: str | None = "/api/runs?limit=2"
     while url:
         page = client.get(url).json()
         seen += [r["id"] for r in page["runs"]]
+        numbers += [r["number"] for r in page["runs"]]
         url = page["next"]
+    assert numbers == [5, 4, 3, 2, 1]  # newest first; numbered oldest first
     expected = list(
         ProcessRun.objects.filter(workspace=ws)
         .order_by("-created_at", "-id")
