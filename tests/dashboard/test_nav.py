@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from dashboard.core.templatetags.nav import section_for
+from tests.dashboard.factories import make_workspace_row
 
 NAV_LINKS = {
     "Home": "/",
@@ -18,6 +19,7 @@ NAV_LINKS = {
     "Bulk operations": "/bulk/",
     "Alerts": "/alerts/",
     "Policies": "/policies/",
+    "Workers": "/workers/",
 }
 
 
@@ -38,6 +40,10 @@ NAV_LINKS = {
         ("bulk-detail", "bulk"),
         ("alerts-rule-detail", "alerts"),
         ("policies-detail", "policies"),
+        ("fleet-workers", "fleet"),
+        ("fleet-packages", "fleet"),
+        ("fleet-workspace-workers", "fleet"),
+        ("api-tokens", "home"),
         ("login", ""),
         (None, ""),
     ],
@@ -84,6 +90,9 @@ def test_pages_inside_a_section_mark_it_without_claiming_to_be_it(
 ) -> None:
     body = client_for(alice).get(f"/teams/{team_a.slug}/").content.decode()
     assert _current(body) == {"Home": "true"}
+    ws = make_workspace_row(team_a)
+    body = client_for(alice).get(f"/workspaces/{ws.pk}/workers/").content.decode()
+    assert _current(body) == {"Workers": "true"}
 
 
 def test_anonymous_visitors_get_no_menu(client: Any, db: None) -> None:

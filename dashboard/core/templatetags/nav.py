@@ -19,7 +19,9 @@ SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("bulk", ("bulk-",)),
     ("alerts", ("alerts-",)),
     ("policies", ("policies-",)),
-    ("home", ("home", "accounts-", "workspaces-", "mirror-", "audit-")),
+    ("fleet", ("fleet-",)),
+    # A team's settings pages (members, keys, API tokens, audit) hang off the home page.
+    ("home", ("home", "accounts-", "workspaces-", "mirror-", "audit-", "api-token")),
 )
 
 
