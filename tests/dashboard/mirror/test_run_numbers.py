@@ -45,8 +45,8 @@ def test_a_sync_numbers_each_process_s_runs_oldest_first(emu, ws):
 def test_numbers_never_change_and_new_runs_follow(emu, ws):
     proc = emu.store.add_process("Invoices", item_seconds=1.0, failure_rate=0.0)
     first = _start_runs(emu, proc, 2)
-    full_sync(ws)
-    assert number_new_runs(ws.pk) == 2
+    full_sync(ws)  # numbers the runs as the sync's receiver does
+    assert _numbers(ws, proc.id) == list(zip(first, [1, 2], strict=True))
     assert number_new_runs(ws.pk) == 0  # idempotent
 
     later = _start_runs(emu, proc, 1)

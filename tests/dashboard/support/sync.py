@@ -11,6 +11,7 @@ from typing import NamedTuple
 from django.utils import timezone
 
 from dashboard.mirror.models import WorkspaceSyncState
+from dashboard.mirror.services.runnumbers import number_new_runs
 from dashboard.mirror.services.sync import SyncResult, WorkspaceSync
 from dashboard.workspaces.models import Workspace
 from dashboard.workspaces.services import build_client
@@ -30,4 +31,5 @@ def full_sync(workspace: Workspace) -> SyncOutcome:
     WorkspaceSyncState.objects.filter(pk=workspace.pk).update(
         last_success_at=timezone.now(), consecutive_failures=0
     )
+    number_new_runs(workspace.pk)  # as the sync's own receiver does
     return SyncOutcome(result, requests)
