@@ -187,8 +187,8 @@ def test_an_admin_sets_the_value_and_sla_and_it_is_audited(
     assert AuditEvent.objects.filter(action="insights.value", team=ws.team).exists()
     page = client.get(reverse("insights-process", args=[ws.pk, p.external_id]))
     html = page.content.decode()
-    assert "75.00 EUR" in html  # 6 done × 12.50
-    assert "25.00 EUR" in html  # 2 failed now × 12.50
+    assert "75.00 EUR" in html  # 6 done x 12.50
+    assert "25.00 EUR" in html  # 2 failed now x 12.50
     assert 'id="value-chart"' in html
     # Both failed items failed 3 days ago: over a 24 h SLA, linked to the explorer.
     processes = rows_of(client.get(page.request["PATH_INFO"], {"csv": "processes"}))
