@@ -106,7 +106,8 @@ def bars(
     every = max(1, math.ceil(len(stacks) / 12))
     drawn = []
     for i, stack in enumerate(stacks):
-        y, segments = baseline, []
+        y: float = baseline
+        segments = []
         for css, value in stack:
             h = plot_h * float(value) / top
             y -= h

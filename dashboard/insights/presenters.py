@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from dashboard.insights import charts
@@ -87,7 +88,7 @@ def value(data: Insights) -> charts.Chart | None:
         return None
     currency = max(totals, key=lambda t: t[1])[0]
     labels, exact = _when(data)
-    amounts = [b.value.get(currency, 0) for b in data.buckets]
+    amounts = [b.value.get(currency, Decimal(0)) for b in data.buckets]
     return charts.bars(
         "value-chart",
         f"Value delivered per {data.period.unit} ({currency})",
@@ -96,7 +97,7 @@ def value(data: Insights) -> charts.Chart | None:
         [
             f"{w}: {charts.money(a)} {currency}"
             for w, a in zip(exact, amounts, strict=True)
-        ],  # type: ignore[arg-type]
+        ],
         [[("wr-value", float(a))] for a in amounts],
     )
 

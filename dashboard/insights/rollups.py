@@ -338,6 +338,7 @@ def _recompute_items(
     done: Counter[tuple[int, datetime]] = Counter()
     bins: Counter[tuple[int, datetime, int]] = Counter()
     for process_id, updated, first_failed in rows.iterator(chunk_size=2000):
+        assert updated is not None  # in the hour's range
         hour = hour_of(updated)
         done[(process_id, hour)] += 1
         if first_failed is not None:
@@ -428,6 +429,7 @@ def _recompute_runs(
     )
     bins: Counter[tuple[int, datetime, int]] = Counter()
     for process_id, created, ended, started, duration in rows.iterator(chunk_size=2000):
+        assert ended is not None  # filtered
         seconds = run_seconds(ended, started, duration)
         if seconds is not None:
             bins[(process_id, hour_of(created), histogram.bin_of(seconds))] += 1

@@ -12,9 +12,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from decimal import Decimal
+from typing import Any
 from urllib.parse import urlencode
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import TruncDay
 from django.utils import timezone
 
@@ -333,9 +334,14 @@ def insights_for(
 
 
 def _scoped(
-    model: type, workspace_ids: Sequence[int], per: Period, process: Process | None
-):  # type: ignore[no-untyped-def]
-    qs = model.objects.filter(workspace_id__in=list(workspace_ids), hour__gte=per.start)
+    model: type[HourRollup] | type[CodeRollup] | type[DurationRollup],
+    workspace_ids: Sequence[int],
+    per: Period,
+    process: Process | None,
+) -> QuerySet[Any]:
+    qs = model._default_manager.filter(
+        workspace_id__in=list(workspace_ids), hour__gte=per.start
+    )
     return qs.filter(process_id=process.pk) if process is not None else qs
 
 

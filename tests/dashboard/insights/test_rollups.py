@@ -174,4 +174,5 @@ def test_a_finished_sync_enqueues_an_update(
     with django_capture_on_commit_callbacks(execute=True):
         sync_finished.send_robust(sender=SyncRun, sync_run=run)
     assert published == [(ws.pk,)]
-    assert receivers.enqueue  # the receiver publishes through enqueue
+    receivers.enqueue(ws.pk)  # what a second sync does: one more update
+    assert published == [(ws.pk,), (ws.pk,)]
