@@ -56,6 +56,11 @@ class Period:
     def start(self) -> datetime:
         return self.starts[0]
 
+    @property
+    def end(self) -> datetime:
+        """The end of the last bucket (rows stamped later, a clock ahead, are left out)."""
+        return _shift(self.starts[-1], self.step, 1)
+
     def bucket_of(self, when: datetime) -> datetime:
         """The start of the bucket `when` falls in (the reader's zone)."""
         local = timezone.localtime(when, self.starts[0].tzinfo)
@@ -340,7 +345,7 @@ def _scoped(
     process: Process | None,
 ) -> QuerySet[Any]:
     qs = model._default_manager.filter(
-        workspace_id__in=list(workspace_ids), hour__gte=per.start
+        workspace_id__in=list(workspace_ids), hour__gte=per.start, hour__lt=per.end
     )
     return qs.filter(process_id=process.pk) if process is not None else qs
 

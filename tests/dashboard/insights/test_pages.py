@@ -218,3 +218,22 @@ def test_operators_and_viewers_see_no_value_form_and_cannot_post(
         )
         url = reverse("insights-process-value", args=[ws.pk, p.external_id])
         assert client.post(url, {"value_per_item": "1"}).status_code == 403
+
+
+def test_day_buckets_start_at_the_readers_midnight(client_for, alice, two_teams):
+    from dashboard.accounts.models import UserPreferences
+
+    UserPreferences.objects.update_or_create(
+        user=alice, defaults={"time_zone": "America/New_York"}
+    )
+    url = reverse("insights-workspace", args=[two_teams["a"].pk])
+    rows = rows_of(client_for(alice).get(url, {"period": "7d", "csv": "throughput"}))
+    starts = [r[0] for r in rows[1:]]
+    assert all("T00:00:00-0" in s for s in starts), starts  # -05:00 or -04:00
+    assert sum(int(r[1]) for r in rows[1:]) == 6
+
+
+def test_a_process_of_another_workspace_is_404(client_for, alice, two_teams, team_a):
+    other = make_workspace_row(team_a, name="Second WS")
+    url = reverse("insights-process", args=[other.pk, two_teams["pa"].external_id])
+    assert client_for(alice).get(url).status_code == 404
