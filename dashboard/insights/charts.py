@@ -141,10 +141,13 @@ def pareto(
         chart_id,
         title,
         summary,
-        [label[:9] for label in labels],
+        # Numbered as the rows of the table beside it: code names do not fit under a bar.
+        [str(rank) for rank in range(1, len(labels) + 1)],
         [
-            f"{label}: {n} failures, {c * 100:.0f}% cumulative"
-            for label, n, c in zip(labels, counts, cumulative, strict=True)
+            f"{rank}. {label}: {n} failures, {c * 100:.0f}% cumulative"
+            for rank, (label, n, c) in enumerate(
+                zip(labels, counts, cumulative, strict=True), start=1
+            )
         ],
         [[("wr-failed", n)] for n in counts],
     )
