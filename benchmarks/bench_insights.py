@@ -134,7 +134,7 @@ def _seed(processes: list[Any], items: int, now: datetime, seed: int = 7) -> Non
     for run in ProcessRun.objects.all():
         runs.setdefault(run.process_id, []).append(run)
     batch: list[Any] = []
-    failures: list[tuple[int, datetime, tuple[str, str], bool]] = []
+    failures: list[tuple[int, int, datetime, tuple[str, str], bool]] = []
     for k in range(items):
         proc = processes[k % len(processes)]
         created = now - timedelta(seconds=rnd.uniform(0, span))
@@ -180,7 +180,7 @@ def _seed(processes: list[Any], items: int, now: datetime, seed: int = 7) -> Non
                 else {}
             ),
         )
-        for ws, pk, when, code, retried in failures  # type: ignore[misc]
+        for ws, pk, when, code, retried in failures
     ]
     FailureOccurrence.objects.bulk_create(occurrences, batch_size=5000)
 
@@ -190,6 +190,7 @@ def _flush(batch: list[Any], failures: list[Any]) -> None:
 
     made = WorkItem.objects.bulk_create(batch, batch_size=5000)
     for item in made:
+        assert item.state_updated_at is not None  # seeded
         if item.state == "failed":
             failures.append(
                 (

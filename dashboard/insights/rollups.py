@@ -11,6 +11,12 @@ the cursor's advance commit together.
 
 `rebuild_workspace` (manage.py rebuild_insights) recomputes every hour of a workspace.
 
+Known limits: the cursor follows primary keys, so a row whose transaction committed after a
+later-numbered row had been read is not seen (the sync writes a workspace's rows one page at
+a time under its lease; the action core's short writes are the only overlap); an hour that
+is recomputed after the mirror pruned its settled failure occurrences
+(WORKROOM_SYNC_HISTORY_DAYS) loses them. `rebuild_insights` puts either right.
+
 Definitions (the tests recompute them naively from the mirror):
 - done in hour h: items whose state is done, with state_updated_at in h;
 - failed in hour h: failure occurrences (FailureOccurrence) whose failed_at (else seen_at)
