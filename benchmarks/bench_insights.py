@@ -305,6 +305,22 @@ def _pages(user: Any, workspaces: list[Any], processes: list[Any], runs: int) ->
         ),
     }
     ok = True
+    # Existing pages timed in the same run: what this machine's load does to any page.
+    for label, url in (
+        ("(ref) processes", reverse("processes-overview")),
+        ("(ref) home", reverse("home")),
+    ):
+        client.get(url)
+        times = []
+        for _ in range(runs):
+            started = time.perf_counter()
+            assert client.get(url).status_code == 200
+            times.append((time.perf_counter() - started) * 1000)
+        p95 = sorted(times)[max(0, int(len(times) * 0.95) - 1)]
+        say(
+            f"  page {label}: p50 {statistics.median(times):6.1f} ms  p95 {p95:6.1f} ms"
+        )
+        report(f"insights bench reference {label} p95", round(p95, 1), "ms")
     for label, url in urls.items():
         for period in ("24h", "7d", "30d"):
             client.get(url, {"period": period})  # warm
