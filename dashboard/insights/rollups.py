@@ -54,7 +54,7 @@ from dashboard.workspaces.models import Workspace
 HOUR = timedelta(hours=1)
 CHUNK = 5000  # rows read per query when following a cursor
 RANGES_PER_QUERY = 200
-LEASE_SECONDS = 900
+LEASE_SECONDS = 1200  # longer than the task's hard time limit (900 s)
 # A run whose details a sync read since the last update gets its hour recomputed; runs
 # are looked for among those created this long before (an index range, not every run).
 RUN_LOOKBACK = timedelta(days=7)

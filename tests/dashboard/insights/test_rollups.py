@@ -176,3 +176,17 @@ def test_a_finished_sync_enqueues_an_update(
     assert published == [(ws.pk,)]
     receivers.enqueue(ws.pk)  # what a second sync does: one more update
     assert published == [(ws.pk,), (ws.pk,)]
+
+
+def test_deleting_the_workspace_deletes_its_rollups_and_values(db, ws, emu):
+    from dashboard.insights.models import DurationRollup, ProcessValue
+
+    seed(emu, items=4)
+    emu.advance(3600)
+    full_sync(ws)
+    update_workspace(ws.pk)
+    ProcessValue.objects.create(workspace=ws, process_external_id="x", value_per_item=1)
+    assert HourRollup.objects.exists() and DurationRollup.objects.exists()
+    ws.delete()
+    for model in (HourRollup, CodeRollup, DurationRollup, Cursor, ProcessValue):
+        assert not model.objects.exists(), model.__name__
