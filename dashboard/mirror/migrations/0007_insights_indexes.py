@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("mirror", "0005_merge_0004_failure_occurrences_0004_workers"),
+        ("mirror", "0006_run_numbers"),
         ("workspaces", "0001_initial"),
     ]
 
