@@ -42,6 +42,10 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
         ["bench_bulk.py", "--items", "5000"],
         ["bench_bulk.py", "--items", "100000", "--database-url", PG],
     ),
+    "insights": (
+        ["bench_insights.py", "--items", "200000", "--runs", "15"],
+        ["bench_insights.py", "--items", "1000000", "--runs", "30"],
+    ),
     "convergence": (
         ["bench_convergence.py", "--webhooks"],
         ["bench_convergence.py", "--webhooks"],

@@ -144,6 +144,7 @@ INSTALLED_APPS = [
     "dashboard.processes",
     "dashboard.bulk",
     "dashboard.fleet",
+    "dashboard.insights",
     "dashboard.alerts",
     "dashboard.policies",
     "dashboard.api",

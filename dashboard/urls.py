@@ -45,6 +45,7 @@ urlpatterns = [
     path("", include("dashboard.processes.urls")),
     path("", include("dashboard.bulk.urls")),
     path("", include("dashboard.fleet.urls")),
+    path("", include("dashboard.insights.urls")),
     path("", include("dashboard.alerts.urls")),
     path("", include("dashboard.api.urls")),
     path("", include("dashboard.policies.urls")),

@@ -618,6 +618,10 @@ class FailureOccurrence(models.Model):
                 condition=Q(outcome=""),
                 name="mirror_occurrence_ws_open",
             ),
+            # Insights recompute the failures of an hour (dashboard/insights/rollups.py).
+            models.Index(
+                fields=("workspace", "failed_at"), name="mirror_occurrence_ws_failed"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -24,6 +24,7 @@ FLOORS: dict[str, int] = {
     "bulk": 6,
     "processes": 6,
     "fleet": 6,
+    "insights": 6,
     "alerts": 7,
     "policies": 8,
     "api": 9,

@@ -1,4 +1,4 @@
-"""Every view of accounts, audit, workspaces, policies and home, for every role → the expected status.
+"""Every view of accounts, audit, workspaces, policies, insights and home, for every role → the expected status.
 
 anonymous → redirect to login; a member of another team → 404; a member below the needed
 role → 403; allowed → 200/302 (400 for a deliberately empty form: allowed, but invalid).
@@ -31,6 +31,7 @@ APPS = (
     "dashboard.workspaces.",
     "dashboard.home.",
     "dashboard.policies.",
+    "dashboard.insights.",
     "dashboard.workitems.collab_views",
 )
 LOGIN = "login"
@@ -140,6 +141,16 @@ CASES = [
     Case("workspaces-delete", "GET", "workspace", admin_only()),
     Case("workspaces-delete", "POST", "workspace", admin_only(302)),
     Case("audit-event-list", "GET", "team", admin_only()),
+    Case("insights-overview", "GET", "none", any_user()),
+    Case("insights-workspace", "GET", "workspace", member_read()),
+    Case("insights-process", "GET", "process", member_read()),
+    Case(
+        "insights-process-value",
+        "POST",
+        "process",
+        admin_only(302),
+        (("value_per_item", "3.50"), ("sla_hours", "8")),
+    ),
     Case("policies-list", "GET", "none", any_user()),
     Case("policies-new", "GET", "team", admin_only()),
     Case("policies-new", "POST", "team", admin_only(400)),
@@ -188,7 +199,8 @@ def world(
     # A closed port: re-probing fails fast with a stored error, which is still a 302.
     workspace = make_workspace_row(team_a, base_url="http://127.0.0.1:9/api/v1")
     policy = RetryPolicy.objects.create(team=team_a, name="P", backoff_minutes=[1])
-    [item] = make_items(make_process(workspace), 1, state="failed")
+    process = make_process(workspace)
+    [item] = make_items(process, 1, state="failed")
     pending = undo.hold("mark_as_done", [item], Actor.of(bob))
     users = {
         "anonymous": None,
@@ -206,6 +218,10 @@ def world(
             "invitation": {"team_slug": team_a.slug, "invitation_id": invitation.pk},
             "token": {"token": token},
             "workspace": {"workspace_id": workspace.pk},
+            "process": {
+                "workspace_id": workspace.pk,
+                "process_id": process.external_id,
+            },
             "policy": {"policy_id": policy.pk},
             "item": {"item_id": item.pk},
             "pending": {"pending_id": pending.pk},

@@ -16,6 +16,7 @@ SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("items", ("workitems-",)),
     ("runs", ("processes-run-", "processes-steprun-", "processes-artifact-")),
     ("processes", ("processes-",)),
+    ("insights", ("insights-",)),
     ("bulk", ("bulk-",)),
     ("alerts", ("alerts-",)),
     ("policies", ("policies-",)),
