@@ -24,6 +24,7 @@ from django.http import (
     QueryDict,
     StreamingHttpResponse,
 )
+from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
@@ -36,9 +37,9 @@ from dashboard.accounts.models import Role
 from dashboard.accounts.permissions import get_membership_or_404, require_role
 from dashboard.audit import services as audit
 from dashboard.audit.services import Actor
-from dashboard.core.timefmt import absolute
+from dashboard.core.timefmt import PATTERNS, absolute
 from dashboard.mirror.models import Process, WorkItem
-from dashboard.workitems import collab, selectors, services, undo
+from dashboard.workitems import collab, rowhtml, selectors, services, undo
 from dashboard.workitems.collab_views import collab_context
 from dashboard.workitems.extensions import history_sections, row_notes
 from dashboard.workitems.filtering import read_filter
@@ -71,6 +72,7 @@ from robocorp_api.models import WORK_ITEM_STATES
 
 
 _ROW_DATE = "%d %b %H:%M"
+ABSOLUTE = PATTERNS["absolute"]
 
 
 @dataclass
@@ -120,14 +122,14 @@ _URL_TEMPLATES: dict[tuple[str, str], str] = {}
 
 def _when(moment: datetime | None, fmt: str) -> tuple[str, str, str]:
     """Return (ISO 8601, reader's local time in `fmt`, full local time with its zone) of a
-    moment, ("", "", "") for None."""
+    moment, ("", "", "") for None. The full time is timefmt.absolute's, converted once."""
     if moment is None:
         return "", "", ""
-    return (
-        moment.isoformat(),
-        timezone.localtime(moment).strftime(fmt),
-        absolute(moment),
-    )
+    if timezone.is_naive(moment):
+        return moment.isoformat(), moment.strftime(fmt), absolute(moment)
+    local = moment.astimezone(timezone.get_current_timezone())
+    full = f"{local.strftime(ABSOLUTE)} {local.tzname() or ''}".strip()
+    return moment.isoformat(), local.strftime(fmt), full
 
 
 def _optional_url(name: str) -> str:
@@ -256,12 +258,20 @@ def _explorer_context(request: HttpRequest, scope: Scope) -> dict[str, Any]:
         else selectors.state_counts(scope, filters)
     )
     teams = {w.team_id: w.team for w in scope.workspaces.values()}
+    any_action = any(scope.can_act(w) for w in scope.workspaces.values())
+    # Bulk operations live on a floor above; the checkbox column only when they exist.
+    bulk_url = _optional_url("bulk-new") if any_action else ""
+    rows = _rows(scope, page.rows)
     return {
         "form": form,
         "filter_error": item_filter.error,
         "filters": filters,
         "page": page,
-        "rows": _rows(scope, page.rows),
+        "rows": rows,
+        "rows_html": rowhtml.rows_html(
+            rows, csrf_token=get_token(request), select_column=bool(bulk_url)
+        ),
+        "bulk_url": bulk_url,
         "counts": [(s, counts.get(s, 0)) for s in WORK_ITEM_STATES],
         "counts_total": sum(counts.values()),
         "matching": sum(counts.get(s, 0) for s in filters.get("state") or [])
@@ -274,7 +284,7 @@ def _explorer_context(request: HttpRequest, scope: Scope) -> dict[str, Any]:
         ),
         "teams": list(teams.values()),
         "has_workspaces": bool(scope.workspaces),
-        "any_action": any(scope.can_act(w) for w in scope.workspaces.values()),
+        "any_action": any_action,
     }
 
 
@@ -549,8 +559,12 @@ def _respond(
             return render(request, "workitems/workitem_detail.html", ctx, status=status)
         return redirect("workitems-item-detail", item_id=item.pk)
     if region == "row":
+        row = _single_row(scope, item)
         ctx = {
-            "row": _single_row(scope, item),
+            "row": row,
+            "row_html": rowhtml.rows_html(
+                [row], csrf_token=get_token(request), select_column=False
+            ),
             "flash": message,
             "flash_level": level,
             "oob_flash": True,
