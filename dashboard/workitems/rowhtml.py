@@ -1,22 +1,31 @@
-"""The HTML of one explorer row, written in Python.
+"""The HTML of an explorer row and of a triage group row, written in Python.
 
-A page shows up to 200 rows; through the template engine each row cost ~0.4 ms (about 40
-variable lookups, filters and two {% csrf_token %}s), most of the explorer's server time
-at any mirror size. Here a row is a handful of string joins over values escaped once. The
-list page and the single row an action answers (`_workitem_row.html`) both use it, so the
+A page shows up to 200 rows; through the template engine each explorer row cost ~0.4 ms
+(about 40 variable lookups, filters and two {% csrf_token %}s) and each triage group more
+(its "work on this group" form), most of those pages' server time at any mirror size.
+Here a row is a handful of string joins over values escaped once. The explorer list and
+the single row an action answers (`_workitem_row.html`) both use `rows_html`, so the
 markup has one source. Every value from the mirror goes through `esc`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
 from html import escape
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
+from django.template.defaultfilters import linebreaksbr, urlize
+from django.urls import reverse
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import Truncator
 
+from dashboard.core.timefmt import absolute, relative
+
 if TYPE_CHECKING:
+    from dashboard.workitems.selectors import FailureGroup
     from dashboard.workitems.views import Row
 
 MESSAGE_CHARS = 200
@@ -33,8 +42,23 @@ def short_id(value: str) -> str:
     return text if len(text) <= 14 else f"{text[:8]}…{text[-4:]}"
 
 
+def _truncate(text: str, chars: int) -> str:
+    """Django's `truncatechars`, without its cost for the (usual) text that fits."""
+    return text if len(text) <= chars else Truncator(text).chars(chars)
+
+
 def _message(text: str) -> str:
-    return text if len(text) <= MESSAGE_CHARS else Truncator(text).chars(MESSAGE_CHARS)
+    return _truncate(text, MESSAGE_CHARS)
+
+
+def _ago(moment: datetime | None) -> str:
+    """What `{% when moment "relative" "—" %}` writes: "5 min ago", the exact time on hover."""
+    if not isinstance(moment, datetime):
+        return "—"
+    return (
+        f'<time datetime="{esc(moment.isoformat())}" title="{esc(absolute(moment))}">'
+        f"{esc(relative(moment))}</time>"
+    )
 
 
 def _time(moment: tuple[str, str, str]) -> str:
@@ -183,3 +207,178 @@ def rows_html(
             for row in rows
         )
     )
+
+
+# --- triage groups ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GroupPage:
+    """What every triage group row shares (computed once a page)."""
+
+    csrf_input: str
+    list_url: str
+    bulk_url: str
+    group_url: str
+    can_act: bool
+    here: str
+    review_options: str  # the review status <option>s, the same for every group
+    review_labels: dict[str, str]
+    alert_urls: dict[str, str]  # team slug → "new alert rule" URL ("" when absent)
+
+
+def _members_options(members: list[Any]) -> str:
+    return "".join(
+        f'<option value="{esc(m.pk)}">{esc(m.get_username())}</option>' for m in members
+    )
+
+
+def _group_bulk(g: FailureGroup, page: GroupPage, query: str) -> str:
+    if not (page.bulk_url and page.can_act):
+        return ""
+    count = f"{g.count:,}"
+    action, label = (
+        ("retry", f"Retry all {count}")
+        if g.transient
+        else ("mark_as_done", f"Mark all {count} done")
+    )
+    # Posts the group's filter (never ids) straight to the bulk preview; nothing runs
+    # before the operator confirms there.
+    return (
+        f'<form method="post" action="{esc(page.bulk_url)}" class="inline-form bulk-group-form">'
+        f'{page.csrf_input}<input type="hidden" name="selection" value="filter">'
+        f'<input type="hidden" name="filter" value="{query}">'
+        f'<input type="hidden" name="action" value="{action}">'
+        f'<button type="submit" class="link-button small bulk-link">{label}…</button></form>'
+    )
+
+
+def _group_alert(g: FailureGroup, page: GroupPage, raw_query: str) -> str:
+    url = page.alert_urls.get(g.workspace.team.slug, "") if page.can_act else ""
+    if not url:
+        return ""
+    return (
+        f'<br><a class="small alert-link" href="{esc(url)}?condition=failure_spike&amp;'
+        f'filter_query={esc(quote(raw_query, safe="/"))}">Alert on this group…</a>'
+    )
+
+
+def _group_team(g: FailureGroup, page: GroupPage) -> str:
+    parts = [
+        f'<small class="owner">@{esc(owner)} \u00d7{n}</small> '
+        for owner, n in g.owners.items()
+    ]
+    parts += [
+        f'<span class="badge badge-review review-{esc(status)}">'
+        f"{esc(page.review_labels.get(status, status))} {n}</span> "
+        for status, n in g.reviews.items()
+    ]
+    if g.comments:
+        comment = linebreaksbr(
+            urlize(_truncate(g.latest_comment, 200), autoescape=True),
+            autoescape=True,
+        )
+        parts.append(
+            f'<small class="muted">{g.comments} comment{"s" if g.comments != 1 else ""}</small>'
+            f'<p class="group-comment small">{comment}</p>'
+        )
+    if page.can_act:
+        key = g.key
+        hidden = "".join(
+            f'<input type="hidden" name="{name}" value="{esc(value)}">'
+            for name, value in (
+                ("workspace", key.workspace_id),
+                ("process_external_id", key.process_external_id),
+                ("exception_type", key.exception_type),
+                ("exception_code", key.exception_code),
+                ("signature", key.signature),
+                ("next", page.here),
+            )
+        )
+        parts.append(
+            '<details class="group-work"><summary>Work on this group</summary>'
+            f'<form method="post" action="{esc(page.group_url)}" class="group-form">'
+            f"{page.csrf_input}{hidden}"
+            '<button type="submit" name="do" value="claim" class="small">Claim all</button>'
+            ' <button type="submit" name="do" value="unassign" class="small secondary">Unassign all</button>'
+            f' <select name="owner" aria-label="Assign to">{_members_options(g.members)}</select>'
+            ' <button type="submit" name="do" value="assign" class="small secondary">Assign all</button>'
+            f' <select name="review_status" aria-label="Review status">{page.review_options}</select>'
+            ' <button type="submit" name="do" value="review" class="small secondary">Set review status</button>'
+            ' <label class="inline">Snooze until <input type="datetime-local" name="until"></label>'
+            ' <label class="check"><input type="checkbox" name="next_run" value="1"> or the next run</label>'
+            ' <button type="submit" name="do" value="snooze" class="small secondary">Snooze group</button>'
+            ' <button type="submit" name="do" value="wake" class="small secondary">Wake group</button>'
+            ' <label>Comment on the group <textarea name="body" rows="2" maxlength="5000"></textarea></label>'
+            ' <button type="submit" name="do" value="comment" class="small">Comment</button>'
+            "</form></details>"
+        )
+    return f'<td class="group-team">{"".join(parts)}</td>'
+
+
+def group_html(g: FailureGroup, page: GroupPage) -> str:
+    """Return one <tr> of the triage table."""
+    raw_query = g.explorer_query
+    query = esc(raw_query)
+    link = f"{esc(page.list_url)}?{query}"
+    kind = esc(g.exception_type or "unspecified")
+    message = _truncate(g.sample_message or "(no message)", 160)
+    signature = (
+        f'<br><small class="muted signature">{esc(_truncate(g.signature, 160))}</small>'
+        if g.signature and g.signature != g.sample_message
+        else ""
+    )
+    css = "is-transient" if g.transient else "is-business"
+    return "".join(
+        (
+            f'<tr class="group {css} exc-row-{esc(g.exception_type)}">',
+            f'<td class="num"><a class="group-link" href="{link}"><strong>{g.count:,}</strong></a></td>',
+            f'<td><span class="exc-type exc-{kind}">{esc(g.kind_label)}</span><br>'
+            f'<small class="advice">{esc(g.advice)}</small>',
+            _group_bulk(g, page, query),
+            _group_alert(g, page, raw_query),
+            "</td>",
+            f"<td><code>{esc(g.exception_code or '—')}</code></td>",
+            f'<td><a class="group-link" href="{link}">{esc(message)}</a>{signature}</td>',
+            f"<td>{esc(g.process.name if g.process else '?')}<br>"
+            f'<small class="muted">{esc(g.workspace.name)}</small></td>',
+            f"<td>{_ago(g.first_seen)}</td>",
+            f"<td>{_ago(g.last_seen)}</td>",
+            _group_team(g, page),
+            "</tr>",
+        )
+    )
+
+
+def groups_html(
+    groups: list[FailureGroup],
+    *,
+    csrf_token: str,
+    list_url: str,
+    bulk_url: str,
+    can_act: bool,
+    here: str,
+) -> SafeString:
+    """Return the <tr>s of the triage groups, ready for the template."""
+    from dashboard.workitems.models import ReviewStatus
+    from dashboard.workitems.templatetags.workitems import safe_url
+
+    slugs = {g.workspace.team.slug for g in groups} if can_act else set()
+    page = GroupPage(
+        csrf_input=(
+            f'<input type="hidden" name="csrfmiddlewaretoken" value="{esc(csrf_token)}">'
+        ),
+        list_url=list_url,
+        bulk_url=bulk_url,
+        group_url=reverse("workitems-group"),
+        can_act=can_act,
+        here=here,
+        review_options="".join(
+            f'<option value="{esc(v)}">{esc(label)}</option>'
+            for v, label in ReviewStatus.choices
+        ),
+        review_labels=dict(ReviewStatus.choices),
+        alert_urls={s: safe_url("alerts-rule-new", team_slug=s) for s in slugs},
+    )
+    # Every value interpolated above went through esc() (or Django's own filters).
+    return mark_safe("\n".join(group_html(g, page) for g in groups))  # noqa: S308

@@ -428,17 +428,28 @@ def failure_triage(request: HtmxHttpRequest) -> HttpResponse:
     members = _members_by_workspace(scope)
     for group in triage.groups:
         group.members = members.get(group.workspace.pk, [])
+    list_url = reverse("workitems-item-list")
+    # Bulk operations live on a floor above; link to them only when the app is installed.
+    bulk_url = _optional_url("bulk-new")
+    can_act = any(scope.can_act(w) for w in scope.workspaces.values())
+    here = request.get_full_path()
     ctx = {
         "form": item_filter.form,
         "filter_error": item_filter.error,
         "triage": triage,
+        "groups_html": rowhtml.groups_html(
+            triage.groups,
+            csrf_token=get_token(request),
+            list_url=list_url,
+            bulk_url=bulk_url,
+            can_act=can_act,
+            here=here,
+        ),
         "has_workspaces": bool(scope.workspaces),
-        "list_url": reverse("workitems-item-list"),
-        # Bulk operations live on a floor above; link to them only when the app is installed.
-        "bulk_url": _optional_url("bulk-new"),
-        "can_act": any(scope.can_act(w) for w in scope.workspaces.values()),
-        "review_choices": ReviewStatus.choices,
-        "here": request.get_full_path(),
+        "list_url": list_url,
+        "bulk_url": bulk_url,
+        "can_act": can_act,
+        "here": here,
     }
     if request.htmx and not request.htmx.boosted:
         return render(request, "workitems/failure_triage.html#groups", ctx)
