@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from functools import cached_property
@@ -726,26 +726,8 @@ def item_history(item: WorkItem, *, limit: int = 100) -> list[HistoryEntry]:
 
 # --- CSV ----------------------------------------------------------------------------------
 
-CSV_COLUMNS = (
-    ("workspace", "workspace__name"),
-    ("process", "process__name"),
-    ("work_item_id", "external_id"),
-    ("state", "state"),
-    ("created_at", "created_at"),
-    ("state_updated_at", "state_updated_at"),
-    ("process_run_id", "process_run_external_id"),
-    ("step_run_id", "step_run_external_id"),
-    ("exception_type", "exception_type"),
-    ("exception_code", "exception_code"),
-    ("exception_message", "exception_message"),
-)
 
-
-def csv_rows(items: QuerySet[WorkItem], *, sort: str) -> Iterator[tuple[Any, ...]]:
-    """Yield the CSV value tuples of `items` in `sort` order, 2,000 rows per fetch."""
+def ordered(items: QuerySet[WorkItem], sort: str) -> QuerySet[WorkItem]:
+    """Return `items` in a sort order of the explorer ("-created", "updated", …)."""
     name, desc, nullable = _sort(sort or "-created")
-    return (
-        items.order_by(*_order(name, desc, nullable))
-        .values_list(*(c[1] for c in CSV_COLUMNS))
-        .iterator(chunk_size=2000)
-    )
+    return items.order_by(*_order(name, desc, nullable))
