@@ -175,9 +175,10 @@ def row_html(
             f'<td class="proc-cell"><span class="clip" title="{process} · {workspace}">'
             f'{process}</span><small class="clip muted">{workspace}</small></td>',
             _exception_cell(row),
-            f'<td class="when">{_time(row.created)}</td>',
-            f'<td class="when">{_time(changed) if changed[0] else ""}</td>',
-            '<td class="when"><small class="muted">'
+            # data-label names the time on a phone, where the row is a card (workitems.css).
+            f'<td class="when" data-label="Created">{_time(row.created)}</td>',
+            f'<td class="when" data-label="Changed">{_time(changed) if changed[0] else "—"}</td>',
+            '<td class="when" data-label="Data as of"><small class="muted">'
             f"{_time(as_of) if as_of[0] else 'never synced'}</small></td>",
             _actions_cell(row, csrf_input),
             "</tr>",
