@@ -97,8 +97,10 @@ def failed_keys(items: QuerySet[WorkItem]) -> dict[int, set[Key]]:
         .distinct()
         .order_by()
     )
-    for workspace_id, *key in rows:
-        found.setdefault(workspace_id, set()).add(Key(*key))
+    for workspace_id, process_id, exception_type, code, signature in rows:
+        found.setdefault(workspace_id, set()).add(
+            Key(process_id, exception_type, code, signature)
+        )
     return found
 
 

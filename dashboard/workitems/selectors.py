@@ -607,7 +607,7 @@ def _rollup_rows(
         stored = stored.filter(exception_type=exception_type)
     rows: list[_GroupRow] = []
     samples: dict[int, str] = {}
-    for *values, message in stored.values_list(
+    for values in stored.values_list(
         "workspace_id",
         "process_id",
         "exception_type",
@@ -619,9 +619,9 @@ def _rollup_rows(
         "sample_id",
         "sample_message",
     ).order_by("-count", *_GROUP_ORDER, "signature"):
-        row = _GroupRow(*values)
+        row = _GroupRow(*values[:-1])
         rows.append(row)
-        samples[row.sample_id] = message
+        samples[row.sample_id] = str(values[-1])
     return rows, samples
 
 
