@@ -26,6 +26,7 @@ from dashboard.mirror.models import Process, ProcessRun
 from dashboard.mirror.services.runnumbers import number_new_runs
 from dashboard.mirror.services.sync import WorkspaceSync
 from dashboard.processes.inputs import StartInput
+from dashboard.workitems import rollup
 from dashboard.workspaces.errors import describe
 from dashboard.workspaces.models import Workspace
 from dashboard.workspaces.services import build_client
@@ -81,7 +82,10 @@ def refresh_run(workspace: Workspace, run_external_id: str) -> Refresh:
     """Re-read one run (its step runs and work items too) into the mirror."""
     try:
         # A page (or a 2 s poll) waits for this: retry briefly, then show the last copy.
-        with build_client(workspace, **INTERACTIVE) as client:
+        with (
+            build_client(workspace, **INTERACTIVE) as client,
+            rollup.keeping_run(workspace.pk, run_external_id),
+        ):
             WorkspaceSync(workspace, client).run_one(run_external_id)
     except (cr.ControlRoomError, secretbox.SecretUnavailable) as err:
         logger.info("refresh of run %s failed: %s", run_external_id, err)

@@ -28,6 +28,7 @@ from dashboard.mirror.models import ProcessRun, WorkItem
 from dashboard.mirror.services import occurrences
 from dashboard.mirror.services.sync import refresh_item_counts
 from dashboard.mirror.services.upsert import ProcessResolver, write_item_detail
+from dashboard.workitems import rollup
 from dashboard.workitems.models import ItemHandling, ReviewStatus
 from dashboard.workspaces.errors import describe
 from dashboard.workspaces.models import PERMISSION_NAMES, Workspace
@@ -211,24 +212,26 @@ def apply(
     Raises:
         Deferred: 429 or Control Room unreachable; send the undecided items again later.
     """
-    try:
-        verdicts = _apply(
-            action,
-            list(targets),
-            actor,
-            workspace,
-            client,
-            fresh_within,
-            before_send,
-            include_verified,
-        )
-    except Deferred as deferred:
-        _note_retried(action, deferred.decided, actor)
-        if audit_each:
-            _audit(action, actor, workspace, _undecided(targets, deferred))
-        raise
-    _note_retried(action, verdicts, actor)
-    _write_mirror(action, verdicts, workspace, client, read_back)
+    targets = list(targets)
+    with rollup.keeping(t.work_item_id for t in targets):
+        try:
+            verdicts = _apply(
+                action,
+                targets,
+                actor,
+                workspace,
+                client,
+                fresh_within,
+                before_send,
+                include_verified,
+            )
+        except Deferred as deferred:
+            _note_retried(action, deferred.decided, actor)
+            if audit_each:
+                _audit(action, actor, workspace, _undecided(targets, deferred))
+            raise
+        _note_retried(action, verdicts, actor)
+        _write_mirror(action, verdicts, workspace, client, read_back)
     if audit_each:
         _audit(action, actor, workspace, verdicts)
     return verdicts
@@ -440,19 +443,22 @@ def reread(
         ControlRoomError: (strict) any other error.
     """
     resolver, now = ProcessResolver(workspace), timezone.now()
-    for target in targets:
-        try:
-            write_item_detail(
-                workspace, client.work_items.get(target.external_id), resolver, now
-            )
-        except cr.NotFound:
-            _mark_gone([target.work_item_id], now)
-        except cr.TransientError as err:
-            raise _deferred(err, []) from None
-        except cr.ControlRoomError as err:
-            if strict:
-                raise
-            logger.info("could not re-read work item %s: %s", target.external_id, err)
+    with rollup.keeping(t.work_item_id for t in targets):
+        for target in targets:
+            try:
+                write_item_detail(
+                    workspace, client.work_items.get(target.external_id), resolver, now
+                )
+            except cr.NotFound:
+                _mark_gone([target.work_item_id], now)
+            except cr.TransientError as err:
+                raise _deferred(err, []) from None
+            except cr.ControlRoomError as err:
+                if strict:
+                    raise
+                logger.info(
+                    "could not re-read work item %s: %s", target.external_id, err
+                )
     return _mirror_rows([t.work_item_id for t in targets])
 
 

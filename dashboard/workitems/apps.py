@@ -23,3 +23,13 @@ class WorkItemsConfig(AppConfig):
         from dashboard.workitems.receivers import member_removed
 
         team_event.connect(member_removed, dispatch_uid="workitems-member-removed")
+
+        # The mirror sits below: after each sync, triage's failure-group rollup of the
+        # workspace is recomputed (workitems.rollup).
+        from dashboard.mirror.models import SyncRun
+        from dashboard.mirror.signals import sync_finished
+        from dashboard.workitems.rollup import on_sync_finished
+
+        sync_finished.connect(
+            on_sync_finished, sender=SyncRun, dispatch_uid="workitems-failure-rollup"
+        )

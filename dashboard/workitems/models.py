@@ -283,3 +283,36 @@ class PayloadVersion(models.Model):
 
     def __str__(self) -> str:
         return f"Payload version {self.number} of work item {self.work_item_id}"
+
+
+class FailureGroupRollup(models.Model):
+    """The triage GROUP BY kept at write time: one row per group of currently failed live
+    items (workspace, process, exception type, code, normalised message) with its count,
+    first / last state change and newest item. Rewritten by `workitems.rollup` after each
+    sync of the workspace and after every action that may move an item in or out of a
+    group; triage reads it instead of grouping a million rows per view."""
+
+    workspace = models.ForeignKey(
+        Workspace, on_delete=models.CASCADE, related_name="failure_rollups"
+    )
+    # No foreign key: the mirror's purge deletes processes with plain SQL (mirror.signals).
+    process_id = models.BigIntegerField(null=True, blank=True)
+    exception_type = models.CharField(max_length=32, blank=True)
+    exception_code = models.CharField(max_length=200, blank=True)
+    signature = models.CharField(max_length=255, blank=True)
+    count = models.PositiveIntegerField()
+    first_seen = models.DateTimeField(null=True, blank=True)
+    last_seen = models.DateTimeField(null=True, blank=True)
+    sample_id = models.BigIntegerField()
+    sample_message = models.TextField(blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=("workspace", "process_id", "exception_code"),
+                name="operations_rollup_ws_key",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.count} failed: {self.exception_code or self.signature[:40]}"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from functools import cached_property
@@ -42,7 +42,12 @@ from dashboard.mirror.models import (
     WorkspaceSyncState,
 )
 from dashboard.workitems.collab import GroupKey, any_snoozes, snoozed_condition
-from dashboard.workitems.models import Comment, FailureGroupKey, ReviewStatus
+from dashboard.workitems.models import (
+    Comment,
+    FailureGroupKey,
+    FailureGroupRollup,
+    ReviewStatus,
+)
 from dashboard.workspaces.models import Workspace
 from robocorp_api.models import WORK_ITEM_STATES
 
@@ -525,31 +530,18 @@ def failure_groups(
     if exception_type:
         failed = failed.filter(exception_type=exception_type)
     failed = _handling_filters(scope, failed, {"snoozed": snoozed})
-    rows = [
-        _GroupRow(*r)
-        for r in failed.values_list(
-            "workspace_id",
-            "process_id",
-            "exception_type",
-            "exception_code",
-            "message_signature",
+    # Snoozed items to leave out (or to show alone) are not in the rollup: group them.
+    from_rollup = snoozed == "include" or (snoozed != "only" and not scope.has_snoozes)
+    if from_rollup:
+        rows, samples = _rollup_rows(ws_ids, process, exception_type)
+    else:
+        rows = _grouped_rows(failed)
+        samples = dict(
+            WorkItem.objects.filter(
+                pk__in=[r.sample_id for r in rows[:TRIAGE_LIMIT]]
+            ).values_list("id", "exception_message")
         )
-        .annotate(
-            n=Count("id"),
-            first=Min("state_updated_at"),
-            last=Max("state_updated_at"),
-            sample=Max("id"),
-        )
-        .order_by(
-            "-n", "workspace_id", "process_id", "exception_code", "message_signature"
-        )
-    ]
     shown = rows[:TRIAGE_LIMIT]
-    samples = dict(
-        WorkItem.objects.filter(pk__in=[r.sample_id for r in shown]).values_list(
-            "id", "exception_message"
-        )
-    )
     processes: dict[int | None, Process] = {
         p.pk: p
         for p in Process.objects.filter(pk__in={r.process_id for r in shown}).only(
@@ -577,6 +569,60 @@ def failure_groups(
     ]
     _add_handling_counts(groups, failed)
     return Triage(groups, sum(r.n for r in rows), len(rows) > TRIAGE_LIMIT, by_kind)
+
+
+_GROUP_ORDER = ("workspace_id", "process_id", "exception_code")
+
+
+def _grouped_rows(failed: QuerySet[WorkItem]) -> list[_GroupRow]:
+    """The triage GROUP BY over the items themselves (what the rollup keeps)."""
+    return [
+        _GroupRow(*r)
+        for r in failed.values_list(
+            "workspace_id",
+            "process_id",
+            "exception_type",
+            "exception_code",
+            "message_signature",
+        )
+        .annotate(
+            n=Count("id"),
+            first=Min("state_updated_at"),
+            last=Max("state_updated_at"),
+            sample=Max("id"),
+        )
+        .order_by("-n", *_GROUP_ORDER, "message_signature")
+    ]
+
+
+def _rollup_rows(
+    ws_ids: list[int], process: int | None, exception_type: str
+) -> tuple[list[_GroupRow], dict[int, str]]:
+    """The groups from the rollup kept at write time (workitems.rollup), in the GROUP BY's
+    order, and their sample messages."""
+    stored = FailureGroupRollup.objects.filter(workspace_id__in=ws_ids)
+    if process:
+        stored = stored.filter(process_id=process)
+    if exception_type:
+        stored = stored.filter(exception_type=exception_type)
+    rows: list[_GroupRow] = []
+    samples: dict[int, str] = {}
+    for values in stored.values_list(
+        "workspace_id",
+        "process_id",
+        "exception_type",
+        "exception_code",
+        "signature",
+        "count",
+        "first_seen",
+        "last_seen",
+        "sample_id",
+        "sample_message",
+    ).order_by("-count", *_GROUP_ORDER, "signature"):
+        row = _GroupRow(*values[:-1])
+        rows.append(row)
+        samples[row.sample_id] = str(values[-1])
+    return rows, samples
 
 
 def _add_handling_counts(
@@ -680,26 +726,8 @@ def item_history(item: WorkItem, *, limit: int = 100) -> list[HistoryEntry]:
 
 # --- CSV ----------------------------------------------------------------------------------
 
-CSV_COLUMNS = (
-    ("workspace", "workspace__name"),
-    ("process", "process__name"),
-    ("work_item_id", "external_id"),
-    ("state", "state"),
-    ("created_at", "created_at"),
-    ("state_updated_at", "state_updated_at"),
-    ("process_run_id", "process_run_external_id"),
-    ("step_run_id", "step_run_external_id"),
-    ("exception_type", "exception_type"),
-    ("exception_code", "exception_code"),
-    ("exception_message", "exception_message"),
-)
 
-
-def csv_rows(items: QuerySet[WorkItem], *, sort: str) -> Iterator[tuple[Any, ...]]:
-    """Yield the CSV value tuples of `items` in `sort` order, 2,000 rows per fetch."""
+def ordered(items: QuerySet[WorkItem], sort: str) -> QuerySet[WorkItem]:
+    """Return `items` in a sort order of the explorer ("-created", "updated", …)."""
     name, desc, nullable = _sort(sort or "-created")
-    return (
-        items.order_by(*_order(name, desc, nullable))
-        .values_list(*(c[1] for c in CSV_COLUMNS))
-        .iterator(chunk_size=2000)
-    )
+    return items.order_by(*_order(name, desc, nullable))

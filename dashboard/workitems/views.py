@@ -6,8 +6,6 @@ actions need the operator role (viewers get 403); schemas need the admin role.
 
 from __future__ import annotations
 
-import csv
-from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -24,6 +22,7 @@ from django.http import (
     QueryDict,
     StreamingHttpResponse,
 )
+from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
@@ -36,9 +35,9 @@ from dashboard.accounts.models import Role
 from dashboard.accounts.permissions import get_membership_or_404, require_role
 from dashboard.audit import services as audit
 from dashboard.audit.services import Actor
-from dashboard.core.timefmt import absolute
+from dashboard.core.timefmt import PATTERNS, absolute
 from dashboard.mirror.models import Process, WorkItem
-from dashboard.workitems import collab, selectors, services, undo
+from dashboard.workitems import collab, export, rowhtml, selectors, services, undo
 from dashboard.workitems.collab_views import collab_context
 from dashboard.workitems.extensions import history_sections, row_notes
 from dashboard.workitems.filtering import read_filter
@@ -71,6 +70,7 @@ from robocorp_api.models import WORK_ITEM_STATES
 
 
 _ROW_DATE = "%d %b %H:%M"
+ABSOLUTE = PATTERNS["absolute"]
 
 
 @dataclass
@@ -120,14 +120,14 @@ _URL_TEMPLATES: dict[tuple[str, str], str] = {}
 
 def _when(moment: datetime | None, fmt: str) -> tuple[str, str, str]:
     """Return (ISO 8601, reader's local time in `fmt`, full local time with its zone) of a
-    moment, ("", "", "") for None."""
+    moment, ("", "", "") for None. The full time is timefmt.absolute's, converted once."""
     if moment is None:
         return "", "", ""
-    return (
-        moment.isoformat(),
-        timezone.localtime(moment).strftime(fmt),
-        absolute(moment),
-    )
+    if timezone.is_naive(moment):
+        return moment.isoformat(), moment.strftime(fmt), absolute(moment)
+    local = moment.astimezone(timezone.get_current_timezone())
+    full = f"{local.strftime(ABSOLUTE)} {local.tzname() or ''}".strip()
+    return moment.isoformat(), local.strftime(fmt), full
 
 
 def _optional_url(name: str) -> str:
@@ -256,12 +256,20 @@ def _explorer_context(request: HttpRequest, scope: Scope) -> dict[str, Any]:
         else selectors.state_counts(scope, filters)
     )
     teams = {w.team_id: w.team for w in scope.workspaces.values()}
+    any_action = any(scope.can_act(w) for w in scope.workspaces.values())
+    # Bulk operations live on a floor above; the checkbox column only when they exist.
+    bulk_url = _optional_url("bulk-new") if any_action else ""
+    rows = _rows(scope, page.rows)
     return {
         "form": form,
         "filter_error": item_filter.error,
         "filters": filters,
         "page": page,
-        "rows": _rows(scope, page.rows),
+        "rows": rows,
+        "rows_html": rowhtml.rows_html(
+            rows, csrf_token=get_token(request), select_column=bool(bulk_url)
+        ),
+        "bulk_url": bulk_url,
         "counts": [(s, counts.get(s, 0)) for s in WORK_ITEM_STATES],
         "counts_total": sum(counts.values()),
         "matching": sum(counts.get(s, 0) for s in filters.get("state") or [])
@@ -269,12 +277,17 @@ def _explorer_context(request: HttpRequest, scope: Scope) -> dict[str, Any]:
         else sum(counts.values()),
         "selected_states": set(filters.get("state") or []),
         "filter_query": form.filter_query(),
+        "filter_pairs": [
+            (name, value)
+            for name, values in QueryDict(form.filter_query()).lists()
+            for value in values
+        ],
         "saved_views": SavedView.objects.filter(team_id__in=list(teams)).select_related(
             "team"
         ),
         "teams": list(teams.values()),
         "has_workspaces": bool(scope.workspaces),
-        "any_action": any(scope.can_act(w) for w in scope.workspaces.values()),
+        "any_action": any_action,
     }
 
 
@@ -288,52 +301,35 @@ def workitem_list(request: HtmxHttpRequest) -> HttpResponse:
     return render(request, "workitems/workitem_list.html", ctx)
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
 @login_required
 @require_GET
 def workitem_export(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
-    """Stream the current filter as CSV; rows are fetched 2,000 at a time, never all at once."""
+    """Stream the current filter as CSV (workitems.export), with the payload fields asked
+    for (`payload_field=order.id`) as extra columns; a bad filter or path is a 400."""
     scope = Scope.for_user(request.user)
     item_filter = read_filter(scope, request.GET)
-    if item_filter.error:
+    try:
+        if item_filter.error:
+            raise export.BadColumns(item_filter.error)
+        fields = export.parse_payload_fields(request.GET.getlist("payload_field"))
+    except export.BadColumns as err:
         return HttpResponse(
-            item_filter.error, status=400, content_type="text/plain; charset=utf-8"
+            err.message, status=400, content_type="text/plain; charset=utf-8"
         )
     filters = item_filter.filters
-    items = selectors.filtered_items(scope, filters)
-    writer = csv.writer(_Echo())
-
-    def lines() -> Iterator[str]:
-        yield writer.writerow([c[0] for c in selectors.CSV_COLUMNS])
-        for values in selectors.csv_rows(items, sort=filters.get("sort") or "-created"):
-            yield writer.writerow(
-                [
-                    v.isoformat()
-                    if hasattr(v, "isoformat")
-                    else ("" if v is None else _csv_safe(v))
-                    for v in values
-                ]
-            )
-
+    lines = export.lines(
+        scope,
+        selectors.filtered_items(scope, filters),
+        sort=filters.get("sort") or "-created",
+        payload_fields=fields,
+    )
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
-    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="work-items-{stamp}.csv"'
     return response
 
 
-def _csv_safe(value: Any) -> Any:
-    # Spreadsheet formula injection: a cell starting with = + - @ (spreadsheets skip leading
-    # blanks, so also after spaces, tabs or line breaks), or with a tab or CR, is shown as text.
-    if not isinstance(value, str):
-        return value
-    first = value.lstrip(" \t\r\n\f\v\u00a0\u3000")[:1]
-    if first in ("=", "+", "-", "@") or value[:1] in ("\t", "\r", "\n"):
-        return "'" + value
-    return value
+_csv_safe = export.csv_safe
 
 
 # --- saved views --------------------------------------------------------------------------
@@ -418,17 +414,28 @@ def failure_triage(request: HtmxHttpRequest) -> HttpResponse:
     members = _members_by_workspace(scope)
     for group in triage.groups:
         group.members = members.get(group.workspace.pk, [])
+    list_url = reverse("workitems-item-list")
+    # Bulk operations live on a floor above; link to them only when the app is installed.
+    bulk_url = _optional_url("bulk-new")
+    can_act = any(scope.can_act(w) for w in scope.workspaces.values())
+    here = request.get_full_path()
     ctx = {
         "form": item_filter.form,
         "filter_error": item_filter.error,
         "triage": triage,
+        "groups_html": rowhtml.groups_html(
+            triage.groups,
+            csrf_token=get_token(request),
+            list_url=list_url,
+            bulk_url=bulk_url,
+            can_act=can_act,
+            here=here,
+        ),
         "has_workspaces": bool(scope.workspaces),
-        "list_url": reverse("workitems-item-list"),
-        # Bulk operations live on a floor above; link to them only when the app is installed.
-        "bulk_url": _optional_url("bulk-new"),
-        "can_act": any(scope.can_act(w) for w in scope.workspaces.values()),
-        "review_choices": ReviewStatus.choices,
-        "here": request.get_full_path(),
+        "list_url": list_url,
+        "bulk_url": bulk_url,
+        "can_act": can_act,
+        "here": here,
     }
     if request.htmx and not request.htmx.boosted:
         return render(request, "workitems/failure_triage.html#groups", ctx)
@@ -549,8 +556,12 @@ def _respond(
             return render(request, "workitems/workitem_detail.html", ctx, status=status)
         return redirect("workitems-item-detail", item_id=item.pk)
     if region == "row":
+        row = _single_row(scope, item)
         ctx = {
-            "row": _single_row(scope, item),
+            "row": row,
+            "row_html": rowhtml.rows_html(
+                [row], csrf_token=get_token(request), select_column=False
+            ),
             "flash": message,
             "flash_level": level,
             "oob_flash": True,

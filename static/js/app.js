@@ -95,11 +95,14 @@
   // The explorer's filter panel is open in the HTML (usable without JavaScript). On a small screen it
   // sits above the table: fold it there so the results come first, and unfold it on a wide screen,
   // where its summary is hidden and the panel is a sidebar.
+  // Triage's filter panel (also details.filters-panel) folds the same way.
   function fitFilterPanel() {
-    var panel = document.getElementById("filters-panel");
-    if (!panel || !window.matchMedia) return;
+    var panels = document.querySelectorAll("details.filters-panel");
+    if (!panels.length || !window.matchMedia) return;
     var narrow = window.matchMedia("(max-width: 1023px)");
-    var apply = function () { panel.open = !narrow.matches; };
+    var apply = function () {
+      for (var i = 0; i < panels.length; i++) panels[i].open = !narrow.matches;
+    };
     apply();
     if (narrow.addEventListener) narrow.addEventListener("change", apply);
   }

@@ -1,7 +1,8 @@
 """The one way the tests fill the mirror from Control Room: `full_sync(workspace)`.
 
 It runs the mirror's own sync service in-process (no Celery) over real HTTP, then records
-"data as of now" the way a successful scheduled sync does, so pages show fresh data.
+"data as of now" and rebuilds triage's failure-group rollup the way a successful scheduled
+sync (and its `sync_finished` receiver) does, so pages show fresh data.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from django.utils import timezone
 from dashboard.mirror.models import WorkspaceSyncState
 from dashboard.mirror.services.runnumbers import number_new_runs
 from dashboard.mirror.services.sync import SyncResult, WorkspaceSync
+from dashboard.workitems import rollup
 from dashboard.workspaces.models import Workspace
 from dashboard.workspaces.services import build_client
 
@@ -31,5 +33,7 @@ def full_sync(workspace: Workspace) -> SyncOutcome:
     WorkspaceSyncState.objects.filter(pk=workspace.pk).update(
         last_success_at=timezone.now(), consecutive_failures=0
     )
-    number_new_runs(workspace.pk)  # as the sync's own receiver does
+    # What the receivers of `sync_finished` do after a scheduled sync (no SyncRun here).
+    number_new_runs(workspace.pk)
+    rollup.refresh_workspace(workspace.pk)
     return SyncOutcome(result, requests)

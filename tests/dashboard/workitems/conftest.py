@@ -13,6 +13,7 @@ from dashboard.accounts.models import Team
 from dashboard.mirror.models import Process, WorkItem, WorkspaceSyncState
 from dashboard.mirror.normalise import message_signature
 from dashboard.mirror.services.sync import refresh_item_counts
+from dashboard.workitems import rollup
 from dashboard.workspaces.models import Workspace
 from robocorp_api.emulator import EmulatorServer
 from tests.dashboard.factories import make_workspace_row
@@ -51,7 +52,9 @@ def make_items(
             )
         )
     made = WorkItem.objects.bulk_create(rows)
+    # What a sync of the workspace keeps after writing items: counts and triage rollups.
     refresh_item_counts(process.workspace, {process.pk})
+    rollup.refresh_workspace(process.workspace_id)
     return made
 
 

@@ -340,3 +340,91 @@ def test_text_filters_match_the_trigram_index_expressions(alice, ws_a):
             plan,
             indexes[name],
         )
+
+
+def _export(client: Any, query: str) -> Any:
+    return client.get(reverse("workitems-item-export") + query)
+
+
+def _csv(response: Any) -> list[list[str]]:
+    assert response.status_code == 200, response.content
+    text = b"".join(response.streaming_content).decode()
+    return list(csv.reader(io.StringIO(text)))
+
+
+def test_payload_fields_become_csv_columns_with_any_filter(client_for, alice, ws_a):
+    proc = make_process(ws_a, "Invoices")
+    items = make_items(
+        proc, 3, state="failed", exception_code="E1", exception_message="boom"
+    )
+    make_items(proc, 2, state="done")
+    payloads = [
+        {"order": {"id": 17, "lines": [{"sku": "A-1"}]}, "flag": True, "name": "=x"},
+        {"order": {"id": "X-9"}, "customer": {"city": "Oulu", "tags": ["a", "b"]}},
+        {"other": 1},
+    ]
+    for item, payload in zip(items, payloads, strict=True):
+        WorkItem.objects.filter(pk=item.pk).update(payload=payload)
+    fields = "payload_field=order.id,customer&payload_field=order.lines.0.sku"
+    rows = _csv(
+        _export(
+            client_for(alice),
+            f"?state=failed&message=boom&sort=created&{fields}&payload_field=flag,name",
+        )
+    )
+    assert rows[0][-5:] == [
+        "payload.order.id",
+        "payload.customer",
+        "payload.order.lines.0.sku",
+        "payload.flag",
+        "payload.name",
+    ]
+    by_id = {r[2]: r[-5:] for r in rows[1:]}
+    assert by_id[items[0].external_id] == ["17", "", "A-1", "true", "'=x"]
+    # A nested object is written as its JSON text; a missing key as an empty cell.
+    assert by_id[items[1].external_id] == [
+        "X-9",
+        '{"city": "Oulu", "tags": ["a", "b"]}',
+        "",
+        "",
+        "",
+    ]
+    assert by_id[items[2].external_id] == ["", "", "", "", ""]
+    assert len(rows) == 4  # the filter still applies: failed items with "boom" only
+    # Another filter, the same columns.
+    rows = _csv(_export(client_for(alice), f"?state=done&{fields}"))
+    assert len(rows) == 3 and all(r[-3:] == ["", "", ""] for r in rows[1:])
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("payload_field=order..id", "is not a payload field path"),
+        ("payload_field=order id", "is not a payload field path"),
+        ("payload_field=a'b", "is not a payload field path"),
+        (
+            "payload_field=" + ",".join(f"f{n}" for n in range(11)),
+            "At most 10 payload fields",
+        ),
+    ],
+)
+def test_bad_payload_field_paths_get_a_clear_message(
+    client_for, alice, ws_a, query, message
+):
+    make_items(make_process(ws_a), 1, state="failed")
+    response = _export(client_for(alice), "?" + query)
+    assert response.status_code == 400
+    assert message in response.content.decode()
+
+
+def test_the_explorer_offers_payload_columns_for_the_current_filter(
+    client_for, alice, ws_a
+):
+    make_items(make_process(ws_a), 1, state="failed")
+    html = client_for(alice).get(reverse("workitems-item-list") + "?state=failed")
+    page = html.content.decode()
+    assert 'id="export-form"' in page
+    assert 'name="payload_field"' in page
+    form = page[page.index('id="export-form"') :]
+    form = form[: form.index("</form>")]
+    assert '<input type="hidden" name="state" value="failed">' in form
