@@ -101,7 +101,7 @@ def storable(objects: Sequence[T], ids: Callable[[T], Iterable[str | None]]) -> 
     """The objects whose ids fit the mirror's columns. One with a longer id, or one holding a
     NUL, is left out (and logged) instead of failing the sync of the whole workspace
     (PostgreSQL refuses the row; SQLite would store it)."""
-    kept = [obj for obj in objects if all(_storable_id(i) for i in ids(obj))]
+    kept = [obj for obj in objects if _all_storable(ids(obj))]
     if len(kept) < len(objects):
         logger.warning(
             "left out %d %s(s) whose id is longer than %d characters or holds a NUL",
@@ -110,6 +110,14 @@ def storable(objects: Sequence[T], ids: Callable[[T], Iterable[str | None]]) -> 
             ID_MAX,
         )
     return kept
+
+
+def _all_storable(values: Iterable[str | None]) -> bool:
+    # A loop, not all() over a generator: this runs for every item the sync writes.
+    for value in values:
+        if value is not None and (len(value) > ID_MAX or "\x00" in value):
+            return False
+    return True
 
 
 def _storable_id(value: str | None) -> bool:
