@@ -607,9 +607,19 @@ class WorkspaceSync:
             payload_synced_at__isnull=True,
         ).order_by("-created_at", "-id")
         exts = list(pending.values_list("external_id", flat=True)[:budget])
-        # GETs by helper threads (HTTP only), the writes here, in order.
-        for ext, item in zip(exts, fetched_in_order(self._get_item, exts), strict=True):
-            self._store_reread_item(ext, item)
+        # GETs by helper threads (HTTP only); the writes here, RUN_BATCH items at a time.
+        fetched = zip(exts, fetched_in_order(self._get_item, exts), strict=True)
+        while batch := list(islice(fetched, RUN_BATCH)):
+            gone = [ext for ext, item in batch if item is None]
+            if gone:
+                self.result.counts.gone += upsert.mark_items_gone(
+                    self.workspace, gone, self.now
+                )
+            items = [item for _, item in batch if item is not None]
+            upsert.write_item_details(self.workspace, items, self.processes, self.now)
+            self.result.counts.touched_processes.update(
+                self.processes.known[item.process.id] for item in items
+            )
             self.checkpoint(self._phase, self.result)
             self._check_time()
 

@@ -745,12 +745,23 @@ def write_item_detail(
     workspace: Workspace, item: api.WorkItem, processes: ProcessResolver, now: datetime
 ) -> None:
     """Store a fully read item (with payload and files)."""
-    write_items(workspace, [item], processes, now)
-    WorkItem.objects.filter(workspace=workspace, external_id=item.id).update(
-        payload=clean_json(item.payload),
-        files=clean_json([f.model_dump(mode="json") for f in item.files]),
-        payload_synced_at=now,
-    )
+    write_item_details(workspace, [item], processes, now)
+
+
+def write_item_details(
+    workspace: Workspace,
+    items: Sequence[api.WorkItem],
+    processes: ProcessResolver,
+    now: datetime,
+) -> None:
+    """Store fully read items: their rows in one write, then each one's payload and files."""
+    write_items(workspace, items, processes, now)
+    for item in items:
+        WorkItem.objects.filter(workspace=workspace, external_id=item.id).update(
+            payload=clean_json(item.payload),
+            files=clean_json([f.model_dump(mode="json") for f in item.files]),
+            payload_synced_at=now,
+        )
 
 
 def mark_items_gone(
@@ -778,6 +789,7 @@ __all__ = [
     "mark_items_gone",
     "relaxed_commits",
     "write_item_detail",
+    "write_item_details",
     "write_items",
     "write_processes",
     "write_runs",
