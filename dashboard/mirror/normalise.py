@@ -32,7 +32,7 @@ _SPACE = re.compile(r"\s+")
 
 # The sync signs every failed item it writes and the same messages come back again and again
 # (one failure, many items): ten regex passes each time were a tenth of a first load.
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=1024)  # bounded: messages can be long
 def message_signature(message: str | None) -> str:
     """Return `message` with emails, URLs, uuids, dates, times, ids and numbers replaced by
     placeholders and whitespace collapsed, cut to 255 characters ("" for no message)."""
