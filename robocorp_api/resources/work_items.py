@@ -7,7 +7,7 @@ from typing import Any, BinaryIO, Literal, get_args
 
 from robocorp_api._multipart import FileSource, MultipartStream
 from robocorp_api.models import Model, UploadTarget, WorkItem
-from robocorp_api.pagination import Paginator
+from robocorp_api.pagination import Paginator, RowPaginator
 from robocorp_api.resources._base import Resource, require_id, seg
 
 BatchOperation = Literal["retry", "mark_as_done", "delete"]
@@ -50,6 +50,29 @@ class WorkItemsResource(Resource):
             process_run_id=process_run_id,
             state=state,
             limit=limit,
+        )
+
+    def list_rows(
+        self,
+        *,
+        process_id: str | None = None,
+        process_run_id: str | None = None,
+        state: str | None = None,
+        limit: int | None = None,
+    ) -> RowPaginator:
+        """As `list`, but the rows are lean `rows.WorkItemRow`s (msgspec structs with the
+        same attributes, about ten times cheaper to decode): for reading many items.
+
+        Raises (while iterating): as `list`.
+        """
+        params = {
+            "process_id": process_id,
+            "process_run_id": process_run_id,
+            "state": state,
+            "limit": limit,
+        }
+        return RowPaginator(
+            self._transport, self._prefix + "/work-items", params=params
         )
 
     def get(self, work_item_id: str) -> WorkItem:

@@ -8,7 +8,7 @@ a retry. A handful of set-based statements per page of items, never a query per 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,7 +18,10 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from dashboard.mirror.models import FailureOccurrence, WorkItem
-from dashboard.mirror.services.dbwrite import batch_size
+from dashboard.mirror.services.dbwrite import (
+    datetime_param,
+    insert_new_rows,
+)
 
 Outcome = FailureOccurrence.Outcome
 
@@ -49,7 +52,8 @@ def observe(workspace_id: int, rows: Sequence[dict[str, Any]], now: datetime) ->
         pks[e] for e, r in by_ext.items() if e in pks and r["state"] == "failed"
     ]
     last_number = _last_numbers(failed_pks)
-    to_open: list[FailureOccurrence] = []
+    to_open: list[tuple[Any, ...]] = []
+    param = datetime_param()
     again: list[int] = []
     done: list[int] = []
     left: list[int] = []
@@ -64,7 +68,7 @@ def observe(workspace_id: int, rows: Sequence[dict[str, Any]], now: datetime) ->
             if current is not None:
                 again.append(current.pk)
             to_open.append(
-                _opened(workspace_id, pk, last_number.get(pk, 0) + 1, row, now)
+                _opened(workspace_id, pk, last_number.get(pk, 0) + 1, row, now, param)
             )
         elif current is not None:
             (done if row["state"] == "done" else left).append(current.pk)
@@ -74,11 +78,8 @@ def observe(workspace_id: int, rows: Sequence[dict[str, Any]], now: datetime) ->
         FailureOccurrence.objects.filter(
             pk__in=left, left_failed_at__isnull=True
         ).update(left_failed_at=now)
-    if to_open:
-        # A concurrent writer (a re-read by the action core) may have opened the same one.
-        FailureOccurrence.objects.bulk_create(
-            to_open, ignore_conflicts=True, batch_size=batch_size()
-        )
+    # A concurrent writer (a re-read by the action core) may have opened the same one.
+    insert_new_rows(FailureOccurrence, _OPENED_COLUMNS, to_open)
 
 
 def _unresolved(pks: Iterable[int]) -> dict[int, _Open]:
@@ -104,19 +105,38 @@ def _last_numbers(pks: list[int]) -> dict[int, int]:
     )
 
 
+_OPENED_COLUMNS = (
+    "workspace_id",
+    "work_item_id",
+    "number",
+    "seen_at",
+    "failed_at",
+    "exception_type",
+    "exception_code",
+    "exception_message",
+    "message_signature",
+)
+
+
 def _opened(
-    workspace_id: int, pk: int, number: int, row: dict[str, Any], now: datetime
-) -> FailureOccurrence:
-    return FailureOccurrence(
-        workspace_id=workspace_id,
-        work_item_id=pk,
-        number=number,
-        seen_at=now,
-        failed_at=row["state_updated_at"],
-        exception_type=row.get("exception_type", ""),
-        exception_code=row.get("exception_code", ""),
-        exception_message=row.get("exception_message", ""),
-        message_signature=row.get("message_signature", ""),
+    workspace_id: int,
+    pk: int,
+    number: int,
+    row: dict[str, Any],
+    seen_at: datetime,
+    param: Callable[[datetime | None], Any],
+) -> tuple[Any, ...]:
+    """The `_OPENED_COLUMNS` of a new occurrence (datetimes as the database takes them)."""
+    return (
+        workspace_id,
+        pk,
+        number,
+        param(seen_at),
+        param(row["state_updated_at"]),
+        row.get("exception_type", ""),
+        row.get("exception_code", ""),
+        row.get("exception_message", ""),
+        row.get("message_signature", ""),
     )
 
 

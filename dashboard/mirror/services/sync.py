@@ -45,7 +45,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -75,9 +75,11 @@ from dashboard.workspaces.models import Workspace
 from robocorp_api import models as api
 from robocorp_api.client import ControlRoomClient
 from robocorp_api.errors import NotFound
+from robocorp_api.rows import WorkItemRow, WorkItemRowPage
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+K = TypeVar("K")
 
 # In lifecycle order, so an item that moves on between two listings is written last in its
 # later state; `failed` last (it is not read by every sync).
@@ -118,8 +120,8 @@ class _RunData:
     run_ext: str
     run: api.ProcessRun | None  # None: Control Room no longer has it
     steps: list[api.StepRun]
-    items: list[api.WorkItem]
-    rest: Iterator[api.Page[api.WorkItem]] | None
+    items: list[WorkItemRow]
+    rest: Iterator[WorkItemRowPage] | None
     started: datetime
 
 
@@ -161,7 +163,7 @@ class WorkspaceSync:
 
     def run_full(self) -> SyncResult:
         """Sync the whole workspace (steps 1-5 of the module docstring)."""
-        with upsert.relaxed_commits():
+        with upsert.relaxed_commits(), upsert.larger_cache():
             return self._run_full()
 
     def _run_full(self) -> SyncResult:
@@ -201,7 +203,7 @@ class WorkspaceSync:
         webhook: the syncs queued behind it then find their run read after they were
         requested (`requested_at`) and end without a request.
         """
-        with upsert.relaxed_commits():
+        with upsert.relaxed_commits(), upsert.larger_cache():
             return self._run_one(run_external_id, requested_at)
 
     def _run_one(self, run_ext: str, requested_at: datetime | None) -> SyncResult:
@@ -309,7 +311,9 @@ class WorkspaceSync:
         rows of the (possibly long) failed list are not bumped, see `upsert.write_items`.
         """
         listed: set[str] = set()
-        for page in self.client.work_items.list(state=state, limit=page_size()).pages():
+        for page in self.client.work_items.list_rows(
+            state=state, limit=page_size()
+        ).pages():
             with transaction.atomic():
                 self._count(
                     upsert.write_items(
@@ -371,7 +375,7 @@ class WorkspaceSync:
         still active stay flagged and are read one by one in the next step; if this is
         interrupted, the next sync finds items and takes the per-run path for what is left.
         """
-        pages = self.client.work_items.list(limit=page_size()).pages()
+        pages = self.client.work_items.list_rows(limit=page_size()).pages()
         for page in prefetched(pages):
             with transaction.atomic():
                 self._count(
@@ -398,19 +402,32 @@ class WorkspaceSync:
             state__in=RUN_TERMINAL_STATES,
         ).order_by("-created_at", "-id")
         runs = list(terminal.values_list("pk", "external_id", "state"))
-        fetched = (
-            (run_pk, state, *self._fetch_steps(run_ext))
-            for run_pk, run_ext, state in runs
-        )
-        for run_pk, state, started, steps in prefetched(fetched):
-            with transaction.atomic():
-                self._count(
-                    upsert.write_step_runs(self.workspace, {run_pk: steps}, self.now)
-                )
-                self._mark_runs_read({run_pk: state}, started)
-            self.result.runs_read += 1
-            self.checkpoint(self._phase, self.result)
-            self._check_time()
+        fetched = fetched_in_order(self._fetch_steps, [ext for _, ext, _ in runs])
+        batch: list[tuple[int, str, datetime, list[api.StepRun]]] = []
+        last = len(runs) - 1
+        for i, ((run_pk, _, state), (started, steps)) in enumerate(
+            zip(runs, fetched, strict=True)
+        ):
+            batch.append((run_pk, state, started, steps))
+            if len(batch) >= RUN_BATCH or i == last:
+                self._store_read_steps(batch)
+                batch = []
+
+    def _store_read_steps(
+        self, batch: list[tuple[int, str, datetime, list[api.StepRun]]]
+    ) -> None:
+        """Write the step runs of a batch of runs read after a first load, in one
+        transaction, and mark the runs read (a few statements per batch, not per run)."""
+        with transaction.atomic():
+            steps = {run_pk: run_steps for run_pk, _, _, run_steps in batch}
+            self._count(upsert.write_step_runs(self.workspace, steps, self.now))
+            self._mark_runs_read(
+                {run_pk: state for run_pk, state, _, _ in batch},
+                min(started for _, _, started, _ in batch),
+            )
+        self.result.runs_read += len(batch)
+        self.checkpoint(self._phase, self.result)
+        self._check_time()
 
     def _fetch_steps(self, run_ext: str) -> tuple[datetime, list[api.StepRun]]:
         """Return when the read started and the run's step runs (HTTP only)."""
@@ -473,10 +490,10 @@ class WorkspaceSync:
             except NotFound:
                 return _RunData(run_ext, None, [], [], None, started)
         steps = list(self.client.step_runs.list(run.id, limit=page_size()))
-        pages = self.client.work_items.list(
+        pages = self.client.work_items.list_rows(
             process_run_id=run.id, limit=page_size()
         ).pages()
-        items: list[api.WorkItem] = []
+        items: list[WorkItemRow] = []
         for page in pages:
             items.extend(page.data)
             if len(items) >= RUN_FLUSH_ITEMS and page.has_more:
@@ -564,7 +581,7 @@ class WorkspaceSync:
         )
 
     def _write_run_items(
-        self, items: list[api.WorkItem], run_pks: dict[str, int]
+        self, items: list[WorkItemRow], run_pks: dict[str, int]
     ) -> None:
         size = upsert.batch_size()
         for start in range(0, len(items), size):
@@ -589,8 +606,20 @@ class WorkspaceSync:
             gone_at__isnull=True,
             payload_synced_at__isnull=True,
         ).order_by("-created_at", "-id")
-        for ext in list(pending.values_list("external_id", flat=True)[:budget]):
-            self._reread_item(ext)
+        exts = list(pending.values_list("external_id", flat=True)[:budget])
+        # GETs by helper threads (HTTP only); the writes here, RUN_BATCH items at a time.
+        fetched = zip(exts, fetched_in_order(self._get_item, exts), strict=True)
+        while batch := list(islice(fetched, RUN_BATCH)):
+            gone = [ext for ext, item in batch if item is None]
+            if gone:
+                self.result.counts.gone += upsert.mark_items_gone(
+                    self.workspace, gone, self.now
+                )
+            items = [item for _, item in batch if item is not None]
+            upsert.write_item_details(self.workspace, items, self.processes, self.now)
+            self.result.counts.touched_processes.update(
+                self.processes.known[item.process.id] for item in items
+            )
             self.checkpoint(self._phase, self.result)
             self._check_time()
 
@@ -619,9 +648,17 @@ class WorkspaceSync:
         self.result.counts.add(counts)
 
     def _reread_item(self, ext: str) -> None:
+        self._store_reread_item(ext, self._get_item(ext))
+
+    def _get_item(self, ext: str) -> api.WorkItem | None:
+        """The item with its payload, None if Control Room no longer has it (HTTP only)."""
         try:
-            item = self.client.work_items.get(ext)
+            return self.client.work_items.get(ext)
         except NotFound:
+            return None
+
+    def _store_reread_item(self, ext: str, item: api.WorkItem | None) -> None:
+        if item is None:
             self.result.counts.gone += upsert.mark_items_gone(
                 self.workspace, [ext], self.now
             )
@@ -722,6 +759,32 @@ def prefetched(source: Iterator[T]) -> Iterator[T]:
             except BaseException:
                 pending.cancel()
                 raise
+
+
+def fetched_in_order(
+    fetch: Callable[[K], T], keys: Sequence[K], *, workers: int = FETCH_AHEAD
+) -> Iterator[T]:
+    """Yield `fetch(key)` for each key in order, while helper threads fetch the next ones
+    (at most `2 * workers` ahead, so memory stays bounded).
+
+    For API reads: Control Room's latency overlaps the writes of what came before. `fetch`
+    runs in the helper threads, so it must only talk HTTP, never to the database.
+    """
+    with ThreadPoolExecutor(
+        max_workers=workers, thread_name_prefix="sync-fetch"
+    ) as pool:
+        pending: deque[Future[T]] = deque()
+        upcoming = iter(keys)
+        try:
+            for key in upcoming:
+                pending.append(pool.submit(fetch, key))
+                if len(pending) >= 2 * workers:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()
 
 
 def refresh_item_counts(workspace: Workspace, process_pks: set[int]) -> None:

@@ -28,13 +28,18 @@ from dashboard.mirror.models import (
 from dashboard.mirror.normalise import message_signature
 from dashboard.mirror.services import occurrences
 from dashboard.mirror.services.dbwrite import (
+    ITEM_COLUMNS,
+    ItemRow,
     analyze_tables,
     batch_size,
+    datetime_param,
+    larger_cache,
     relaxed_commits,
     upsert_item_rows,
 )
 from dashboard.workspaces.models import Workspace
 from robocorp_api import models as api
+from robocorp_api.rows import WorkItemExceptionRow, WorkItemRow
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -96,7 +101,7 @@ def storable(objects: Sequence[T], ids: Callable[[T], Iterable[str | None]]) -> 
     """The objects whose ids fit the mirror's columns. One with a longer id, or one holding a
     NUL, is left out (and logged) instead of failing the sync of the whole workspace
     (PostgreSQL refuses the row; SQLite would store it)."""
-    kept = [obj for obj in objects if all(_storable_id(i) for i in ids(obj))]
+    kept = [obj for obj in objects if _all_storable(ids(obj))]
     if len(kept) < len(objects):
         logger.warning(
             "left out %d %s(s) whose id is longer than %d characters or holds a NUL",
@@ -105,6 +110,14 @@ def storable(objects: Sequence[T], ids: Callable[[T], Iterable[str | None]]) -> 
             ID_MAX,
         )
     return kept
+
+
+def _all_storable(values: Iterable[str | None]) -> bool:
+    # A loop, not all() over a generator: this runs for every item the sync writes.
+    for value in values:
+        if value is not None and (len(value) > ID_MAX or "\x00" in value):
+            return False
+    return True
 
 
 def _storable_id(value: str | None) -> bool:
@@ -128,7 +141,7 @@ def clean_json(value: Any) -> Any:
     return value
 
 
-def _item_ids(item: api.WorkItem) -> tuple[str | None, ...]:
+def _item_ids(item: api.WorkItem | WorkItemRow) -> tuple[str | None, ...]:
     return (
         item.id,
         item.process.id,
@@ -523,7 +536,12 @@ class _KnownItem:
     gone: bool
 
 
-def _item_hash(item: api.WorkItem, run_pk: int | None) -> str:
+# What an item write reads: the pydantic model of a GET (payload and files) or the lean list
+# row of the sync's listings (the same attributes).
+AnyItem = api.WorkItem | WorkItemRow
+
+
+def _item_hash(item: AnyItem, run_pk: int | None) -> str:
     exc = item.exception
     return fingerprint(
         item.state,
@@ -540,7 +558,7 @@ def _item_hash(item: api.WorkItem, run_pk: int | None) -> str:
 
 def write_items(
     workspace: Workspace,
-    items: Sequence[api.WorkItem],
+    items: Sequence[AnyItem],
     processes: ProcessResolver,
     now: datetime,
     *,
@@ -579,7 +597,8 @@ def write_items(
     )
     run_map = _resolve_runs(workspace, items, run_pks)
     proc_map = processes.resolve(((i.process.id, None) for i in items), now)
-    rows: list[dict[str, Any]] = []
+    build = _RowBuilder(workspace.pk, now)
+    rows: list[ItemRow] = []
     changes: list[WorkItemStateChange] = []
     unchanged: list[int] = []
     # Rows that may open or settle a failure occurrence (attempt history).
@@ -591,16 +610,18 @@ def write_items(
         if old is not None and old.row_hash == row_hash and not old.gone:
             unchanged.append(old.pk)
             continue
-        counts.touched_processes.add(proc_map[item.process.id])
+        process_pk = proc_map[item.process.id]
+        counts.touched_processes.add(process_pk)
         if old is None:
             counts.created += 1
         else:
             counts.updated += 1
             if old.state != item.state:
                 changes.append(_state_change(old.pk, old.state, item, sync_run_id, now))
-        rows.append(_item_row(workspace, item, proc_map, run_pk, row_hash, old, now))
+        row = build(item, process_pk, run_pk, row_hash, old)
+        rows.append(row)
         if item.state == "failed" or (old is not None and old.state != item.state):
-            failures.append(rows[-1])
+            failures.append(_occurrence_row(item, row))
     if rows:
         upsert_item_rows(rows, ITEM_UPDATE_FIELDS, fresh=assume_new)
         occurrences.observe(workspace.pk, failures, now)
@@ -612,7 +633,7 @@ def write_items(
 
 
 def _resolve_runs(
-    workspace: Workspace, items: Sequence[api.WorkItem], run_pks: dict[str, int] | None
+    workspace: Workspace, items: Sequence[AnyItem], run_pks: dict[str, int] | None
 ) -> dict[str, int]:
     wanted = {i.process_run.id for i in items if i.process_run is not None}
     known = {ext: pk for ext, pk in (run_pks or {}).items() if ext in wanted}
@@ -629,7 +650,7 @@ def _resolve_runs(
 
 
 def _state_change(
-    pk: int, old_state: str, item: api.WorkItem, sync_run_id: int | None, now: datetime
+    pk: int, old_state: str, item: AnyItem, sync_run_id: int | None, now: datetime
 ) -> WorkItemStateChange:
     return WorkItemStateChange(
         work_item_id=pk,
@@ -641,43 +662,82 @@ def _state_change(
     )
 
 
-def _item_row(
-    workspace: Workspace,
-    item: api.WorkItem,
-    proc_map: dict[str, int],
-    run_pk: int | None,
-    row_hash: str,
-    old: _KnownItem | None,
-    now: datetime,
-) -> dict[str, Any]:
-    """Return the column values (by attname) of one work-item row."""
-    exc = item.exception
-    payload_synced_at = old.payload_synced_at if old is not None else None
-    if item.state == "failed" and (old is None or old.state != "failed"):
-        payload_synced_at = None
+# Positions in a row tuple (dbwrite.ITEM_COLUMNS) that `_occurrence_row` reads.
+_EXC_COLUMNS = slice(
+    ITEM_COLUMNS.index("exception_type"), ITEM_COLUMNS.index("message_signature") + 1
+)
+
+
+class _RowBuilder:
+    """Builds the row tuples (`dbwrite.ITEM_COLUMNS` order) of one write straight from the
+    API rows: no dict and no per-value field machinery, `now` adapted once per write."""
+
+    def __init__(self, workspace_pk: int, now: datetime) -> None:
+        self.workspace_pk = workspace_pk
+        self.param = datetime_param()
+        self.now = self.param(now)
+
+    def __call__(
+        self,
+        item: AnyItem,
+        process_pk: int,
+        run_pk: int | None,
+        row_hash: str,
+        old: _KnownItem | None,
+    ) -> ItemRow:
+        exc = item.exception
+        payload_synced_at = old.payload_synced_at if old is not None else None
+        if item.state == "failed" and (old is None or old.state != "failed"):
+            payload_synced_at = None
+        run, step, step_run = item.process_run, item.step, item.step_run
+        param, now = self.param, self.now
+        return (
+            self.workspace_pk,
+            item.id,
+            process_pk,
+            run_pk,
+            item.process.id,
+            run.id if run else "",
+            step.id if step else "",
+            step_run.id if step_run else "",
+            item.state,
+            param(item.state_updated_at),
+            param(item.created_at),
+            *(_exception_columns(exc) if exc else _NO_EXCEPTION),
+            param(payload_synced_at),
+            row_hash,
+            now,
+            now,
+            None,
+        )
+
+
+_NO_EXCEPTION = ("", "", "", "")
+
+
+def _exception_columns(
+    exc: api.WorkItemException | WorkItemExceptionRow,
+) -> tuple[str, ...]:
+    """(type, code, message, message signature) of an item's exception."""
+    return (
+        clean_text(exc.type or ""),
+        clean_text(exc.code or ""),
+        clean_text(exc.message or ""),
+        clean_text(message_signature(exc.message)),
+    )
+
+
+def _occurrence_row(item: AnyItem, row: ItemRow) -> dict[str, Any]:
+    """The columns `occurrences.observe` reads of a row just written."""
+    exc_type, exc_code, exc_message, signature = row[_EXC_COLUMNS]
     return {
-        "workspace_id": workspace.pk,
         "external_id": item.id,
-        "process_id": proc_map[item.process.id],
-        "process_run_id": run_pk,
-        "process_external_id": item.process.id,
-        "process_run_external_id": item.process_run.id if item.process_run else "",
-        "step_external_id": item.step.id if item.step else "",
-        "step_run_external_id": item.step_run.id if item.step_run else "",
         "state": item.state,
         "state_updated_at": item.state_updated_at,
-        "created_at": item.created_at,
-        "exception_type": clean_text(exc.type or "") if exc else "",
-        "exception_code": clean_text(exc.code or "") if exc else "",
-        "exception_message": clean_text(exc.message or "") if exc else "",
-        "message_signature": clean_text(
-            message_signature(exc.message if exc else None)
-        ),
-        "payload_synced_at": payload_synced_at,
-        "row_hash": row_hash,
-        "first_seen_at": now,
-        "last_seen_at": now,
-        "gone_at": None,
+        "exception_type": exc_type,
+        "exception_code": exc_code,
+        "exception_message": exc_message,
+        "message_signature": signature,
     }
 
 
@@ -685,12 +745,23 @@ def write_item_detail(
     workspace: Workspace, item: api.WorkItem, processes: ProcessResolver, now: datetime
 ) -> None:
     """Store a fully read item (with payload and files)."""
-    write_items(workspace, [item], processes, now)
-    WorkItem.objects.filter(workspace=workspace, external_id=item.id).update(
-        payload=clean_json(item.payload),
-        files=clean_json([f.model_dump(mode="json") for f in item.files]),
-        payload_synced_at=now,
-    )
+    write_item_details(workspace, [item], processes, now)
+
+
+def write_item_details(
+    workspace: Workspace,
+    items: Sequence[api.WorkItem],
+    processes: ProcessResolver,
+    now: datetime,
+) -> None:
+    """Store fully read items: their rows in one write, then each one's payload and files."""
+    write_items(workspace, items, processes, now)
+    for item in items:
+        WorkItem.objects.filter(workspace=workspace, external_id=item.id).update(
+            payload=clean_json(item.payload),
+            files=clean_json([f.model_dump(mode="json") for f in item.files]),
+            payload_synced_at=now,
+        )
 
 
 def mark_items_gone(
@@ -714,9 +785,11 @@ __all__ = [
     "analyze_tables",
     "batch_size",
     "known_runs",
+    "larger_cache",
     "mark_items_gone",
     "relaxed_commits",
     "write_item_detail",
+    "write_item_details",
     "write_items",
     "write_processes",
     "write_runs",

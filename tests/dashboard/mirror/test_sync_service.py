@@ -15,6 +15,7 @@ from dashboard.mirror.models import (
     WorkspaceSyncState,
 )
 from dashboard.mirror.normalise import message_signature
+from dashboard.mirror.services import sync
 from dashboard.mirror.services.sync import WorkspaceSync
 from dashboard.workspaces.services import build_client
 from tests.dashboard.mirror.helpers import (
@@ -183,8 +184,10 @@ class Interrupted(Exception):
     pass
 
 
-def test_an_interrupted_first_sync_resumes_and_converges(emu, ws):
+def test_an_interrupted_first_sync_resumes_and_converges(emu, ws, monkeypatch):
     add_runs(emu, processes=2, runs=3, items=8)
+    # The step runs of a first load are written (and committed) RUN_BATCH runs at a time.
+    monkeypatch.setattr(sync, "RUN_BATCH", 2)
 
     def stop_after_two_runs(phase: str, result: Any) -> None:
         if result.runs_read >= 2:
