@@ -161,7 +161,12 @@ def enqueue_on_commit(sync_run_id: int, *, countdown: float = 0) -> None:
 def _enqueue(sync_run_id: int, countdown: float) -> None:
     from dashboard.mirror.tasks import sync_workspace as sync_workspace_task
 
-    options: dict[str, Any] = {}
+    # The limits travel in the message (Celery takes them from the sender): read them now,
+    # so the settings of the process that enqueues decide, not the task's import-time ones.
+    options: dict[str, Any] = {
+        "soft_time_limit": conf.soft_time_limit(),
+        "time_limit": conf.time_limit(),
+    }
     if queue := conf.sync_queue():
         options["queue"] = queue
     if countdown:
