@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -136,7 +137,11 @@ def run(args: argparse.Namespace, queue: str, tmp: Path) -> int:
             time.sleep(0.25)
         wall = time.perf_counter() - t2
         worker.terminate()
-        worker.wait(timeout=30)
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # a chunk still running: its figures are in
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait(timeout=30)
         stats = emu.stats.snapshot()
         batch_calls = sum(v for k, v in stats["by_route"].items() if "batch" in k)
         gets = sum(v for k, v in stats["by_route"].items() if k.startswith("GET"))

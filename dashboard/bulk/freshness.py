@@ -6,8 +6,8 @@ so. On a large failed list the sync does not touch unchanged failed rows on ever
 at 100,000 items nearly every row was stale: 100 GETs per chunk, 100,000 in all.
 
 Instead the operation reads the workspace's failed list once (1,000 items per page) and
-writes it into the mirror the way the sync does (`upsert.write_items`, unchanged rows
-touched). A row seen by that listing is trusted for the rest of the operation: its items are
+marks seen the mirror rows it shows unchanged (still failed, same state_updated_at). A row
+seen by that listing is trusted for the rest of the operation: its items are
 claimed by the operation, so no other Workroom action moves them meanwhile; a row the listing
 did not see (no longer failed, or gone) is still re-read on its own.
 
@@ -18,18 +18,17 @@ wait for it, released for a moment without counting an attempt.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from django.core.cache import cache
-from django.db import transaction
 from django.utils import timezone
 
 from dashboard.bulk import conf
 from dashboard.bulk.models import BulkItem, BulkOperation
 from dashboard.mirror.models import WorkItem
-from dashboard.mirror.services.upsert import ProcessResolver, write_items
 from dashboard.workspaces.models import Workspace
+from robocorp_api import models as api
 from robocorp_api.client import ControlRoomClient
 from robocorp_api.errors import ControlRoomError
 
@@ -88,15 +87,26 @@ def listed_at(
         return None
     started = timezone.now()
     try:
-        resolver = ProcessResolver(workspace)
         for page in client.work_items.list(state="failed", limit=PAGE).pages():
-            with transaction.atomic():
-                write_items(workspace, page.data, resolver, timezone.now())
+            _confirm_unchanged(workspace, page.data)
             renew()
+        cache.set(key, started.isoformat(), timeout=KEEP_SECONDS)
     except ControlRoomError as err:
         logger.info("bulk: could not list failed items of %s: %s", workspace.pk, err)
-        cache.delete(key + ":reading")
         return None
-    cache.set(key, started.isoformat(), timeout=KEEP_SECONDS)
-    cache.delete(key + ":reading")
+    finally:
+        # Also on a time limit or a lost lease: the next chunk reads it again.
+        cache.delete(key + ":reading")
     return started
+
+
+def _confirm_unchanged(workspace: Workspace, listed: Sequence[api.WorkItem]) -> None:
+    """Mark seen now the mirror rows the page shows failed with the same state_updated_at
+    (two queries a page). A row that differs is left stale: it is re-read on its own,
+    the sync's upsert stays the one writer of item content."""
+    when = {i.id: i.state_updated_at for i in listed if i.state == "failed"}
+    rows = WorkItem.objects.filter(
+        workspace=workspace, external_id__in=list(when), state="failed"
+    ).values_list("pk", "external_id", "state_updated_at")
+    same = [pk for pk, ext, updated in rows if updated == when[ext]]
+    WorkItem.objects.filter(pk__in=same).update(last_seen_at=timezone.now())
