@@ -40,7 +40,18 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     ),
     "bulk": (
         ["bench_bulk.py", "--items", "5000"],
-        ["bench_bulk.py", "--items", "100000", "--database-url", PG],
+        [
+            *("bench_bulk.py", "--items", "100000", "--workers", "2"),
+            *("--database-url", PG),
+        ],
+    ),
+    "scale": (
+        [
+            *("bench_scale.py", "--workspaces", "10", "--items", "2000"),
+            *("--workers", "4", "--interval", "20", "--phase", "45"),
+            *("--fault-latency", "15"),
+        ],
+        ["bench_scale.py", "--workspaces", "50", "--items", "20000", "--workers", "4"],
     ),
     "insights": (
         ["bench_insights.py", "--items", "200000", "--runs", "15"],

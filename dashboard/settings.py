@@ -15,6 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 from dashboard.alerts.schedule import ALERTS_BEAT_SCHEDULE
 from dashboard.bulk.schedule import BULK_BEAT_SCHEDULE
@@ -370,21 +371,34 @@ WORKROOM_SYNC_HISTORY_DAYS = env_int(ENV, "WORKROOM_SYNC_HISTORY_DAYS", 14, mini
 WORKROOM_SYNC_TARGETED_RETRY_SECONDS = env_float(
     ENV, "WORKROOM_SYNC_TARGETED_RETRY_SECONDS", 0.5, minimum=0.1
 )
-# A sync's lease must outlive the task's hard time limit (ECOSYSTEM.md B5), and its own time
-# budget must end before the soft limit, so a long sync stops cleanly and the next one resumes.
+# The sync task's own time limits: a workspace whose Control Room hangs holds one worker at
+# most this long. A sync's lease must outlive the hard limit (ECOSYSTEM.md B5), and its own
+# time budget must end before the soft limit, so a long sync stops cleanly and the next one
+# resumes.
+WORKROOM_SYNC_SOFT_TIME_LIMIT = env_int(
+    ENV, "WORKROOM_SYNC_SOFT_TIME_LIMIT", CELERY_TASK_SOFT_TIME_LIMIT, minimum=2
+)
+WORKROOM_SYNC_TIME_LIMIT = env_int(
+    ENV, "WORKROOM_SYNC_TIME_LIMIT", WORKROOM_SYNC_SOFT_TIME_LIMIT + 30, minimum=3
+)
+if WORKROOM_SYNC_SOFT_TIME_LIMIT >= WORKROOM_SYNC_TIME_LIMIT:
+    raise ImproperlyConfigured(
+        "WORKROOM_SYNC_SOFT_TIME_LIMIT must be below WORKROOM_SYNC_TIME_LIMIT "
+        f"({WORKROOM_SYNC_SOFT_TIME_LIMIT} >= {WORKROOM_SYNC_TIME_LIMIT})."
+    )
 WORKROOM_SYNC_LEASE_SECONDS = env_int(
-    ENV, "WORKROOM_SYNC_LEASE_SECONDS", CELERY_TASK_TIME_LIMIT + 30, minimum=1
+    ENV, "WORKROOM_SYNC_LEASE_SECONDS", WORKROOM_SYNC_TIME_LIMIT + 30, minimum=1
 )
 WORKROOM_SYNC_TIME_BUDGET = env_int(
     ENV,
     "WORKROOM_SYNC_TIME_BUDGET",
-    max(CELERY_TASK_SOFT_TIME_LIMIT - 30, 10),
+    max(WORKROOM_SYNC_SOFT_TIME_LIMIT - 30, 1),
     minimum=1,
 )
-if WORKROOM_SYNC_TIME_BUDGET >= CELERY_TASK_SOFT_TIME_LIMIT:
+if WORKROOM_SYNC_TIME_BUDGET >= WORKROOM_SYNC_SOFT_TIME_LIMIT:
     raise ImproperlyConfigured(
         f"WORKROOM_SYNC_TIME_BUDGET={WORKROOM_SYNC_TIME_BUDGET} must be below the sync task's "
-        f"soft time limit ({CELERY_TASK_SOFT_TIME_LIMIT} s)."
+        f"soft time limit ({WORKROOM_SYNC_SOFT_TIME_LIMIT} s)."
     )
 # Deliveries of one sync before it is given up (stops a sync that kills its worker); retries of
 # a failed sync task, backing off from RETRY_BASE seconds doubled each time up to RETRY_CAP.
@@ -409,8 +423,8 @@ WORKROOM_SYNC_CLIENT_RETRIES = env_int(
     ENV, "WORKROOM_SYNC_CLIENT_RETRIES", 4, minimum=0
 )
 WORKROOM_SYNC_DB_BATCH = env_int(ENV, "WORKROOM_SYNC_DB_BATCH", 1000, minimum=1)
-# Celery queue of sync tasks; empty = the default queue.
-WORKROOM_SYNC_QUEUE = env_str(ENV, "WORKROOM_SYNC_QUEUE", "")
+# Celery queue of sync tasks (and mirror checks); empty = the default queue.
+WORKROOM_SYNC_QUEUE = env_str(ENV, "WORKROOM_SYNC_QUEUE", "sync")
 # Webhook deliveries whose webhookEventTimestamp is further than this from now (past or future)
 # are refused: a captured delivery cannot be replayed after its event id is purged.
 WORKROOM_WEBHOOK_MAX_AGE_SECONDS = env_int(
@@ -421,7 +435,9 @@ WORKROOM_PUBLIC_URL = env_str(ENV, "WORKROOM_PUBLIC_URL", "")
 # Bulk operations (dashboard/bulk): work item ids per Control Room batch call (one chunk, one
 # task), a per-workspace throttle of items sent (0 = unlimited), the largest selection one
 # operation may hold; an item whose mirror row is older than STALE_SECONDS is re-read first.
-WORKROOM_BULK_CHUNK_SIZE = env_int(ENV, "WORKROOM_BULK_CHUNK_SIZE", 100, minimum=1)
+# 250: 100,000 items are 400 batch calls (plus 100 pages of the failed list, `bulk.freshness`),
+# inside issue 17's 1,000 calls; a chunk is still one short call.
+WORKROOM_BULK_CHUNK_SIZE = env_int(ENV, "WORKROOM_BULK_CHUNK_SIZE", 250, minimum=1)
 WORKROOM_BULK_MAX_ITEMS_PER_MINUTE = env_int(
     ENV, "WORKROOM_BULK_MAX_ITEMS_PER_MINUTE", 0, minimum=0
 )
@@ -452,7 +468,7 @@ WORKROOM_BULK_RETRY_CAP = env_int(ENV, "WORKROOM_BULK_RETRY_CAP", 300, minimum=1
 # A queued chunk whose message has not started after this long is enqueued again.
 WORKROOM_BULK_SWEEP_AFTER = env_int(ENV, "WORKROOM_BULK_SWEEP_AFTER", 60, minimum=1)
 # Celery queue of chunk tasks; empty = the default queue.
-WORKROOM_BULK_QUEUE = env_str(ENV, "WORKROOM_BULK_QUEUE", "")
+WORKROOM_BULK_QUEUE = env_str(ENV, "WORKROOM_BULK_QUEUE", "bulk")
 # --- JSON API (dashboard/api) ---
 # Requests one API token may make per minute (0 = unlimited); answered 429 + Retry-After beyond.
 WORKROOM_API_RATE_LIMIT = env_int(ENV, "WORKROOM_API_RATE_LIMIT", 120, minimum=0)
@@ -516,6 +532,33 @@ if EMAIL_USE_TLS and EMAIL_USE_SSL:
 # A mention email is sent while the page waits: a slow mail server holds it this long at most.
 EMAIL_TIMEOUT = env_int(ENV, "EMAIL_TIMEOUT", 10, minimum=1)
 DEFAULT_FROM_EMAIL = env_str(ENV, "DEFAULT_FROM_EMAIL", "workroom@localhost")
+
+# --- Celery queues per kind of work -----------------------------------------------------------
+# Syncs (many workspaces, each every minute or faster) and bulk chunks (thousands per
+# operation) get queues of their own, so a flood of one never starves the other or the short
+# tasks (beat's ticks, alerts, policies, undo) on the default queue. A worker started without
+# -Q consumes every queue below (`make run`); production runs a worker per queue (README
+# "Scaling out"). Callers also pass the queue explicitly; these routes cover any other sender.
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_ROUTES: dict[str, dict[str, str]] = {
+    name: {"queue": queue}
+    for name, queue in (
+        ("dashboard.mirror.tasks.sync_workspace", WORKROOM_SYNC_QUEUE),
+        ("dashboard.mirror.tasks.check_mirror", WORKROOM_SYNC_QUEUE),
+        ("dashboard.bulk.tasks.run_chunk", WORKROOM_BULK_QUEUE),
+        ("dashboard.policies.tasks.evaluate_workspace", WORKROOM_POLICY_QUEUE),
+        ("dashboard.alerts.tasks.evaluate_workspace", WORKROOM_ALERT_QUEUE),
+        ("dashboard.alerts.tasks.deliver", WORKROOM_ALERT_QUEUE),
+        ("dashboard.workitems.tasks.send_pending_action", WORKROOM_UNDO_QUEUE),
+    )
+    if queue
+}
+CELERY_TASK_QUEUES = [
+    Queue(name, routing_key=name)
+    for name in dict.fromkeys(
+        [CELERY_TASK_DEFAULT_QUEUE, *(r["queue"] for r in CELERY_TASK_ROUTES.values())]
+    )
+]
 
 # --- Auth, login throttling ----------------------------------------------------------------------
 

@@ -24,7 +24,7 @@ from django.utils import timezone
 from dashboard.accounts.models import Team, User
 from dashboard.audit import services as audit
 from dashboard.audit.services import Actor
-from dashboard.bulk import conf
+from dashboard.bulk import conf, frozen_items
 from dashboard.bulk.approval import needs_approval
 from dashboard.bulk.models import (
     Action,
@@ -212,29 +212,27 @@ def create_draft(
             patch=patch if action == Action.RETRY_WITH_PATCH else None,
             patch_kind=patch_kind if action == Action.RETRY_WITH_PATCH else "",
         )
-        bulk_items = [_frozen_item(op, row, names, ws_reasons, claimed) for row in rows]
+        frozen = [_frozen_row(row, names, ws_reasons, claimed) for row in rows]
         if action == Action.RETRY_WITH_PATCH:
-            _freeze_patched(op, bulk_items, scope)
-        BulkItem.objects.bulk_create(bulk_items, batch_size=1000)
-        eligible = sum(1 for b in bulk_items if b.state == BulkItem.State.PENDING)
-        op.total, op.ineligible = eligible, len(bulk_items) - eligible
+            _freeze_patched(op, frozen, scope)
+        frozen_items.insert(op.pk, frozen)
+        eligible = sum(1 for f in frozen if f.state == BulkItem.State.PENDING)
+        op.total, op.ineligible = eligible, len(frozen) - eligible
         op.save(update_fields=["total", "ineligible"])
     return op
 
 
-def _frozen_item(
-    op: BulkOperation,
+def _frozen_row(
     row: tuple[Any, ...],
     names: dict[int, str],
     ws_reasons: dict[int, str],
     claimed: dict[int, int],
-) -> BulkItem:
+) -> frozen_items.Frozen:
     pk, ws_id, ext, proc, state, updated, etype, ecode, gone = row
     reason = ws_reasons.get(ws_id, "") or item_state_reason(state, gone)
     if not reason and pk in claimed:
         reason = f"Already in bulk operation #{claimed[pk]}, which has not finished."
-    return BulkItem(
-        operation=op,
+    return frozen_items.Frozen(
         work_item_id=pk,
         workspace_id=ws_id,
         external_id=ext,
@@ -249,7 +247,9 @@ def _frozen_item(
     )
 
 
-def _freeze_patched(op: BulkOperation, items: list[BulkItem], scope: Scope) -> None:
+def _freeze_patched(
+    op: BulkOperation, items: list[frozen_items.Frozen], scope: Scope
+) -> None:
     """Compute each eligible item's patched payload, or why it is not eligible."""
     eligible = {b.work_item_id: b for b in items if b.state == BulkItem.State.PENDING}
     fields = ("pk", "payload", "payload_synced_at", "process_external_id")
@@ -546,35 +546,48 @@ def _claim_and_chunk(
                 reason=f"Already being processed by bulk operation #{other}.",
                 finished_at=now,
             )
-        queued = pending.exclude(work_item_id__in=list(taken)).update(
-            state=BulkItem.State.QUEUED
+        to_claim = list(
+            pending.exclude(work_item_id__in=list(taken))
+            .order_by("workspace_id", "pk")
+            .values_list("pk", "workspace_id")
         )
-        if not queued:
+        if not to_claim:
             raise SelectionError(
                 "Every item of this preview is already being processed by another "
                 "operation; nothing to do."
             )
         BulkOperation.objects.filter(pk=op.pk).update(
-            queued_count=queued, skipped_count=len(taken)
+            queued_count=len(to_claim), skipped_count=len(taken)
         )
-        if needs_approval(op, queued):
+        if needs_approval(op, len(to_claim)):
             # Claimed, but nothing is scheduled before a second person approves.
+            pending.exclude(work_item_id__in=list(taken)).update(
+                state=BulkItem.State.QUEUED
+            )
             BulkOperation.objects.filter(pk=op.pk).update(
                 state=BulkOperation.State.AWAITING_APPROVAL
             )
             return []
-        return write_chunks(op, held_until(op, now))
+        # Claimed and chunked in one UPDATE per chunk: a second pass over 100,000 rows
+        # (and its index writes) was most of a large confirm.
+        return write_chunks(op, held_until(op, now), claim=to_claim)
 
 
-def write_chunks(op: BulkOperation, now: datetime) -> list[int]:
-    """Split the queued items into chunks per workspace and schedule them (throttle)."""
+def write_chunks(
+    op: BulkOperation, now: datetime, *, claim: list[tuple[int, int]] | None = None
+) -> list[int]:
+    """Split the queued items (or the pending ones of `claim`, (pk, workspace) in order,
+    claimed here) into chunks per workspace and schedule them (throttle)."""
     size = conf.chunk_size()
-    rows = list(
-        BulkItem.objects.filter(operation=op, state=BulkItem.State.QUEUED)
-        .order_by("workspace_id", "pk")
-        .values_list("pk", "workspace_id")
-    )
+    rows = claim
+    if rows is None:
+        rows = list(
+            BulkItem.objects.filter(operation=op, state=BulkItem.State.QUEUED)
+            .order_by("workspace_id", "pk")
+            .values_list("pk", "workspace_id")
+        )
     spans: list[tuple[int, int, int, int]] = []  # (workspace, first pk, last pk, n)
+    parts: list[list[int]] = []
     by_ws: dict[int, list[int]] = {}
     for pk, ws in rows:
         by_ws.setdefault(ws, []).append(pk)
@@ -582,6 +595,7 @@ def write_chunks(op: BulkOperation, now: datetime) -> list[int]:
         for start in range(0, len(pks), size):
             part = pks[start : start + size]
             spans.append((ws, part[0], part[-1], len(part)))
+            parts.append(part)
     due = _schedule(spans, now)
     chunks = BulkChunk.objects.bulk_create(
         [
@@ -589,14 +603,16 @@ def write_chunks(op: BulkOperation, now: datetime) -> list[int]:
             for i, (ws, _a, _b, n) in enumerate(spans)
         ]
     )
-    for chunk, (ws, first, last, _n) in zip(chunks, spans, strict=True):
-        BulkItem.objects.filter(
-            operation=op,
-            workspace_id=ws,
-            state=BulkItem.State.QUEUED,
-            pk__gte=first,
-            pk__lte=last,
-        ).update(chunk=chunk)
+    for chunk, part in zip(chunks, parts, strict=True):
+        # By primary key: a range over (operation, state) read the whole operation's
+        # items for every chunk (1,000 chunks x 100,000 rows at 100k items).
+        items = BulkItem.objects.filter(pk__in=part)
+        if claim is None:
+            items.update(chunk=chunk)
+        elif items.filter(state=BulkItem.State.PENDING).update(
+            state=BulkItem.State.QUEUED, chunk=chunk
+        ) != len(part):
+            raise IntegrityError("items of this preview changed while it was confirmed")
     return [c.pk for c in chunks]
 
 

@@ -29,7 +29,7 @@ from django.utils import timezone
 from dashboard.accounts.models import Team, User
 from dashboard.audit import services as audit
 from dashboard.audit.services import Actor
-from dashboard.bulk import conf
+from dashboard.bulk import conf, freshness
 from dashboard.bulk.models import BulkChunk, BulkItem, BulkOperation
 from dashboard.bulk.patching import send_patched_payload
 from dashboard.lib import leases
@@ -63,11 +63,16 @@ _COUNTER: dict[str, str] = {
 class Release(Exception):
     """Stop this delivery; the chunk goes back to queued and is retried in `delay` seconds."""
 
-    def __init__(self, delay: float, note: str, *, transient: bool) -> None:
+    def __init__(
+        self, delay: float, note: str, *, transient: bool, counted: bool = True
+    ) -> None:
         super().__init__(note)
         self.delay = delay
         self.note = note
         self.transient = transient
+        # False: waiting on our own work (another chunk reading the failed list), neither
+        # Control Room's trouble nor a rate limit.
+        self.counted = counted
 
 
 @dataclass(frozen=True)
@@ -175,7 +180,9 @@ def _release(chunk: BulkChunk, owner: str, release: Release) -> None:
         "attempts": F("attempts") - 1,
         "last_error": release.note[:500],
     }
-    if release.transient:
+    if not release.counted:
+        pass
+    elif release.transient:
         fields["transient_retries"] = F("transient_retries") + 1
     else:
         fields["rate_limited"] = F("rate_limited") + 1
@@ -398,6 +405,7 @@ def _run_items(
     targets = [_target(i) for i in queued]
     if not targets:
         return
+    fresh_within = _fresh_within(client, chunk, op, owner, action.only_failed)
 
     def take_in_hand(to_send: list[Target]) -> None:
         with transaction.atomic():
@@ -418,7 +426,7 @@ def _run_items(
             Actor.of(op.created_by),
             workspace=chunk.workspace,
             client=client,
-            fresh_within=timedelta(seconds=conf.stale_after_seconds()),
+            fresh_within=fresh_within,
             before_send=take_in_hand,
             # 100 GETs per chunk would halve the throughput; the sync watches the items
             # until they settle. One operation is audited whole (confirm and finish).
@@ -427,6 +435,42 @@ def _run_items(
             include_verified=op.include_verified,
         ),
     )
+
+
+def _fresh_within(
+    client: ControlRoomClient,
+    chunk: BulkChunk,
+    op: BulkOperation,
+    owner: str,
+    only_failed: bool,
+) -> timedelta:
+    """How recently a mirror row must have been seen to be trusted without a re-read: within
+    WORKROOM_BULK_STALE_SECONDS, or by this operation's listing of the failed items
+    (`freshness`), whichever reaches further back.
+
+    Raises:
+        Release: another chunk is reading the failed list; this one waits a moment.
+    """
+    window = timedelta(seconds=conf.stale_after_seconds())
+    if not only_failed:
+        return window
+    try:
+        since = freshness.listed_at(
+            op,
+            chunk.workspace,
+            client,
+            lambda: _claim(chunk.pk, owner).renew(state=BulkChunk.State.RUNNING),
+        )
+    except freshness.ListingUnderWay:
+        raise Release(
+            1.0,
+            "waiting for the failed list to be read",
+            transient=False,
+            counted=False,
+        ) from None
+    if since is None:
+        return window
+    return max(window, timezone.now() - since)
 
 
 _FINAL = {

@@ -15,6 +15,16 @@ def lease_seconds() -> int:
     return settings.WORKROOM_SYNC_LEASE_SECONDS
 
 
+def soft_time_limit() -> int:
+    """The sync task's soft time limit (SoftTimeLimitExceeded ends it cleanly)."""
+    return settings.WORKROOM_SYNC_SOFT_TIME_LIMIT
+
+
+def time_limit() -> int:
+    """The sync task's hard time limit (the pool kills the worker process)."""
+    return settings.WORKROOM_SYNC_TIME_LIMIT
+
+
 def time_budget_seconds() -> int:
     """A sync stops cleanly after this long (before the task's soft time limit)."""
     return settings.WORKROOM_SYNC_TIME_BUDGET

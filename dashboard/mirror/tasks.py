@@ -12,7 +12,14 @@ from dashboard.mirror import conf
 
 
 @shared_task(
-    bind=True, acks_late=True, ignore_result=True, max_retries=conf.task_max_retries()
+    bind=True,
+    acks_late=True,
+    ignore_result=True,
+    max_retries=conf.task_max_retries(),
+    # A workspace whose Control Room hangs holds one worker this long at most; the lease
+    # outlives the hard limit, so a killed sync's workspace is free again after it.
+    soft_time_limit=conf.soft_time_limit(),
+    time_limit=conf.time_limit(),
 )
 def sync_workspace(self, sync_run_id: int) -> None:  # type: ignore[no-untyped-def]
     """Run SyncRun `sync_run_id`; retries (bounded, with backoff) on transient API errors.

@@ -258,7 +258,9 @@ def test_the_compose_commands_run_a_working_production_stack(
         ],
         env,
     )
-    for service in ("web", "worker", "beat"):
+    # Every worker service: each consumes one queue (sync, bulk, default).
+    workers = [name for name in compose()["services"] if name.startswith("worker")]
+    for service in ("web", *workers, "beat"):
         processes(service, localised(compose_command(service), port=port, var=var), env)
 
     base = f"http://127.0.0.1:{port}"
@@ -310,7 +312,18 @@ def test_compose_dockerfile_and_procfile_run_the_same_commands() -> None:
     assert dockerfile_cmd() == web
     entries = procfile()
     assert entries["web"] == web
-    assert entries["worker"] == compose_command("worker")
+    workers = [name for name in compose()["services"] if name.startswith("worker")]
+    assert {"worker", "worker-sync", "worker-bulk"} <= set(workers)
+    for name in workers:
+        assert entries[name] == compose_command(name)
+    queues = {
+        compose_command(name)[compose_command(name).index("-Q") + 1] for name in workers
+    }
+    assert queues == {
+        "celery",
+        "sync",
+        "bulk",
+    }  # every queue of the settings has a worker
     beat = compose_command("beat")
     # The Procfile runs from the app directory (the image's WORKDIR /app).
     assert [

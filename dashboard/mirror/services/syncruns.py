@@ -18,7 +18,7 @@ from typing import Any
 from celery.exceptions import SoftTimeLimitExceeded
 from django.contrib.auth.models import AnonymousUser
 from django.db import DatabaseError, IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -81,11 +81,12 @@ def sync_request(
     run_external_id: str = "",
     requested_by: User | AnonymousUser | None = None,
     enqueue: bool = True,
+    due_at: datetime | None = None,
 ) -> SyncRun:
     """Create a queued SyncRun (or return the one already queued/running) and enqueue it.
 
     Two triggers at once make one sync: a partial unique constraint allows one active
-    SyncRun per (workspace, target). The task is enqueued after commit; if the broker is
+    SyncRun per (workspace, target). `due_at`: when the schedule wanted it (default now). The task is enqueued after commit; if the broker is
     down the row stays queued and `sweep` enqueues it later.
     """
     WorkspaceSyncState.objects.get_or_create(workspace=workspace)
@@ -104,6 +105,7 @@ def sync_request(
                 trigger=trigger,
                 target_run_external_id=run_external_id,
                 requested_by=signed_in(requested_by),
+                due_at=due_at or timezone.now(),
             )
     except IntegrityError:
         active = _active_sync(workspace, run_external_id)
@@ -159,7 +161,12 @@ def enqueue_on_commit(sync_run_id: int, *, countdown: float = 0) -> None:
 def _enqueue(sync_run_id: int, countdown: float) -> None:
     from dashboard.mirror.tasks import sync_workspace as sync_workspace_task
 
-    options: dict[str, Any] = {}
+    # The limits travel in the message (Celery takes them from the sender): read them now,
+    # so the settings of the process that enqueues decide, not the task's import-time ones.
+    options: dict[str, Any] = {
+        "soft_time_limit": conf.soft_time_limit(),
+        "time_limit": conf.time_limit(),
+    }
     if queue := conf.sync_queue():
         options["queue"] = queue
     if countdown:
@@ -169,16 +176,38 @@ def _enqueue(sync_run_id: int, countdown: float) -> None:
 
 
 def dispatch_due_syncs() -> int:
-    """Request a scheduled sync of every enabled workspace that is due; return how many."""
+    """Request a scheduled sync of every enabled workspace that is due; return how many.
+
+    Most overdue first, so a burst of due workspaces is served in the order they fell due
+    (the queue is FIFO). A workspace whose full sync is still queued or running is left out:
+    it stays due and is dispatched again once that sync ends, never stacked behind itself.
+    Each SyncRun's `due_at` is when the workspace fell due, so finished_at - due_at is the
+    schedule's lag.
+    """
     now = timezone.now()
-    due = Workspace.objects.filter(enabled=True, needs_attention=False).filter(
-        Q(sync_state__isnull=True)
-        | Q(sync_state__next_sync_at__isnull=True)
-        | Q(sync_state__next_sync_at__lte=now)
+    busy = SyncRun.objects.filter(
+        workspace=OuterRef("pk"),
+        target_run_external_id="",
+        status__in=SyncRun.ACTIVE_STATUSES,
+    )
+    due = (
+        Workspace.objects.filter(enabled=True, needs_attention=False)
+        .filter(
+            Q(sync_state__isnull=True)
+            | Q(sync_state__next_sync_at__isnull=True)
+            | Q(sync_state__next_sync_at__lte=now)
+        )
+        .exclude(Exists(busy))
+        .annotate(fell_due=F("sync_state__next_sync_at"))
+        .order_by(F("fell_due").asc(nulls_first=True), "pk")
     )
     count = 0
     for workspace in due:
-        sync_request(workspace=workspace, trigger=SyncRun.Trigger.BEAT)
+        sync_request(
+            workspace=workspace,
+            trigger=SyncRun.Trigger.BEAT,
+            due_at=getattr(workspace, "fell_due", None) or now,
+        )
         count += 1
     return count
 

@@ -219,8 +219,38 @@ def test_the_dispatcher_queues_due_workspaces_only(team_a, emu, ws):
     WorkspaceSyncState.objects.filter(pk=ws.pk).update(
         next_sync_at=timezone.now() - timedelta(seconds=1)
     )
+    # Due again while its sync is still queued: left out, never stacked behind itself.
+    assert dispatch_due_syncs() == 0
+    assert SyncRun.objects.count() == 1
+    SyncRun.objects.update(status=SyncRun.Status.SUCCEEDED, finished_at=timezone.now())
     assert dispatch_due_syncs() == 1
-    assert SyncRun.objects.count() == 1  # still queued: deduplicated
+    assert SyncRun.objects.count() == 2
+
+
+def test_the_dispatcher_serves_the_most_overdue_first_and_records_when_it_fell_due(
+    team_a, emu, ws
+):
+    older = make_workspace_row(team_a, name="Older", cr_workspace_id="older")
+    now = timezone.now()
+    WorkspaceSyncState.objects.create(
+        workspace=older, next_sync_at=now - timedelta(minutes=5)
+    )
+    WorkspaceSyncState.objects.update_or_create(
+        workspace=ws, defaults={"next_sync_at": now - timedelta(minutes=1)}
+    )
+    assert dispatch_due_syncs() == 2
+    first, second = SyncRun.objects.order_by("pk")
+    assert (first.workspace, second.workspace) == (older, ws)
+    assert abs((first.due_at - (now - timedelta(minutes=5))).total_seconds()) < 0.01
+    assert abs((second.due_at - (now - timedelta(minutes=1))).total_seconds()) < 0.01
+
+
+def test_a_webhook_sync_does_not_hold_back_the_scheduled_one(team_a, emu, ws):
+    SyncRun.objects.create(
+        workspace=ws, trigger=SyncRun.Trigger.WEBHOOK, target_run_external_id="run-1"
+    )
+    assert dispatch_due_syncs() == 1
+    assert SyncRun.objects.filter(target_run_external_id="").count() == 1
 
 
 def test_the_sweeper_requeues_lost_and_orphaned_syncs(ws, sync_queue, redis_client):

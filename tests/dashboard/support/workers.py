@@ -59,11 +59,19 @@ class Worker:
 
 
 class Workers:
-    """Solo-pool workers on `queue`, named `<name>N-…@host`, logging to `log_dir/worker-N.log`."""
+    """Solo-pool (or `pool`) workers on `queue`, named `<name>N-…@host`, logging to `log_dir/worker-N.log`."""
 
     def __init__(
-        self, *, queue: str, env: Mapping[str, str], log_dir: Path, name: str
+        self,
+        *,
+        queue: str,
+        env: Mapping[str, str],
+        log_dir: Path,
+        name: str,
+        pool: str = "solo",
     ) -> None:
+        # "prefork" (one child) where the test needs Celery's time limits, which solo lacks.
+        self.pool = ["-P", "solo"] if pool == "solo" else ["-P", pool, "-c", "1"]
         self.queue = queue
         self.env = dict(env)
         self.log_dir = log_dir
@@ -76,8 +84,7 @@ class Workers:
         log = self.log_dir / f"worker-{n}.log"
         # Solo pool: the task runs in the worker process itself, so SIGKILL kills it mid-flight.
         argv = celery_worker_argv(
-            "-P",
-            "solo",
+            *self.pool,
             "-Q",
             self.queue,
             "--without-heartbeat",

@@ -1,0 +1,102 @@
+"""Bulk operations at scale: the frozen preview written as plain rows, and a large operation
+reading the failed list once instead of re-reading every stale item (one GET each)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from dashboard.bulk import drafts, execution, freshness
+from dashboard.bulk.models import BulkChunk, BulkItem, BulkOperation
+from dashboard.mirror.models import WorkItem
+from tests.dashboard.bulk.helpers import seed_failed
+from tests.dashboard.support.sync import full_sync
+
+pytestmark = [pytest.mark.emulator]
+
+
+def run_all(op: BulkOperation) -> None:
+    for chunk_id in BulkChunk.objects.filter(operation=op).values_list("pk", flat=True):
+        execution.run_chunk(chunk_id)
+
+
+def test_the_frozen_rows_keep_every_field(db, ws, emu, bob):
+    seed_failed(emu, 5)
+    full_sync(ws)
+    WorkItem.objects.filter(workspace=ws).order_by("pk").first().delete()  # type: ignore[union-attr]
+    op = drafts.create_draft(bob, action="retry", filter_query="")
+    rows = list(BulkItem.objects.filter(operation=op).order_by("work_item_id"))
+    mirror = {w.pk: w for w in WorkItem.objects.filter(workspace=ws)}
+    assert len(rows) == 4 == op.total
+    for row in rows:
+        item = mirror[row.work_item_id]
+        assert (row.external_id, row.workspace_id, row.process_id) == (
+            item.external_id,
+            item.workspace_id,
+            item.process_id,
+        )
+        assert row.preview_state == "failed" and row.state == "pending"
+        assert row.preview_state_updated_at == item.state_updated_at
+        assert row.process_name == "Invoices" and row.patched_payload is None
+
+
+def test_a_patched_preview_stores_each_payload_as_json(db, ws, emu, bob):
+    seed_failed(emu, 3)
+    full_sync(ws)
+    op = drafts.create_draft(
+        bob,
+        action="retry_with_patch",
+        filter_query="",
+        patch={"fixed": True},
+        patch_kind="merge",
+    )
+    payloads = list(
+        BulkItem.objects.filter(operation=op).values_list("patched_payload", flat=True)
+    )
+    assert len(payloads) == 3
+    assert all(p is not None and p["fixed"] is True for p in payloads), payloads
+
+
+@pytest.mark.parametrize("large", [True, False])
+def test_a_large_operation_reads_the_failed_list_once_instead_of_each_stale_item(
+    db, ws, emu, bob, settings, monkeypatch, large
+):
+    settings.WORKROOM_BULK_CHUNK_SIZE = 10
+    monkeypatch.setattr(freshness, "MIN_ITEMS", 20 if large else 1000)
+    seed_failed(emu, 40)
+    full_sync(ws)
+    # Stale: seen by a sync long ago (a long failed list is not touched on every sync).
+    WorkItem.objects.filter(workspace=ws).update(
+        last_seen_at=timezone.now() - timedelta(hours=1)
+    )
+    op = drafts.create_draft(bob, action="retry", filter_query="state=failed")
+    # Retried in Control Room behind our back: the listing no longer shows it failed, so
+    # it is still re-read on its own and skipped, never reported as sent.
+    moved = BulkItem.objects.filter(operation=op).order_by("pk").first()
+    assert moved is not None
+    emu.store.retry_single(emu.store.get_item(moved.external_id))
+    drafts.confirm(op, bob, reason="scale")
+    emu.stats.reset()
+    run_all(op)
+    op.refresh_from_db()
+    by_route = emu.stats.snapshot()["by_route"]
+    gets = sum(
+        n
+        for route, n in by_route.items()
+        if route.startswith("GET") and "work-items/" in route
+    )
+    lists = sum(
+        n
+        for route, n in by_route.items()
+        if route.startswith("GET") and route.endswith("/work-items")
+    )
+    assert op.state == BulkOperation.State.SUCCEEDED, op.state
+    assert op.done_count == 39 and op.skipped_count == 1
+    skipped = BulkItem.objects.get(operation=op, state=BulkItem.State.SKIPPED)
+    assert skipped.pk == moved.pk and "no longer failed" in skipped.reason
+    if large:
+        assert (lists, gets) == (1, 1), by_route  # one page of the list; the moved item
+    else:
+        assert (lists, gets) == (0, 40), by_route  # every stale item re-read
