@@ -244,12 +244,13 @@ def derived(env: dict[str, str]) -> list[object]:
 
 def test_derived_defaults_follow_the_task_limits_and_the_environment_wins():
     # Sync lease: hard limit 330 + 30; time budget: soft limit 300 - 30; bulk lease: chunk limit + 30.
-    assert derived(prod_env()) == [360, 270, 180, "", 5.0]
+    # Bulk chunks go to their own queue by default (a flood of syncs never starves them).
+    assert derived(prod_env()) == [360, 270, 180, "bulk", 5.0]
     assert derived(prod_env(WORKROOM_BULK_CHUNK_TIME_LIMIT="200")) == [
         360,
         270,
         230,
-        "",
+        "bulk",
         5.0,
     ]
     assert derived(
