@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import statistics
 import sys
@@ -32,7 +31,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from django_setup import setup_django
 from results import TARGET_MISSED, report
+from world import bench_team, bench_workspace
 
 REPO = Path(__file__).resolve().parent.parent
 PG_ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
@@ -129,45 +130,19 @@ def _rss_mb() -> float:
 
 
 def _setup_django(name: str) -> None:
-    os.environ["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/{name}"
-    os.environ.setdefault("WORKROOM_DEV", "1")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
-    sys.path.insert(0, str(REPO))
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+    setup_django(None, f"postgres://postgres@127.0.0.1:5432/{name}")
 
 
 def _world() -> tuple[Any, list[Any], list[Any]]:
-    from django.contrib.auth import get_user_model
-
-    from dashboard.accounts.models import Membership, Role, Team
-    from dashboard.lib import secretbox
+    from dashboard.accounts.models import Role
     from dashboard.mirror.models import Process, WorkspaceSyncState
-    from dashboard.workspaces.models import Workspace
 
-    # A throwaway database; the client logs in with force_login, the password is never used.
-    user = get_user_model().objects.create_user("bench", password=None)
-    team = Team.objects.create(name="Bench", slug="bench")
-    Membership.objects.create(team=team, user=user, role=Role.OPERATOR)
+    user, team = bench_team(Role.OPERATOR)
     workspaces, processes = [], []
     for w in range(3):
-        ws = Workspace(
-            team=team,
-            name=f"Production {w}",
-            base_url="https://cloud.robocorp.com/api/v1",
-            cr_workspace_id=f"ws-{w}",
+        ws = bench_workspace(
+            team, w, permissions={"read_work_items": True, "write_work_items": True}
         )
-        ws.api_key_ciphertext = secretbox.encrypt(
-            "bench-key-not-real", context=str(ws.uid)
-        )
-        ws.api_key_key_id = secretbox.key_id_of(ws.api_key_ciphertext)
-        ws.api_key_hint = "real"
-        ws.permissions = {"read_work_items": True, "write_work_items": True}
-        ws.save()
         WorkspaceSyncState.objects.create(
             workspace=ws, last_success_at=datetime.now(tz=UTC)
         )

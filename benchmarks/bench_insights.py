@@ -19,7 +19,6 @@ Targets: page p95 <= 100 ms; an update after a sync touching K items reads <= 3 
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import statistics
 import sys
@@ -28,7 +27,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from django_setup import setup_django
 from results import TARGET_MISSED, report
+from world import bench_team, bench_workspace
 
 REPO = Path(__file__).resolve().parent.parent
 PG_ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
@@ -53,43 +54,18 @@ def _database(name: str, drop: bool = False) -> None:
 
 
 def _setup_django(name: str) -> None:
-    os.environ["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/{name}"
-    os.environ.setdefault("WORKROOM_DEV", "1")
-    os.environ.setdefault("WORKROOM_LOG_LEVEL", "WARNING")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
-    sys.path.insert(0, str(REPO))
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+    setup_django(None, f"postgres://postgres@127.0.0.1:5432/{name}")
 
 
 def _world() -> tuple[Any, list[Any], list[Any]]:
-    from django.contrib.auth import get_user_model
-
-    from dashboard.accounts.models import Membership, Role, Team
+    from dashboard.accounts.models import Role
     from dashboard.insights.models import ProcessValue
-    from dashboard.lib import secretbox
     from dashboard.mirror.models import Process
-    from dashboard.workspaces.models import Workspace
 
-    user = get_user_model().objects.create_user("bench", password=None)
-    team = Team.objects.create(name="Bench", slug="bench")
-    Membership.objects.create(team=team, user=user, role=Role.ADMIN)
+    user, team = bench_team(Role.ADMIN)
     workspaces, processes = [], []
     for w in range(2):
-        ws = Workspace(
-            team=team,
-            name=f"Production {w}",
-            base_url="https://cloud.robocorp.com/api/v1",
-            cr_workspace_id=f"ws-{w}",
-        )
-        ws.api_key_ciphertext = secretbox.encrypt(
-            "bench-key-not-real", context=str(ws.uid)
-        )
-        ws.save()
+        ws = bench_workspace(team, w)
         workspaces.append(ws)
         for p in range(10):
             proc = Process.objects.create(

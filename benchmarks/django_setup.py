@@ -10,13 +10,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def setup_django(tmp: Path, database_url: str = "", **env: str) -> None:
-    """Configure the environment (`env` added), set Django up and migrate."""
+def setup_django(tmp: Path | None, database_url: str = "", **env: str) -> None:
+    """Configure the environment (`env` added), set Django up and migrate.
+
+    Without `database_url` the database is a SQLite file in `tmp`."""
+    if not database_url and tmp is None:
+        raise ValueError("setup_django needs a database URL or a directory for SQLite")
     os.environ.update(
         {
             "WORKROOM_DEV": "1",
             "DJANGO_SETTINGS_MODULE": "dashboard.settings",
-            "DATABASE_URL": database_url or f"sqlite:///{tmp / 'bench.sqlite3'}",
+            "DATABASE_URL": database_url or f"sqlite:///{tmp}/bench.sqlite3",
             "WORKROOM_LOG_LEVEL": "WARNING",
             **env,
         }
