@@ -33,10 +33,10 @@ typecheck: venv
 	WORKROOM_DEV=1 $(VENV)/bin/mypy robocorp_api dashboard workroom_cli tests benchmarks
 
 test-sqlite: venv services
-	$(VENV)/bin/pytest tests
+	$(VENV)/bin/pytest tests --durations=15
 
 test-postgres: venv services
-	DATABASE_URL=$(PG_URL) $(VENV)/bin/pytest tests/dashboard
+	DATABASE_URL=$(PG_URL) $(VENV)/bin/pytest tests/dashboard --durations=15
 
 test: venv services lint typecheck test-sqlite test-postgres
 
