@@ -75,11 +75,14 @@ class Dirty:
 
 @dataclass(frozen=True)
 class UpdateResult:
-    updated: bool  # False: another update of this workspace holds the lease
+    updated: (
+        bool  # False: another update of this workspace holds the lease (or it is gone)
+    )
     rows_read: int = 0
     item_hours: int = 0
     failure_hours: int = 0
     run_hours: int = 0
+    gone: bool = False  # the workspace no longer exists: nothing to do, now or later
 
 
 def hour_of(value: datetime) -> datetime:
@@ -92,6 +95,8 @@ def hour_of(value: datetime) -> datetime:
 
 def update_workspace(workspace_id: int) -> UpdateResult:
     """Bring the rollups of a workspace up to date with its mirror (after a sync)."""
+    if not Workspace.objects.filter(pk=workspace_id).exists():
+        return UpdateResult(False, gone=True)
     lease = _take(workspace_id)
     if lease is None:
         return UpdateResult(False)

@@ -17,6 +17,6 @@ def update_workspace(self, workspace_id: int) -> int:  # type: ignore[no-untyped
     from dashboard.insights.rollups import update_workspace as update
 
     result = update(workspace_id)
-    if not result.updated:
+    if not result.updated and not result.gone:
         raise self.retry(countdown=BUSY_RETRY_SECONDS)
     return result.rows_read

@@ -190,3 +190,12 @@ def test_deleting_the_workspace_deletes_its_rollups_and_values(db, ws, emu):
     ws.delete()
     for model in (HourRollup, CodeRollup, DurationRollup, Cursor, ProcessValue):
         assert not model.objects.exists(), model.__name__
+
+
+def test_an_update_of_a_workspace_that_is_gone_ends_without_retrying(db):
+    # Updates queued for a deleted workspace (or left in a shared broker by another
+    # database) must not be retried every 15 s: the workspace will never come back.
+    from dashboard.insights.tasks import update_workspace as task
+
+    assert update_workspace(999999).gone
+    assert task.run(999999) == 0  # self.retry would raise celery's Retry here
