@@ -64,10 +64,54 @@ def emulator(seed: str) -> Iterator[dict[str, str]]:
                 break
         else:
             raise SystemExit("the emulator did not start")
+        info["pid"] = str(proc.pid)
         yield info
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def process_cpu(pid: int) -> float | None:
+    """CPU seconds (user + system) another process has used so far; None where /proc
+    cannot tell (not Linux, or not readable)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # Fields after the command name (which may hold spaces): utime and stime are 14 and 15.
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def database_pid() -> int | None:
+    """The PostgreSQL backend serving this process's Django connection (None on SQLite)."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (pid,) = cursor.fetchone()
+    return int(pid)
+
+
+class OtherCpu:
+    """CPU seconds the emulator subprocess and the PostgreSQL backend spend meanwhile."""
+
+    def __init__(self, info: dict[str, str]) -> None:
+        self.pids = {"emulator": int(info["pid"])}
+        backend = database_pid()
+        if backend is not None:
+            self.pids["postgres backend"] = backend
+        self.start = {name: process_cpu(pid) for name, pid in self.pids.items()}
+
+    def spent(self) -> dict[str, float]:
+        spent = {}
+        for name, pid in self.pids.items():
+            now, then = process_cpu(pid), self.start[name]
+            if now is not None and then is not None:
+                spent[name] = now - then
+        return spent
 
 
 def _pg_url(name: str) -> str:
@@ -241,7 +285,9 @@ def full_sync(info: dict[str, str], items: int, db: str) -> float:
     from dashboard.mirror.models import WorkItem
 
     workspace = _workspace(info, "bench full")
+    others = OtherCpu(info)
     result, calls, queries, seconds, cpu = _sync(workspace)
+    other_cpu = others.spent()
     mirrored = WorkItem.objects.filter(workspace=workspace).count()
     per_k = 1000 / max(mirrored, 1)
     print(
@@ -250,6 +296,14 @@ def full_sync(info: dict[str, str], items: int, db: str) -> float:
         f"{calls} API calls ({calls * per_k:.1f} per 1,000 items, incl. {result.runs_read} runs' step runs "
         f"and up to 100 payload reads); {queries} DB queries ({queries * per_k:.1f} per 1,000 items); "
         f"peak RSS {_rss_mb():.0f} MB; load average {os.getloadavg()[0]:.1f}",
+        flush=True,
+    )
+    print(
+        "  CPU seconds per 100,000 items: sync process "
+        + ", ".join(
+            f"{name} {sec * 100_000 / max(mirrored, 1):.1f}"
+            for name, sec in {"sync process": cpu, **other_cpu}.items()
+        ).removeprefix("sync process "),
         flush=True,
     )
     _target(
