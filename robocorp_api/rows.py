@@ -7,6 +7,11 @@ msgspec structs, and was a fifth of the sync's time. The structs have the same a
 names and types as the pydantic models, so code that reads list rows takes either; the
 same leniency applies (unknown fields ignored, lax types, a timestamp without offset read
 as UTC); a body that does not match raises `InvalidResponse` as the models' parsing does.
+
+The row structs are not tracked by Python's cycle collector (`gc=False`: they hold only
+strings, datetimes and other such structs, so they cannot form a cycle). A sync holds a
+page of them at a time and creates some 400,000 per 100,000 items: tracked, they made the
+collector's passes a tenth of the sync's CPU.
 """
 
 from __future__ import annotations
@@ -21,17 +26,17 @@ from robocorp_api.errors import InvalidResponse
 __all__ = ["RowRef", "WorkItemExceptionRow", "WorkItemRow", "WorkItemRowPage"]
 
 
-class RowRef(msgspec.Struct, frozen=True):
+class RowRef(msgspec.Struct, frozen=True, gc=False):
     id: str
 
 
-class WorkItemExceptionRow(msgspec.Struct, frozen=True):
+class WorkItemExceptionRow(msgspec.Struct, frozen=True, gc=False):
     type: str | None = None
     code: str | None = None
     message: str | None = None
 
 
-class WorkItemRow(msgspec.Struct, kw_only=True):
+class WorkItemRow(msgspec.Struct, kw_only=True, gc=False):
     """A work-item list row (`models.WorkItem` without payload and files)."""
 
     id: str
