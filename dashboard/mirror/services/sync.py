@@ -91,9 +91,10 @@ RUN_BATCH = 20
 WEBHOOK_ROUNDS = 10
 # Runs fetched ahead by helper threads while the current one is written (`_read_runs`).
 FETCH_AHEAD = 4
-# Items a first load writes per transaction (`_load_pages`): a few pages, so SQLite's write
-# lock is held for well under a second at a time.
+# A first load's transactions (`_load_pages`): a few pages, or what a second brought in, so
+# SQLite's write lock is held for about a second at most.
 FIRST_LOAD_COMMIT_ITEMS = 5000
+FIRST_LOAD_COMMIT_SECONDS = 1.0
 
 
 def page_size() -> int:
@@ -407,13 +408,16 @@ class WorkspaceSync:
 
     def _load_pages(self, pages: Iterator[WorkItemRowPage]) -> bool:
         """Write first-load pages in one transaction until it holds `FIRST_LOAD_COMMIT_ITEMS`
-        items; return False once `pages` is exhausted.
+        items or has lasted `FIRST_LOAD_COMMIT_SECONDS`; return False once `pages` is
+        exhausted.
 
         Not a commit per page: item ids are random, so each commit writes out nearly every
         page of the (workspace, external id) index again (SQLite's WAL holds whole pages:
-        330 MB written for 100,000 items at one page a commit).
+        330 MB written for 100,000 items at one page a commit). The time bound keeps
+        SQLite's write lock short when Control Room is slow to answer.
         """
         written = 0
+        until = time.monotonic() + FIRST_LOAD_COMMIT_SECONDS
         with transaction.atomic():
             for page in pages:
                 self._count(
@@ -427,7 +431,7 @@ class WorkspaceSync:
                     )
                 )
                 written += len(page.data)
-                if written >= FIRST_LOAD_COMMIT_ITEMS:
+                if written >= FIRST_LOAD_COMMIT_ITEMS or time.monotonic() > until:
                     return True
         return False
 
