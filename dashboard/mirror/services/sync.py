@@ -380,7 +380,14 @@ class WorkspaceSync:
         interrupted, the next sync finds items and takes the per-run path for what is left.
         """
         pages = prefetched(self.client.work_items.list_rows(limit=page_size()).pages())
+        analyzed = False
         while self._load_pages(pages):
+            if not analyzed:
+                # Statistics of an empty table make PostgreSQL look up each page's items
+                # (failure occurrences) by scanning all rows loaded so far; once it knows
+                # external ids are unique it uses their index for the rest of the load.
+                upsert.analyze_tables()
+                analyzed = True
             self.checkpoint(self._phase, self.result)
             self._check_time()
         upsert.analyze_tables()
