@@ -115,6 +115,22 @@ def _sqlite_utc_text(value: datetime | None) -> str | None:
     return value.replace(tzinfo=None).isoformat(" ")
 
 
+def sqlite_text_from_iso() -> Callable[[datetime | None, str | None], Any] | None:
+    """On SQLite in UTC, the function `(value, value.isoformat())` → the text
+    `datetime_param` makes of `value`, cut from the ISO string the caller has already
+    made (for the row hash) instead of converted anew; None elsewhere."""
+    if connection.vendor != "sqlite" or connection.timezone_name != "UTC":
+        return None
+    return _sqlite_text_from_iso
+
+
+def _sqlite_text_from_iso(value: datetime | None, iso: str | None) -> str | None:
+    if iso is None or not iso.endswith("+00:00"):
+        return _sqlite_utc_text(value)
+    # "YYYY-MM-DDTHH:MM:SS[.ffffff]+00:00" → "YYYY-MM-DD HH:MM:SS[.ffffff]"
+    return f"{iso[:10]} {iso[11:-6]}"
+
+
 def upsert_item_rows(
     rows: Sequence[ItemRow],
     update_fields: Sequence[str],

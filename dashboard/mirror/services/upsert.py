@@ -35,6 +35,7 @@ from dashboard.mirror.services.dbwrite import (
     datetime_param,
     larger_cache,
     relaxed_commits,
+    sqlite_text_from_iso,
     upsert_item_rows,
 )
 from dashboard.workspaces.models import Workspace
@@ -191,10 +192,6 @@ def _comparable(value: Any) -> Any:
     if isinstance(value, dict | list):
         return json.dumps(value, sort_keys=True)
     return value
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
 
 
 class ProcessResolver:
@@ -541,12 +538,17 @@ class _KnownItem:
 AnyItem = api.WorkItem | WorkItemRow
 
 
-def _item_hash(item: AnyItem, run_pk: int | None) -> str:
+def _item_hash(
+    item: AnyItem, run_pk: int | None, updated_iso: str | None, created_iso: str
+) -> str:
+    """`fingerprint` of the item's columns, its datetimes given as their `isoformat()` (the
+    caller reuses those strings for the row). Changing what is hashed rewrites every row of
+    every mirror on its next sync."""
     exc = item.exception
-    return fingerprint(
+    parts = (
         item.state,
-        _iso(item.state_updated_at),
-        _iso(item.created_at),
+        updated_iso,
+        created_iso,
         item.process.id,
         item.process_run.id if item.process_run else None,
         run_pk,
@@ -554,6 +556,8 @@ def _item_hash(item: AnyItem, run_pk: int | None) -> str:
         item.step_run.id if item.step_run else None,
         (exc.type, exc.code, exc.message) if exc else None,
     )
+    # fingerprint(*parts), without a call and a tuple more per item.
+    return hashlib.blake2b(repr(parts).encode(), digest_size=12).hexdigest()
 
 
 def write_items(
@@ -605,7 +609,10 @@ def write_items(
     failures: list[dict[str, Any]] = []
     for item in items:
         run_pk = run_map.get(item.process_run.id) if item.process_run else None
-        row_hash = _item_hash(item, run_pk)
+        updated = item.state_updated_at
+        updated_iso = None if updated is None else updated.isoformat()
+        created_iso = item.created_at.isoformat()
+        row_hash = _item_hash(item, run_pk, updated_iso, created_iso)
         old = existing.get(item.id)
         if old is not None and old.row_hash == row_hash and not old.gone:
             unchanged.append(old.pk)
@@ -618,7 +625,7 @@ def write_items(
             counts.updated += 1
             if old.state != item.state:
                 changes.append(_state_change(old.pk, old.state, item, sync_run_id, now))
-        row = build(item, process_pk, run_pk, row_hash, old)
+        row = build(item, process_pk, run_pk, row_hash, old, updated_iso, created_iso)
         rows.append(row)
         if item.state == "failed" or (old is not None and old.state != item.state):
             failures.append(_occurrence_row(item, row))
@@ -676,6 +683,7 @@ class _RowBuilder:
         self.workspace_pk = workspace_pk
         self.param = datetime_param()
         self.now = self.param(now)
+        self.from_iso = sqlite_text_from_iso() or _keep_datetime
 
     def __call__(
         self,
@@ -684,13 +692,15 @@ class _RowBuilder:
         run_pk: int | None,
         row_hash: str,
         old: _KnownItem | None,
+        updated_iso: str | None,
+        created_iso: str,
     ) -> ItemRow:
         exc = item.exception
         payload_synced_at = old.payload_synced_at if old is not None else None
         if item.state == "failed" and (old is None or old.state != "failed"):
             payload_synced_at = None
         run, step, step_run = item.process_run, item.step, item.step_run
-        param, now = self.param, self.now
+        param, now, from_iso = self.param, self.now, self.from_iso
         return (
             self.workspace_pk,
             item.id,
@@ -701,8 +711,8 @@ class _RowBuilder:
             step.id if step else "",
             step_run.id if step_run else "",
             item.state,
-            param(item.state_updated_at),
-            param(item.created_at),
+            from_iso(item.state_updated_at, updated_iso),
+            from_iso(item.created_at, created_iso),
             *(_exception_columns(exc) if exc else _NO_EXCEPTION),
             param(payload_synced_at),
             row_hash,
@@ -710,6 +720,10 @@ class _RowBuilder:
             now,
             None,
         )
+
+
+def _keep_datetime(value: datetime | None, iso: str | None) -> datetime | None:
+    return value
 
 
 _NO_EXCEPTION = ("", "", "", "")

@@ -5,12 +5,16 @@ INSERT path."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+from datetime import timezone as dt_timezone
+
 import pytest
 from django.db.models import Count
 from django.utils import timezone
 
 from dashboard.mirror.models import WorkItem, WorkItemStateChange
 from dashboard.mirror.services import dbwrite, upsert
+from robocorp_api.rows import RowRef, WorkItemExceptionRow, WorkItemRow
 from tests.dashboard.mirror.helpers import (
     add_runs,
     assert_converged,
@@ -25,6 +29,10 @@ pytestmark = [pytest.mark.django_db, pytest.mark.emulator]
 @pytest.fixture(autouse=True)
 def copy_every_batch(monkeypatch):
     monkeypatch.setattr(dbwrite, "COPY_MIN_ROWS", 1)
+
+
+def timezone_offset(**offset: int) -> dt_timezone:
+    return dt_timezone(timedelta(**offset))
 
 
 def _no_duplicates(ws) -> None:
@@ -77,3 +85,39 @@ def test_a_first_load_that_meets_existing_rows_falls_back_to_the_upsert(emu, ws)
         == 0
     )
     assert WorkItem.objects.filter(workspace=ws).count() == 60
+
+
+def test_the_row_hash_of_an_item_is_the_one_mirrors_already_hold(ws):
+    # The hash main computed before the write path was made cheaper: a different one would
+    # rewrite every row of every mirror on its next sync.
+    row = WorkItemRow(
+        id="item-1",
+        created_at=datetime(2026, 3, 4, 5, 0, 0, tzinfo=UTC),
+        state="failed",
+        state_updated_at=datetime(2026, 3, 4, 5, 6, 7, 123456, tzinfo=UTC),
+        process=RowRef("proc-1"),
+        exception=WorkItemExceptionRow("BUSINESS", "ERR_1", "Order 42 failed"),
+    )
+    upsert.write_items(ws, [row], upsert.ProcessResolver(ws), timezone.now())
+    stored = WorkItem.objects.get(workspace=ws, external_id="item-1")
+    assert stored.row_hash == "8c3de363004e1aa1e1b121ed"
+    assert stored.created_at == row.created_at
+    assert stored.state_updated_at == row.state_updated_at
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        datetime(2026, 3, 4, 5, 6, 7, 123456, tzinfo=UTC),
+        datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC),
+        datetime(2026, 3, 4, 5, 6, 7, 1, tzinfo=timezone_offset(hours=2)),
+        datetime(2026, 3, 4, 0, 30, tzinfo=timezone_offset(hours=-5, minutes=-30)),
+        None,
+    ],
+)
+def test_sqlite_text_cut_from_the_iso_string_is_what_the_adapter_makes(value):
+    from_iso = dbwrite.sqlite_text_from_iso()
+    if from_iso is None:
+        pytest.skip("PostgreSQL takes the datetime itself")
+    iso = None if value is None else value.isoformat()
+    assert from_iso(value, iso) == dbwrite.datetime_param()(value)
