@@ -93,7 +93,7 @@ WEBHOOK_ROUNDS = 10
 FETCH_AHEAD = 4
 # A first load's transactions (`_load_pages`): a few pages, or what a second brought in, so
 # SQLite's write lock is held for about a second at most.
-FIRST_LOAD_COMMIT_ITEMS = 5000
+FIRST_LOAD_COMMIT_ITEMS = 10_000
 FIRST_LOAD_COMMIT_SECONDS = 1.0
 
 
