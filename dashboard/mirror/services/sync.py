@@ -91,10 +91,10 @@ RUN_BATCH = 20
 WEBHOOK_ROUNDS = 10
 # Runs fetched ahead by helper threads while the current one is written (`_read_runs`).
 FETCH_AHEAD = 4
-# A first load's transactions (`_load_pages`): a few pages, or what a second brought in, so
-# SQLite's write lock is held for about a second at most.
+# A first load's transactions (`_load_pages`): up to this many items (under a second's
+# writing on an idle machine), committed early once they have waited this long for pages.
 FIRST_LOAD_COMMIT_ITEMS = 10_000
-FIRST_LOAD_COMMIT_SECONDS = 1.0
+FIRST_LOAD_WAIT_SECONDS = 0.5
 
 
 def page_size() -> int:
@@ -415,18 +415,22 @@ class WorkspaceSync:
 
     def _load_pages(self, pages: Iterator[WorkItemRowPage]) -> bool:
         """Write first-load pages in one transaction until it holds `FIRST_LOAD_COMMIT_ITEMS`
-        items or has lasted `FIRST_LOAD_COMMIT_SECONDS`; return False once `pages` is
-        exhausted.
+        items or has waited `FIRST_LOAD_WAIT_SECONDS` for Control Room; return False once
+        `pages` is exhausted.
 
         Not a commit per page: item ids are random, so each commit writes out nearly every
         page of the (workspace, external id) index again (SQLite's WAL holds whole pages:
-        330 MB written for 100,000 items at one page a commit). The time bound keeps
-        SQLite's write lock short when Control Room is slow to answer.
+        330 MB written for 100,000 items at one page a commit). The bound on waiting keeps
+        SQLite's write lock from being held across slow Control Room answers.
         """
-        written = 0
-        until = time.monotonic() + FIRST_LOAD_COMMIT_SECONDS
+        written, waited = 0, 0.0
         with transaction.atomic():
-            for page in pages:
+            while True:
+                asked = time.monotonic()
+                page = next(pages, None)
+                waited += time.monotonic() - asked
+                if page is None:
+                    return False
                 self._count(
                     upsert.write_items(
                         self.workspace,
@@ -438,9 +442,11 @@ class WorkspaceSync:
                     )
                 )
                 written += len(page.data)
-                if written >= FIRST_LOAD_COMMIT_ITEMS or time.monotonic() > until:
+                if (
+                    written >= FIRST_LOAD_COMMIT_ITEMS
+                    or waited > FIRST_LOAD_WAIT_SECONDS
+                ):
                     return True
-        return False
 
     def _store_read_steps(
         self, batch: list[tuple[int, str, datetime, list[api.StepRun]]]
