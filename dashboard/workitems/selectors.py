@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from functools import cached_property
 from typing import Any, NamedTuple
-from urllib.parse import urlencode
+from urllib.parse import quote_plus, urlencode
 
 from django.contrib.auth.models import AnonymousUser
 from django.db.models import (
@@ -470,17 +470,15 @@ class FailureGroup:
 
     @property
     def explorer_query(self) -> str:
-        """Return the explorer query string that shows exactly this group's items."""
-        params: dict[str, Any] = {"workspace": self.workspace.pk}
-        if self.process is not None:
-            params["process"] = self.process.pk
-        params.update(
-            state="failed",
-            exception_type=self.exception_type,
-            exception_code=self.exception_code,
-            signature=self.signature,
+        """Return the explorer query string that shows exactly this group's items (what
+        urlencode writes for them, put together directly: a triage page writes 200)."""
+        process = f"process={self.process.pk}&" if self.process is not None else ""
+        return (
+            f"workspace={self.workspace.pk}&{process}state=failed"
+            f"&exception_type={quote_plus(self.exception_type)}"
+            f"&exception_code={quote_plus(self.exception_code)}"
+            f"&signature={quote_plus(self.signature)}"
         )
-        return urlencode(params)
 
     @property
     def advice(self) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import zoneinfo
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from urllib.parse import quote, urlencode
 
 import pytest
@@ -200,3 +201,27 @@ def test_a_page_clock_writes_times_as_the_reader_zone_would(ago):
         assert f'title="{absolute(moment)}"' in html
         assert f">{relative(moment, moment + ago)}</time>" in html
         assert "EET" in html
+
+
+@pytest.mark.parametrize("with_process", [True, False])
+def test_a_group_explorer_query_is_what_urlencode_writes(with_process):
+    group = selectors.FailureGroup(
+        workspace=SimpleNamespace(pk=7),
+        process=SimpleNamespace(pk=12, external_id="p") if with_process else None,
+        exception_type="application",
+        exception_code="E~1 & =x",
+        signature="Order # not found in SAP: 100% ü/🎉 \"'<>+",
+        count=1,
+        first_seen=None,
+        last_seen=None,
+    )
+    params: dict[str, object] = {"workspace": 7}
+    if with_process:
+        params["process"] = 12
+    params.update(
+        state="failed",
+        exception_type=group.exception_type,
+        exception_code=group.exception_code,
+        signature=group.signature,
+    )
+    assert group.explorer_query == urlencode(params)
