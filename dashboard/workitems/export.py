@@ -167,7 +167,9 @@ def lines(
             "id", "name"
         )
     )
-    aliases = {f"payload_{n}": _key(f.keys) for n, f in enumerate(payload_fields)}
+    aliases: dict[str, Any] = {
+        f"payload_{n}": _key(f.keys) for n, f in enumerate(payload_fields)
+    }
     fields = list(_FIELDS)
     if _dates_as_text():
         aliases = {

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from django.db import connection
+from django.db.models import Count
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
@@ -384,6 +385,48 @@ def test_text_filters_match_the_trigram_index_expressions(alice, ws_a):
             plan,
             indexes[name],
         )
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="the plan checked is PostgreSQL's"
+)
+@pytest.mark.django_db(
+    transaction=True
+)  # VACUUM, for an index-only scan, needs autocommit
+def test_code_and_group_counts_are_answered_from_the_code_index(alice, ws_a):
+    """The state counts of a code or a triage group read `op_item_code_counts` alone (an
+    index-only scan): its partial predicate must follow from the filter's conditions."""
+    proc = make_process(ws_a)
+    make_items(proc, 2000, state="done")
+    make_items(
+        proc,
+        5,
+        state="failed",
+        start=3000,
+        exception_type="application",
+        exception_code="TIMEOUT",
+        exception_message="Timed out",
+    )
+    scope = selectors.Scope.for_user(alice)
+    signature = WorkItem.objects.values_list("message_signature", flat=True).first()
+    group = {
+        "state": ["failed"],
+        "exception_type": "application",
+        "exception_code": "TIMEOUT",
+        "signature": signature,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE mirror_workitem")
+        for filters in ({"exception_code": "TIMEOUT"}, group):
+            counts = (
+                selectors.filtered_items(scope, filters, with_state=False)
+                .values_list("state")
+                .annotate(n=Count("id"))
+                .order_by()
+            )
+            assert "Index Only Scan using op_item_code_counts" in counts.explain()
+        page = selectors.ordered(selectors.filtered_items(scope, group), "-created")
+        assert "op_item_code_counts" in page[:51].explain()
 
 
 def _export(client: Any, query: str) -> Any:

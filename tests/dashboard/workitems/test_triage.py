@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import zoneinfo
 from datetime import UTC, datetime, timedelta
-from types import SimpleNamespace
 from urllib.parse import quote, urlencode
 
 import pytest
@@ -13,7 +12,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from dashboard.core.timefmt import absolute, relative
+from dashboard.mirror.models import Process
 from dashboard.workitems import rowhtml, selectors
+from dashboard.workspaces.models import Workspace
 from tests.dashboard.workitems.conftest import make_items, make_process
 
 pytestmark = pytest.mark.django_db
@@ -206,8 +207,8 @@ def test_a_page_clock_writes_times_as_the_reader_zone_would(ago):
 @pytest.mark.parametrize("with_process", [True, False])
 def test_a_group_explorer_query_is_what_urlencode_writes(with_process):
     group = selectors.FailureGroup(
-        workspace=SimpleNamespace(pk=7),
-        process=SimpleNamespace(pk=12, external_id="p") if with_process else None,
+        workspace=Workspace(pk=7),
+        process=Process(pk=12, external_id="p") if with_process else None,
         exception_type="application",
         exception_code="E~1 & =x",
         signature="Order # not found in SAP: 100% ü/🎉 \"'<>+",
