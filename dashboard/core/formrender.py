@@ -8,7 +8,9 @@ options, an empty error list) and hands anything else — a widget with its own 
 label that is not a string, errors to show — to the template engine as before.
 `tests/dashboard/test_formrender.py` compares the two on every case the forms use.
 
-A form opts in with `default_renderer = WidgetRenderer`.
+A form opts in with `default_renderer = WIDGET_RENDERER` (one instance for the process, as
+Django keeps its default renderer: a class there would build a template engine per form the
+first time it falls back).
 """
 
 from __future__ import annotations
@@ -135,3 +137,6 @@ class WidgetRenderer(DjangoTemplates):
         except (_Unsupported, KeyError):
             pass
         return str(super().render(template_name, context, request))
+
+
+WIDGET_RENDERER = WidgetRenderer()

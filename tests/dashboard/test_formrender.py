@@ -170,7 +170,9 @@ def test_the_explorer_filter_form_is_written_as_the_templates_write_it(data):
     assert _pieces(_filter_form(data, WidgetRenderer())) == expected
 
 
-def test_the_explorer_filter_form_uses_the_python_renderer():
-    assert isinstance(
-        WorkItemFilterForm(None, workspaces=[], processes=[]).renderer, WidgetRenderer
+def test_the_explorer_filter_forms_share_one_python_renderer():
+    first, second = (
+        WorkItemFilterForm(None, workspaces=[], processes=[]).renderer for _ in range(2)
     )
+    assert isinstance(first, WidgetRenderer)
+    assert first is second  # its template engine (for what it hands on) is built once
