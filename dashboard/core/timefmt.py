@@ -4,7 +4,7 @@ durations the way people say them ("4 h 46 min", not "17171 s")."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 
 from django.utils import timezone
 
@@ -65,8 +65,15 @@ def relative(value: datetime, now: datetime | None = None) -> str:
     return f"in {amount}" if ahead else f"{amount} ago"
 
 
-def absolute(value: datetime, style: str = "absolute") -> str:
-    """`value` in the reader's zone with the zone named: "2026-11-30 07:12:03 CET"."""
-    local = timezone.localtime(value) if timezone.is_aware(value) else value
+def absolute(
+    value: datetime, style: str = "absolute", zone: tzinfo | None = None
+) -> str:
+    """`value` in the reader's zone with the zone named: "2026-11-30 07:12:03 CET".
+
+    `zone` is the reader's zone when the caller already has it (a page of many times)."""
+    if not timezone.is_aware(value):
+        local = value
+    else:
+        local = value.astimezone(zone) if zone else timezone.localtime(value)
     pattern = PATTERNS.get(style, PATTERNS["absolute"])
     return f"{local.strftime(pattern)} {local.tzname() or ''}".strip()

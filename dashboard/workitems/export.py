@@ -15,13 +15,13 @@ import csv
 import io
 import json
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import F, QuerySet
+from django.db.models import F, Func, QuerySet, TextField
 from django.db.models.fields.json import KeyTransform
 
 from dashboard.lib.errors import WorkroomError
@@ -124,6 +124,28 @@ def _payload_text(value: Any) -> str:
     return csv_safe(json.dumps(value, ensure_ascii=False, sort_keys=True))
 
 
+class IsoText(Func):
+    """A timestamp as the text `datetime.isoformat()` gives for it in UTC ("" for NULL),
+    written by PostgreSQL: loading 160,000 datetimes into Python objects only to format
+    them again was two thirds of an 80,000-row export's time."""
+
+    output_field = TextField()
+    template = (
+        "CASE WHEN %(expressions)s IS NULL THEN '' ELSE "
+        "to_char(%(expressions)s AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS') || "
+        "CASE WHEN to_char(%(expressions)s AT TIME ZONE 'UTC', 'US') = '000000' THEN '' "
+        "ELSE to_char(%(expressions)s AT TIME ZONE 'UTC', '.US') END || '+00:00' END"
+    )
+
+
+def _isoformat(moment: Any) -> str:
+    return moment.isoformat() if moment is not None else ""
+
+
+def _dates_as_text() -> bool:
+    return connection.vendor == "postgresql"
+
+
 def _key(keys: tuple[str, ...]) -> KeyTransform:
     expression: Any = F("payload")
     for key in keys:
@@ -145,11 +167,22 @@ def lines(
             "id", "name"
         )
     )
-    aliases = {f"payload_{n}": _key(f.keys) for n, f in enumerate(payload_fields)}
+    aliases: dict[str, Any] = {
+        f"payload_{n}": _key(f.keys) for n, f in enumerate(payload_fields)
+    }
+    fields = list(_FIELDS)
+    if _dates_as_text():
+        aliases = {
+            "created_text": IsoText("created_at"),
+            "updated_text": IsoText("state_updated_at"),
+            **aliases,
+        }
+        fields[2:4] = ["created_text", "updated_text"]
+    payload_aliases = [a for a in aliases if a.startswith("payload_")]
     rows = (
         selectors.ordered(items, sort)
         .annotate(**aliases)
-        .values_list("workspace_id", "process_id", *_FIELDS, *aliases)
+        .values_list("workspace_id", "process_id", *fields, *payload_aliases)
         .iterator(chunk_size=FETCH_ROWS)
     )
     buffer = io.StringIO()
@@ -194,6 +227,7 @@ def _chunks(
     workspaces = {k: csv_safe(v) for k, v in workspaces.items()}
     processes = {k: csv_safe(v) for k, v in processes.items()}
     risky, safe, end = _RISKY_FIRST, csv_safe, 2 + len(_FIELDS)
+    when: Callable[[Any], str] = str if _dates_as_text() else _isoformat
     for count, row in enumerate(rows, start=1):
         (ext, state, created, updated, run, step, etype, code, message) = row[2:end]
         values = [
@@ -201,8 +235,8 @@ def _chunks(
             processes.get(row[1], ""),
             safe(ext) if ext and ext[0] in risky else ext,
             safe(state) if state and state[0] in risky else state,
-            created.isoformat() if created is not None else "",
-            updated.isoformat() if updated is not None else "",
+            when(created),
+            when(updated),
             safe(run) if run and run[0] in risky else run,
             safe(step) if step and step[0] in risky else step,
             safe(etype) if etype and etype[0] in risky else etype,

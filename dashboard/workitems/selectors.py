@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from functools import cached_property
 from typing import Any, NamedTuple
-from urllib.parse import urlencode
+from urllib.parse import quote_plus, urlencode
 
 from django.contrib.auth.models import AnonymousUser
 from django.db.models import (
@@ -145,14 +145,19 @@ class Scope:
     def is_admin(self, workspace: Workspace) -> bool:
         return self.roles.get(workspace.team_id, 0) >= Role.ADMIN
 
-    def processes(self) -> list[Process]:
+    @cached_property
+    def all_processes(self) -> list[Process]:
+        """Every process of the workspaces in scope, gone ones too, by name (read once per
+        request: the filter form, the rows' process names and the state counts share it)."""
         return list(
-            Process.objects.filter(
-                workspace_id__in=list(self.workspaces), gone_at__isnull=True
-            )
-            .only("id", "name", "workspace_id", "external_id", "item_counts")
+            Process.objects.filter(workspace_id__in=list(self.workspaces))
+            .only("id", "name", "workspace_id", "external_id", "item_counts", "gone_at")
             .order_by("name", "id")
         )
+
+    def processes(self) -> list[Process]:
+        """The processes in scope that still exist in Control Room, by name."""
+        return [p for p in self.all_processes if p.gone_at is None]
 
 
 # --- filtering ----------------------------------------------------------------------------
@@ -369,18 +374,16 @@ def state_counts(scope: Scope, filters: dict[str, Any]) -> dict[str, int]:
     ]
     hides_snoozed = filters.get("snoozed") != "include" and scope.has_snoozes
     if not other and not hides_snoozed:
-        processes = Process.objects.filter(
-            workspace_id__in=[
-                w
-                for w in scope.workspaces
-                if not filters.get("workspace") or w == filters["workspace"]
-            ]
-        )
-        if filters.get("process"):
-            processes = processes.filter(pk=filters["process"])
         counts: dict[str, int] = dict.fromkeys(WORK_ITEM_STATES, 0)
-        for item_counts in processes.values_list("item_counts", flat=True):
-            for state, n in (item_counts or {}).items():
+        for process in scope.all_processes:
+            if (
+                filters.get("workspace")
+                and process.workspace_id != filters["workspace"]
+            ):
+                continue
+            if filters.get("process") and process.pk != filters["process"]:
+                continue
+            for state, n in (process.item_counts or {}).items():
                 counts[state] = counts.get(state, 0) + int(n)
         return counts
     rows = (
@@ -467,17 +470,15 @@ class FailureGroup:
 
     @property
     def explorer_query(self) -> str:
-        """Return the explorer query string that shows exactly this group's items."""
-        params: dict[str, Any] = {"workspace": self.workspace.pk}
-        if self.process is not None:
-            params["process"] = self.process.pk
-        params.update(
-            state="failed",
-            exception_type=self.exception_type,
-            exception_code=self.exception_code,
-            signature=self.signature,
+        """Return the explorer query string that shows exactly this group's items (what
+        urlencode writes for them, put together directly: a triage page writes 200)."""
+        process = f"process={self.process.pk}&" if self.process is not None else ""
+        return (
+            f"workspace={self.workspace.pk}&{process}state=failed"
+            f"&exception_type={quote_plus(self.exception_type)}"
+            f"&exception_code={quote_plus(self.exception_code)}"
+            f"&signature={quote_plus(self.signature)}"
         )
-        return urlencode(params)
 
     @property
     def advice(self) -> str:

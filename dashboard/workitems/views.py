@@ -148,11 +148,7 @@ def _url_for(name: str, pk: int, action: str = "") -> str:
 
 def _rows(scope: Scope, items: list[WorkItem]) -> list[Row]:
     as_of = selectors.data_as_of(list({i.workspace_id for i in items}))
-    names = dict(
-        Process.objects.filter(pk__in={i.process_id for i in items}).values_list(
-            "id", "name"
-        )
-    )
+    names = {p.pk: p.name for p in scope.all_processes}
     base: dict[int, dict[str, str]] = {}
     notes = row_notes(items)
     rows = [

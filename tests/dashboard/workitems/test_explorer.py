@@ -5,10 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from django.db import connection
+from django.db.models import Count
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
@@ -302,6 +304,49 @@ def test_csv_export_streams_the_current_filter(client_for, alice, ws_a):
     assert all(r[10].startswith("'=") for r in rows[1:])  # no formula injection
 
 
+def test_csv_export_writes_times_as_python_isoformat_on_every_database(
+    client_for, alice, ws_a
+):
+    """PostgreSQL formats the export's times itself (workitems.export.IsoText): the cells
+    must be what datetime.isoformat() writes, with and without microseconds, and empty for
+    no time at all."""
+    items = make_items(make_process(ws_a), 3, state="failed")
+    moments = [
+        datetime(2026, 3, 29, 1, 30, 5, tzinfo=UTC),
+        datetime(2026, 10, 25, 23, 59, 59, 123456, tzinfo=UTC),
+        datetime(999, 1, 2, 3, 4, 5, 7, tzinfo=UTC),
+    ]
+    for item, moment in zip(items, moments, strict=True):
+        WorkItem.objects.filter(pk=item.pk).update(created_at=moment)
+    WorkItem.objects.filter(pk=items[0].pk).update(state_updated_at=None)
+    rows = list(
+        csv.reader(
+            io.StringIO(
+                b"".join(
+                    client_for(alice)
+                    .get(reverse("workitems-item-export") + "?sort=created")
+                    .streaming_content
+                ).decode()
+            )
+        )
+    )
+    by_id = {r[2]: r[4:6] for r in rows[1:]}
+    stored = {
+        i.external_id: i for i in WorkItem.objects.filter(pk__in=[i.pk for i in items])
+    }
+    for external_id, (created, updated) in by_id.items():
+        item = stored[external_id]
+        assert created == item.created_at.isoformat()
+        assert updated == (
+            item.state_updated_at.isoformat() if item.state_updated_at else ""
+        )
+    assert by_id[items[0].external_id] == ["2026-03-29T01:30:05+00:00", ""]
+    assert by_id[items[2].external_id][0] == "0999-01-02T03:04:05.000007+00:00"
+    assert [r[2] for r in rows[1:]] == [
+        i.external_id for i in (items[2], items[0], items[1])
+    ]
+
+
 def test_csv_export_streams_without_a_query_per_row(client_for, alice, ws_a):
     make_items(make_process(ws_a), 4500)
     response = client_for(alice).get(reverse("workitems-item-export"))
@@ -340,6 +385,48 @@ def test_text_filters_match_the_trigram_index_expressions(alice, ws_a):
             plan,
             indexes[name],
         )
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="the plan checked is PostgreSQL's"
+)
+@pytest.mark.django_db(
+    transaction=True
+)  # VACUUM, for an index-only scan, needs autocommit
+def test_code_and_group_counts_are_answered_from_the_code_index(alice, ws_a):
+    """The state counts of a code or a triage group read `op_item_code_counts` alone (an
+    index-only scan): its partial predicate must follow from the filter's conditions."""
+    proc = make_process(ws_a)
+    make_items(proc, 2000, state="done")
+    make_items(
+        proc,
+        5,
+        state="failed",
+        start=3000,
+        exception_type="application",
+        exception_code="TIMEOUT",
+        exception_message="Timed out",
+    )
+    scope = selectors.Scope.for_user(alice)
+    signature = WorkItem.objects.values_list("message_signature", flat=True).first()
+    group = {
+        "state": ["failed"],
+        "exception_type": "application",
+        "exception_code": "TIMEOUT",
+        "signature": signature,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE mirror_workitem")
+        for filters in ({"exception_code": "TIMEOUT"}, group):
+            counts = (
+                selectors.filtered_items(scope, filters, with_state=False)
+                .values_list("state")
+                .annotate(n=Count("id"))
+                .order_by()
+            )
+            assert "Index Only Scan using op_item_code_counts" in counts.explain()
+        page = selectors.ordered(selectors.filtered_items(scope, group), "-created")
+        assert "op_item_code_counts" in page[:51].explain()
 
 
 def _export(client: Any, query: str) -> Any:

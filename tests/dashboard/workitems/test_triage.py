@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import re
+import zoneinfo
+from datetime import UTC, datetime, timedelta
+from urllib.parse import quote, urlencode
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
-from dashboard.workitems import selectors
+from dashboard.core.timefmt import absolute, relative
+from dashboard.mirror.models import Process
+from dashboard.workitems import rowhtml, selectors
+from dashboard.workspaces.models import Workspace
 from tests.dashboard.workitems.conftest import make_items, make_process
 
 pytestmark = pytest.mark.django_db
@@ -162,3 +169,60 @@ def test_triage_query_count_is_constant(
     # the workers of the "no worker online" warning.
     with django_assert_max_num_queries(17):
         assert client.get(URL).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"workspace": 1, "state": "failed", "signature": "Order # not found in SAP"},
+        {"exception_code": "E~1.x-y_z", "signature": "100% & = + / ? ü 🎉 \"'<>"},
+        {"signature": ""},
+    ],
+)
+def test_the_alert_link_quotes_a_group_query_as_quote_does(params):
+    query = urlencode(params)
+    assert rowhtml._quote_query(query) == quote(query, safe="/")
+
+
+def test_a_query_not_written_by_urlencode_is_quoted_by_quote():
+    for text in ("a b/c", "x=ü", "a,b;c"):
+        assert rowhtml._quote_query(text) == quote(text, safe="/")
+
+
+@pytest.mark.parametrize(
+    "ago", [timedelta(seconds=5), timedelta(hours=3), timedelta(days=30)]
+)
+def test_a_page_clock_writes_times_as_the_reader_zone_would(ago):
+    """Triage rows share one Clock (now, reader's zone) instead of looking both up per time."""
+    zone = zoneinfo.ZoneInfo("Europe/Helsinki")
+    moment = datetime(2026, 11, 30, 12, 0, 0, 5, tzinfo=UTC)
+    clock = rowhtml.Clock(moment + ago, zone)
+    with timezone.override(zone):
+        html = rowhtml._ago(moment, clock)
+        assert f'title="{absolute(moment)}"' in html
+        assert f">{relative(moment, moment + ago)}</time>" in html
+        assert "EET" in html
+
+
+@pytest.mark.parametrize("with_process", [True, False])
+def test_a_group_explorer_query_is_what_urlencode_writes(with_process):
+    group = selectors.FailureGroup(
+        workspace=Workspace(pk=7),
+        process=Process(pk=12, external_id="p") if with_process else None,
+        exception_type="application",
+        exception_code="E~1 & =x",
+        signature="Order # not found in SAP: 100% ü/🎉 \"'<>+",
+        count=1,
+        first_seen=None,
+        last_seen=None,
+    )
+    params: dict[str, object] = {"workspace": 7}
+    if with_process:
+        params["process"] = 12
+    params.update(
+        state="failed",
+        exception_type=group.exception_type,
+        exception_code=group.exception_code,
+        signature=group.signature,
+    )
+    assert group.explorer_query == urlencode(params)
