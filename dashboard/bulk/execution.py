@@ -22,6 +22,7 @@ from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.contrib.auth.models import AnonymousUser
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -45,8 +46,10 @@ from dashboard.workitems.actions import (
     actor_refusal,
     apply,
     reconcile,
+    refresh_counts,
 )
 from dashboard.workspaces.errors import describe
+from dashboard.workspaces.models import Workspace
 from dashboard.workspaces.services import build_client
 from robocorp_api.client import ControlRoomClient
 
@@ -162,7 +165,7 @@ def claim_chunk(chunk_id: int, owner: str) -> BulkChunk | None:
     if taken is None:
         return None
     chunk = BulkChunk.objects.select_related(
-        "operation", "workspace", "workspace__team"
+        "operation", "operation__created_by", "workspace", "workspace__team"
     ).get(pk=chunk_id)
     BulkOperation.objects.filter(
         pk=chunk.operation_id, state=BulkOperation.State.QUEUED
@@ -401,8 +404,9 @@ def _run_items(
         )
     if op.action == "retry_with_patch":
         _send_patches(client, chunk, op)
-    queued = BulkItem.objects.filter(chunk=chunk, state=BulkItem.State.QUEUED)
-    targets = [_target(i) for i in queued]
+    if in_flight or op.action == "retry_with_patch":  # states moved: read them again
+        items = list(BulkItem.objects.filter(chunk=chunk, state=BulkItem.State.QUEUED))
+    targets = [_target(i) for i in items if i.state == BulkItem.State.QUEUED]
     if not targets:
         return
     fresh_within = _fresh_within(client, chunk, op, owner, action.only_failed)
@@ -433,8 +437,38 @@ def _run_items(
             read_back=False,
             audit_each=False,
             include_verified=op.include_verified,
+            recount=not _recounts_later(op),
         ),
     )
+    if _recounts_later(op):
+        _recount_soon(op, chunk.workspace)
+
+
+# A recount (triage's failure groups, the processes' item counts) reads the workspace's
+# failed items, not just the chunk's: after each of 400 chunks it was most of a 100,000-item
+# operation's database time. A multi-chunk operation recounts at most this often per
+# workspace, and once more when it finishes.
+RECOUNT_EVERY_SECONDS = 2
+
+
+def _recounts_later(op: BulkOperation) -> bool:
+    return op.queued_count > conf.chunk_size()
+
+
+def _recount_soon(op: BulkOperation, workspace: Workspace) -> None:
+    """Recount the workspace unless another chunk did within RECOUNT_EVERY_SECONDS."""
+    if cache.add(f"bulk:recount:{workspace.pk}", 1, timeout=RECOUNT_EVERY_SECONDS):
+        _recount(op, workspace)
+
+
+def _recount(op: BulkOperation, workspace: Workspace) -> None:
+    processes = (
+        BulkItem.objects.filter(operation=op, workspace=workspace)
+        .order_by()
+        .values_list("process_id", flat=True)
+        .distinct()
+    )
+    refresh_counts(workspace, [pk for pk in processes if pk is not None])
 
 
 def _fresh_within(
@@ -603,6 +637,11 @@ def maybe_finish(operation_id: int) -> bool:
     ).update(state=final, finished_at=timezone.now())
     if won:
         op.refresh_from_db()
+        if _recounts_later(op):
+            for workspace in Workspace.objects.filter(
+                pk__in=BulkChunk.objects.filter(operation=op).values("workspace_id")
+            ):
+                _recount(op, workspace)
         _audit_finished(op)
     return bool(won)
 

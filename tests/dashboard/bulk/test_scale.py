@@ -10,7 +10,8 @@ from django.utils import timezone
 
 from dashboard.bulk import drafts, execution, freshness
 from dashboard.bulk.models import BulkChunk, BulkItem, BulkOperation
-from dashboard.mirror.models import WorkItem
+from dashboard.mirror.models import Process, WorkItem
+from dashboard.workitems.models import FailureGroupRollup
 from tests.dashboard.bulk.helpers import seed_failed
 from tests.dashboard.support.sync import full_sync
 
@@ -100,3 +101,22 @@ def test_a_large_operation_reads_the_failed_list_once_instead_of_each_stale_item
         assert (lists, gets) == (1, 1), by_route  # one page of the list; the moved item
     else:
         assert (lists, gets) == (0, 40), by_route  # every stale item re-read
+
+
+def test_a_multi_chunk_operation_leaves_triage_and_the_process_counts_recounted(
+    db, ws, emu, bob, settings
+):
+    # Chunks recount at most every few seconds; the finished operation recounts once more,
+    # so the last chunks' items are never left counted as failed.
+    settings.WORKROOM_BULK_CHUNK_SIZE = 10
+    seed_failed(emu, 30)
+    full_sync(ws)
+    rollup = FailureGroupRollup.objects.filter(workspace=ws)
+    assert sum(rollup.values_list("count", flat=True)) == 30
+    op = drafts.create_draft(bob, action="retry", filter_query="state=failed")
+    drafts.confirm(op, bob, reason="scale")
+    run_all(op)
+    op.refresh_from_db()
+    assert op.state == BulkOperation.State.SUCCEEDED and op.done_count == 30
+    assert not rollup.exists()
+    assert Process.objects.get(workspace=ws).item_counts == {"pending": 30}
