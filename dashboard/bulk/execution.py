@@ -23,8 +23,8 @@ from typing import Any
 from celery.exceptions import SoftTimeLimitExceeded
 from django.contrib.auth.models import AnonymousUser
 from django.core.cache import cache
-from django.db import transaction
-from django.db.models import F, Q
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from dashboard.accounts.models import Team, User
@@ -167,10 +167,64 @@ def claim_chunk(chunk_id: int, owner: str) -> BulkChunk | None:
     chunk = BulkChunk.objects.select_related(
         "operation", "operation__created_by", "workspace", "workspace__team"
     ).get(pk=chunk_id)
+    _claim_items(chunk)
     BulkOperation.objects.filter(
         pk=chunk.operation_id, state=BulkOperation.State.QUEUED
     ).update(state=BulkOperation.State.RUNNING, started_at=now)
     return chunk
+
+
+def _unclaimed(chunk: BulkChunk) -> QuerySet[BulkItem]:
+    """The chunk's items its first delivery has yet to claim (none for a chunk written
+    with its items claimed)."""
+    if chunk.first_item_id is None or chunk.last_item_id is None:
+        return BulkItem.objects.none()
+    return BulkItem.objects.filter(
+        operation_id=chunk.operation_id,
+        workspace_id=chunk.workspace_id,
+        pk__range=(chunk.first_item_id, chunk.last_item_id),
+        state=BulkItem.State.PENDING,
+    )
+
+
+def _claim_items(chunk: BulkChunk) -> None:
+    """Claim the chunk's items (pending → queued) under its lease; an item another
+    operation claimed since the confirm is skipped, as the confirm would have skipped it.
+
+    The partial unique index is the arbiter: a claim that collides rolls back whole, the
+    items held elsewhere are skipped, and the rest is claimed again."""
+    for attempt in range(5):
+        try:
+            with transaction.atomic():
+                _unclaimed(chunk).update(state=BulkItem.State.QUEUED, chunk=chunk)
+            return
+        except IntegrityError:
+            if attempt == 4:
+                raise
+            _skip_held_elsewhere(chunk)
+
+
+def _skip_held_elsewhere(chunk: BulkChunk) -> None:
+    pending = _unclaimed(chunk)
+    held = (
+        BulkItem.objects.filter(
+            state__in=BulkItem.CLAIM_STATES,
+            work_item_id__in=pending.values("work_item_id"),
+        )
+        .exclude(operation_id=chunk.operation_id)
+        .values_list("work_item_id", "operation_id")
+    )
+    by_operation: dict[int, list[int]] = defaultdict(list)
+    for work_item_id, other in held:
+        by_operation[other].append(work_item_id)
+    for other, work_item_ids in by_operation.items():
+        finish_items(
+            chunk.operation_id,
+            pending.filter(work_item_id__in=work_item_ids).values_list("pk", flat=True),
+            BulkItem.State.SKIPPED,
+            f"Already being processed by bulk operation #{other}.",
+            from_states=(BulkItem.State.PENDING,),
+        )
 
 
 def _release(chunk: BulkChunk, owner: str, release: Release) -> None:
@@ -286,6 +340,13 @@ def _give_up(chunk: BulkChunk, owner: str, note: str) -> None:
         items.filter(state=BulkItem.State.QUEUED).values_list("pk", flat=True),
         BulkItem.State.FAILED,
         note,
+    )
+    finish_items(
+        chunk.operation_id,
+        _unclaimed(chunk).values_list("pk", flat=True),
+        BulkItem.State.FAILED,
+        f"{note} Not sent.",
+        from_states=(BulkItem.State.PENDING,),
     )
     finish_items(
         chunk.operation_id,
@@ -561,14 +622,22 @@ def _rate_delay(retry_after: float | None) -> float:
 
 
 def _cancel_chunk_items(chunk: BulkChunk, reason: str = "") -> None:
+    note = f"{reason} Not sent." if reason else "Cancelled before it was sent."
     finish_items(
         chunk.operation_id,
         BulkItem.objects.filter(chunk=chunk, state=BulkItem.State.QUEUED).values_list(
             "pk", flat=True
         ),
         BulkItem.State.CANCELLED,
-        f"{reason} Not sent." if reason else "Cancelled before it was sent.",
+        note,
         from_states=(BulkItem.State.QUEUED,),
+    )
+    finish_items(
+        chunk.operation_id,
+        _unclaimed(chunk).values_list("pk", flat=True),
+        BulkItem.State.CANCELLED,
+        note,
+        from_states=(BulkItem.State.PENDING,),
     )
 
 

@@ -199,6 +199,11 @@ class BulkChunk(models.Model):
     transient_retries = models.PositiveIntegerField(default=0)
     rate_limited = models.PositiveIntegerField(default=0)
     batch_calls = models.PositiveIntegerField(default=0)
+    # The first and last BulkItem pk of its items when they are claimed by the chunk's
+    # first delivery (pending → queued): a confirm then writes chunks, not 100,000 item rows.
+    # Null: its items were claimed when it was written (an approved operation).
+    first_item_id = models.BigIntegerField(null=True, blank=True)
+    last_item_id = models.BigIntegerField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     last_error = models.CharField(max_length=500, blank=True)
@@ -299,6 +304,28 @@ class BulkItem(models.Model):
         return (
             f"{self.external_id} in bulk operation {self.operation_id} ({self.state})"
         )
+
+    @classmethod
+    def held(cls) -> models.QuerySet[BulkItem]:
+        """Items an unfinished operation holds: claimed, or confirmed and waiting for their
+        chunk to claim them (pending in a queued or running operation)."""
+        return cls.objects.filter(
+            Q(state__in=cls.CLAIM_STATES)
+            | Q(
+                state=cls.State.PENDING,
+                operation__state__in=BulkOperation.ACTIVE_STATES,
+            )
+        )
+
+    @property
+    def result_state(self) -> str:
+        """The state a confirmed operation's results show: an item its chunk has not
+        claimed yet is queued."""
+        return self.State.QUEUED if self.state == self.State.PENDING else self.state
+
+    @property
+    def result_state_display(self) -> str:
+        return str(self.State(self.result_state).label)
 
 
 class BulkThrottle(models.Model):
