@@ -179,12 +179,20 @@ def _unclaimed(chunk: BulkChunk) -> QuerySet[BulkItem]:
     with its items claimed)."""
     if chunk.first_item_id is None or chunk.last_item_id is None:
         return BulkItem.objects.none()
-    return BulkItem.objects.filter(
-        operation_id=chunk.operation_id,
-        workspace_id=chunk.workspace_id,
-        pk__range=(chunk.first_item_id, chunk.last_item_id),
-        state=BulkItem.State.PENDING,
-    )
+    # Read by primary key range alone, then picked here: with the operation and state in
+    # the WHERE clause PostgreSQL chose the (operation, state) index and read every
+    # pending item of the operation for each chunk.
+    in_range = BulkItem.objects.filter(
+        pk__range=(chunk.first_item_id, chunk.last_item_id)
+    ).values_list("pk", "operation_id", "workspace_id", "state")
+    pks = [
+        pk
+        for pk, operation_id, workspace_id, state in in_range
+        if operation_id == chunk.operation_id
+        and workspace_id == chunk.workspace_id
+        and state == BulkItem.State.PENDING
+    ]
+    return BulkItem.objects.filter(pk__in=pks, state=BulkItem.State.PENDING)
 
 
 def _claim_items(chunk: BulkChunk) -> None:
