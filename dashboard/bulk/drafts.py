@@ -3,8 +3,9 @@ and purging drafts that expired (`selectors.py` beside it holds the pages' reads
 
 "All matching" selections carry the explorer's query string, never ids: the set is recomputed
 here with the action core's own filter code (`workitems.filtering`), scoped to the user's
-teams. Confirming claims every item with a conditional UPDATE guarded by a partial unique
-index, so an item is never queued in two operations at once.
+teams. Confirming writes the chunks; each chunk claims its items when it first runs, with a
+conditional UPDATE guarded by a partial unique index, so an item is never queued in two
+operations at once (until then the confirmed items count as held, `BulkItem.held`).
 """
 
 from __future__ import annotations

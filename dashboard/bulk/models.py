@@ -44,8 +44,9 @@ class BulkOperation(models.Model):
 
     - draft: the preview. Its BulkItems are frozen (`pending` or `ineligible` with a reason);
       nothing is claimed, nothing is sent.
-    - queued: confirmed with a reason; items claimed (`queued`), chunks written and enqueued after
-      commit. If the broker was down the chunks stay queued and the sweeper enqueues them.
+    - queued: confirmed with a reason; chunks written and enqueued after commit, each claims
+      its items (`queued`) when it first runs (an approved operation's are claimed at
+      confirm). If the broker was down the chunks stay queued and the sweeper enqueues them.
     - running: at least one chunk was claimed by a worker.
     - succeeded: every chunk finished and no item failed (skipped items are not failures).
     - partially_failed: some items were applied, some failed.
@@ -100,7 +101,7 @@ class BulkOperation(models.Model):
     patch_kind = models.CharField(max_length=16, blank=True)
     total = models.PositiveIntegerField(default=0)  # eligible at preview
     ineligible = models.PositiveIntegerField(default=0)
-    queued_count = models.PositiveIntegerField(default=0)  # claimed at confirm
+    queued_count = models.PositiveIntegerField(default=0)  # to claim, at confirm
     done_count = models.PositiveIntegerField(default=0)
     skipped_count = models.PositiveIntegerField(default=0)
     failed_count = models.PositiveIntegerField(default=0)
@@ -226,8 +227,8 @@ class BulkChunk(models.Model):
 class BulkItem(models.Model):
     """One work item of an operation: what it was at preview time, and what happened to it.
 
-    State: pending (draft) | ineligible (never sent; `reason` says why) → queued (confirmed and
-    claimed) → in_flight (about to be / being sent) → done | skipped | failed | cancelled.
+    State: pending (draft, or confirmed and waiting for its chunk) | ineligible (never sent;
+    `reason` says why) → queued (claimed by its chunk) → in_flight (about to be / being sent) → done | skipped | failed | cancelled.
     At most one BulkItem per work item may be queued or in flight across ALL operations (partial
     unique index): that claim is what stops two operators from applying an action twice. An item
     found `in_flight` by a later delivery may or may not have been sent: it is re-read from
