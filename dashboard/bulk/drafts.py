@@ -3,8 +3,9 @@ and purging drafts that expired (`selectors.py` beside it holds the pages' reads
 
 "All matching" selections carry the explorer's query string, never ids: the set is recomputed
 here with the action core's own filter code (`workitems.filtering`), scoped to the user's
-teams. Confirming claims every item with a conditional UPDATE guarded by a partial unique
-index, so an item is never queued in two operations at once.
+teams. Confirming writes the chunks; each chunk claims its items when it first runs, with a
+conditional UPDATE guarded by a partial unique index, so an item is never queued in two
+operations at once (until then the confirmed items count as held, `BulkItem.held`).
 """
 
 from __future__ import annotations
@@ -188,9 +189,9 @@ def create_draft(
             "Narrow the filter."
         )
     claimed = dict(
-        BulkItem.objects.filter(
-            state__in=BulkItem.CLAIM_STATES, work_item_id__in=items.values("pk")
-        ).values_list("work_item_id", "operation_id")
+        BulkItem.held()
+        .filter(work_item_id__in=items.values("pk"))
+        .values_list("work_item_id", "operation_id")
     )
     names = dict(
         Process.objects.filter(pk__in={r[3] for r in rows}).values_list("pk", "name")
@@ -532,10 +533,8 @@ def _claim_and_chunk(
             raise SelectionError("This preview was already confirmed, or has expired.")
         pending = BulkItem.objects.filter(operation=op, state=BulkItem.State.PENDING)
         taken = dict(
-            BulkItem.objects.filter(
-                state__in=BulkItem.CLAIM_STATES,
-                work_item_id__in=pending.values("work_item_id"),
-            )
+            BulkItem.held()
+            .filter(work_item_id__in=pending.values("work_item_id"))
             .exclude(operation=op)
             .values_list("work_item_id", "operation_id")
         )
@@ -568,8 +567,9 @@ def _claim_and_chunk(
                 state=BulkOperation.State.AWAITING_APPROVAL
             )
             return []
-        # Claimed and chunked in one UPDATE per chunk: a second pass over 100,000 rows
-        # (and its index writes) was most of a large confirm.
+        # Each chunk claims its items when it first runs (pending → queued): updating
+        # 100,000 item rows here was most of a large confirm, and no chunk ran before it
+        # committed. Until then the items count as held (`BulkItem.held`).
         return write_chunks(op, held_until(op, now), claim=to_claim)
 
 
@@ -577,7 +577,8 @@ def write_chunks(
     op: BulkOperation, now: datetime, *, claim: list[tuple[int, int]] | None = None
 ) -> list[int]:
     """Split the queued items (or the pending ones of `claim`, (pk, workspace) in order,
-    claimed here) into chunks per workspace and schedule them (throttle)."""
+    which each chunk claims when it first runs) into chunks per workspace and schedule
+    them (throttle)."""
     size = conf.chunk_size()
     rows = claim
     if rows is None:
@@ -599,20 +600,23 @@ def write_chunks(
     due = _schedule(spans, now)
     chunks = BulkChunk.objects.bulk_create(
         [
-            BulkChunk(operation=op, workspace_id=ws, seq=i, size=n, not_before=due[i])
-            for i, (ws, _a, _b, n) in enumerate(spans)
+            BulkChunk(
+                operation=op,
+                workspace_id=ws,
+                seq=i,
+                size=n,
+                not_before=due[i],
+                first_item_id=first if claim is not None else None,
+                last_item_id=last if claim is not None else None,
+            )
+            for i, (ws, first, last, n) in enumerate(spans)
         ]
     )
-    for chunk, part in zip(chunks, parts, strict=True):
-        # By primary key: a range over (operation, state) read the whole operation's
-        # items for every chunk (1,000 chunks x 100,000 rows at 100k items).
-        items = BulkItem.objects.filter(pk__in=part)
-        if claim is None:
-            items.update(chunk=chunk)
-        elif items.filter(state=BulkItem.State.PENDING).update(
-            state=BulkItem.State.QUEUED, chunk=chunk
-        ) != len(part):
-            raise IntegrityError("items of this preview changed while it was confirmed")
+    if claim is None:
+        for chunk, part in zip(chunks, parts, strict=True):
+            # By primary key: a range over (operation, state) read the whole operation's
+            # items for every chunk (1,000 chunks x 100,000 rows at 100k items).
+            BulkItem.objects.filter(pk__in=part).update(chunk=chunk)
     return [c.pk for c in chunks]
 
 
@@ -654,7 +658,9 @@ def _audit_confirmed(op: BulkOperation, actor: Actor) -> None:
     verb = op.get_action_display().lower()
     for team_id in op.team_ids:
         n = BulkItem.objects.filter(
-            operation=op, state=BulkItem.State.QUEUED, workspace__team_id=team_id
+            operation=op,
+            state__in=(BulkItem.State.PENDING, BulkItem.State.QUEUED),
+            workspace__team_id=team_id,
         ).count()
         if not n:
             continue

@@ -22,8 +22,9 @@ from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.contrib.auth.models import AnonymousUser
-from django.db import transaction
-from django.db.models import F, Q
+from django.core.cache import cache
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from dashboard.accounts.models import Team, User
@@ -45,8 +46,10 @@ from dashboard.workitems.actions import (
     actor_refusal,
     apply,
     reconcile,
+    refresh_counts,
 )
 from dashboard.workspaces.errors import describe
+from dashboard.workspaces.models import Workspace
 from dashboard.workspaces.services import build_client
 from robocorp_api.client import ControlRoomClient
 
@@ -162,12 +165,74 @@ def claim_chunk(chunk_id: int, owner: str) -> BulkChunk | None:
     if taken is None:
         return None
     chunk = BulkChunk.objects.select_related(
-        "operation", "workspace", "workspace__team"
+        "operation", "operation__created_by", "workspace", "workspace__team"
     ).get(pk=chunk_id)
+    _claim_items(chunk)
     BulkOperation.objects.filter(
         pk=chunk.operation_id, state=BulkOperation.State.QUEUED
     ).update(state=BulkOperation.State.RUNNING, started_at=now)
     return chunk
+
+
+def _unclaimed(chunk: BulkChunk) -> QuerySet[BulkItem]:
+    """The chunk's items its first delivery has yet to claim (none for a chunk written
+    with its items claimed)."""
+    if chunk.first_item_id is None or chunk.last_item_id is None:
+        return BulkItem.objects.none()
+    # Read by primary key range alone, then picked here: with the operation and state in
+    # the WHERE clause PostgreSQL chose the (operation, state) index and read every
+    # pending item of the operation for each chunk.
+    in_range = BulkItem.objects.filter(
+        pk__range=(chunk.first_item_id, chunk.last_item_id)
+    ).values_list("pk", "operation_id", "workspace_id", "state")
+    pks = [
+        pk
+        for pk, operation_id, workspace_id, state in in_range
+        if operation_id == chunk.operation_id
+        and workspace_id == chunk.workspace_id
+        and state == BulkItem.State.PENDING
+    ]
+    return BulkItem.objects.filter(pk__in=pks, state=BulkItem.State.PENDING)
+
+
+def _claim_items(chunk: BulkChunk) -> None:
+    """Claim the chunk's items (pending → queued) under its lease; an item another
+    operation claimed since the confirm is skipped, as the confirm would have skipped it.
+
+    The partial unique index is the arbiter: a claim that collides rolls back whole, the
+    items held elsewhere are skipped, and the rest is claimed again."""
+    for attempt in range(5):
+        try:
+            with transaction.atomic():
+                _unclaimed(chunk).update(state=BulkItem.State.QUEUED, chunk=chunk)
+            return
+        except IntegrityError:
+            if attempt == 4:
+                raise
+            _skip_held_elsewhere(chunk)
+
+
+def _skip_held_elsewhere(chunk: BulkChunk) -> None:
+    pending = _unclaimed(chunk)
+    held = (
+        BulkItem.objects.filter(
+            state__in=BulkItem.CLAIM_STATES,
+            work_item_id__in=pending.values("work_item_id"),
+        )
+        .exclude(operation_id=chunk.operation_id)
+        .values_list("work_item_id", "operation_id")
+    )
+    by_operation: dict[int, list[int]] = defaultdict(list)
+    for work_item_id, other in held:
+        by_operation[other].append(work_item_id)
+    for other, work_item_ids in by_operation.items():
+        finish_items(
+            chunk.operation_id,
+            pending.filter(work_item_id__in=work_item_ids).values_list("pk", flat=True),
+            BulkItem.State.SKIPPED,
+            f"Already being processed by bulk operation #{other}.",
+            from_states=(BulkItem.State.PENDING,),
+        )
 
 
 def _release(chunk: BulkChunk, owner: str, release: Release) -> None:
@@ -286,6 +351,13 @@ def _give_up(chunk: BulkChunk, owner: str, note: str) -> None:
     )
     finish_items(
         chunk.operation_id,
+        _unclaimed(chunk).values_list("pk", flat=True),
+        BulkItem.State.FAILED,
+        f"{note} Not sent.",
+        from_states=(BulkItem.State.PENDING,),
+    )
+    finish_items(
+        chunk.operation_id,
         items.filter(state=BulkItem.State.IN_FLIGHT).values_list("pk", flat=True),
         BulkItem.State.FAILED,
         f"{note} (the last attempt's outcome is unknown)",
@@ -401,8 +473,9 @@ def _run_items(
         )
     if op.action == "retry_with_patch":
         _send_patches(client, chunk, op)
-    queued = BulkItem.objects.filter(chunk=chunk, state=BulkItem.State.QUEUED)
-    targets = [_target(i) for i in queued]
+    if in_flight or op.action == "retry_with_patch":  # states moved: read them again
+        items = list(BulkItem.objects.filter(chunk=chunk, state=BulkItem.State.QUEUED))
+    targets = [_target(i) for i in items if i.state == BulkItem.State.QUEUED]
     if not targets:
         return
     fresh_within = _fresh_within(client, chunk, op, owner, action.only_failed)
@@ -433,8 +506,38 @@ def _run_items(
             read_back=False,
             audit_each=False,
             include_verified=op.include_verified,
+            recount=not _recounts_later(op),
         ),
     )
+    if _recounts_later(op):
+        _recount_soon(op, chunk.workspace)
+
+
+# A recount (triage's failure groups, the processes' item counts) reads the workspace's
+# failed items, not just the chunk's: after each of 400 chunks it was most of a 100,000-item
+# operation's database time. A multi-chunk operation recounts at most this often per
+# workspace, and once more when it finishes.
+RECOUNT_EVERY_SECONDS = 2
+
+
+def _recounts_later(op: BulkOperation) -> bool:
+    return op.queued_count > conf.chunk_size()
+
+
+def _recount_soon(op: BulkOperation, workspace: Workspace) -> None:
+    """Recount the workspace unless another chunk did within RECOUNT_EVERY_SECONDS."""
+    if cache.add(f"bulk:recount:{workspace.pk}", 1, timeout=RECOUNT_EVERY_SECONDS):
+        _recount(op, workspace)
+
+
+def _recount(op: BulkOperation, workspace: Workspace) -> None:
+    processes = (
+        BulkItem.objects.filter(operation=op, workspace=workspace)
+        .order_by()
+        .values_list("process_id", flat=True)
+        .distinct()
+    )
+    refresh_counts(workspace, [pk for pk in processes if pk is not None])
 
 
 def _fresh_within(
@@ -527,14 +630,22 @@ def _rate_delay(retry_after: float | None) -> float:
 
 
 def _cancel_chunk_items(chunk: BulkChunk, reason: str = "") -> None:
+    note = f"{reason} Not sent." if reason else "Cancelled before it was sent."
     finish_items(
         chunk.operation_id,
         BulkItem.objects.filter(chunk=chunk, state=BulkItem.State.QUEUED).values_list(
             "pk", flat=True
         ),
         BulkItem.State.CANCELLED,
-        f"{reason} Not sent." if reason else "Cancelled before it was sent.",
+        note,
         from_states=(BulkItem.State.QUEUED,),
+    )
+    finish_items(
+        chunk.operation_id,
+        _unclaimed(chunk).values_list("pk", flat=True),
+        BulkItem.State.CANCELLED,
+        note,
+        from_states=(BulkItem.State.PENDING,),
     )
 
 
@@ -603,6 +714,11 @@ def maybe_finish(operation_id: int) -> bool:
     ).update(state=final, finished_at=timezone.now())
     if won:
         op.refresh_from_db()
+        if _recounts_later(op):
+            for workspace in Workspace.objects.filter(
+                pk__in=BulkChunk.objects.filter(operation=op).values("workspace_id")
+            ):
+                _recount(op, workspace)
         _audit_finished(op)
     return bool(won)
 

@@ -12,25 +12,33 @@ claimed by the operation, so no other Workroom action moves them meanwhile; a ro
 did not see (no longer failed, or gone) is still re-read on its own.
 
 One chunk per (operation, workspace) reads the list (`cache.add` elects it); the others
-wait for it, released for a moment without counting an attempt.
+wait for it, released for a moment without counting an attempt. The listing is on every
+large operation's path before its first item is sent, so a page costs one decode into lean
+rows (`list_rows`) and one UPDATE that compares in the database: the page's (id,
+state_updated_at) pairs go as two arrays (PostgreSQL) or one JSON text (SQLite), never as
+a thousand query parameters or model rows.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import Any
 
 from django.core.cache import cache
+from django.db import connection
 from django.utils import timezone
 
 from dashboard.bulk import conf
 from dashboard.bulk.models import BulkItem, BulkOperation
 from dashboard.mirror.models import WorkItem
+from dashboard.mirror.services.dbwrite import datetime_param
 from dashboard.workspaces.models import Workspace
-from robocorp_api import models as api
 from robocorp_api.client import ControlRoomClient
 from robocorp_api.errors import ControlRoomError
+from robocorp_api.rows import WorkItemRow
 
 logger = logging.getLogger(__name__)
 
@@ -87,7 +95,7 @@ def listed_at(
         return None
     started = timezone.now()
     try:
-        for page in client.work_items.list(state="failed", limit=PAGE).pages():
+        for page in client.work_items.list_rows(state="failed", limit=PAGE).pages():
             _confirm_unchanged(workspace, page.data)
             renew()
         cache.set(key, started.isoformat(), timeout=KEEP_SECONDS)
@@ -100,13 +108,47 @@ def listed_at(
     return started
 
 
-def _confirm_unchanged(workspace: Workspace, listed: Sequence[api.WorkItem]) -> None:
+def _confirm_unchanged(workspace: Workspace, listed: Sequence[WorkItemRow]) -> int:
     """Mark seen now the mirror rows the page shows failed with the same state_updated_at
-    (two queries a page). A row that differs is left stale: it is re-read on its own,
-    the sync's upsert stays the one writer of item content."""
-    when = {i.id: i.state_updated_at for i in listed if i.state == "failed"}
-    rows = WorkItem.objects.filter(
-        workspace=workspace, external_id__in=list(when), state="failed"
-    ).values_list("pk", "external_id", "state_updated_at")
-    same = [pk for pk, ext, updated in rows if updated == when[ext]]
-    WorkItem.objects.filter(pk__in=same).update(last_seen_at=timezone.now())
+    (one UPDATE a page); return how many. A row that differs is left stale: it is re-read
+    on its own, the sync's upsert stays the one writer of item content."""
+    pairs = [
+        (i.id, i.state_updated_at)
+        for i in listed
+        if i.state == "failed" and i.state_updated_at is not None
+    ]
+    if not pairs:
+        return 0
+    table = connection.ops.quote_name(WorkItem._meta.db_table)
+    when = datetime_param()
+    params: list[Any]
+    # The table name comes from the model; every value is a parameter.
+    if connection.vendor == "postgresql":
+        sql = (
+            f"UPDATE {table} AS w SET last_seen_at = %s "  # noqa: S608
+            "FROM unnest(%s::text[], %s::timestamptz[]) AS l(ext, updated) "
+            "WHERE w.workspace_id = %s AND w.external_id = l.ext "
+            "AND w.state = 'failed' AND w.state_updated_at = l.updated"
+        )
+        params = [
+            when(timezone.now()),
+            [p[0] for p in pairs],
+            [p[1] for p in pairs],
+            workspace.pk,
+        ]
+    else:
+        sql = (
+            f"UPDATE {table} SET last_seen_at = %s "  # noqa: S608
+            "WHERE workspace_id = %s AND state = 'failed' "
+            "AND (external_id, state_updated_at) IN ("
+            "SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') "
+            "FROM json_each(%s))"
+        )
+        params = [
+            when(timezone.now()),
+            workspace.pk,
+            json.dumps([(ext, when(updated)) for ext, updated in pairs]),
+        ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount

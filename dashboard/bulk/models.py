@@ -44,8 +44,9 @@ class BulkOperation(models.Model):
 
     - draft: the preview. Its BulkItems are frozen (`pending` or `ineligible` with a reason);
       nothing is claimed, nothing is sent.
-    - queued: confirmed with a reason; items claimed (`queued`), chunks written and enqueued after
-      commit. If the broker was down the chunks stay queued and the sweeper enqueues them.
+    - queued: confirmed with a reason; chunks written and enqueued after commit, each claims
+      its items (`queued`) when it first runs (an approved operation's are claimed at
+      confirm). If the broker was down the chunks stay queued and the sweeper enqueues them.
     - running: at least one chunk was claimed by a worker.
     - succeeded: every chunk finished and no item failed (skipped items are not failures).
     - partially_failed: some items were applied, some failed.
@@ -100,7 +101,7 @@ class BulkOperation(models.Model):
     patch_kind = models.CharField(max_length=16, blank=True)
     total = models.PositiveIntegerField(default=0)  # eligible at preview
     ineligible = models.PositiveIntegerField(default=0)
-    queued_count = models.PositiveIntegerField(default=0)  # claimed at confirm
+    queued_count = models.PositiveIntegerField(default=0)  # to claim, at confirm
     done_count = models.PositiveIntegerField(default=0)
     skipped_count = models.PositiveIntegerField(default=0)
     failed_count = models.PositiveIntegerField(default=0)
@@ -199,6 +200,11 @@ class BulkChunk(models.Model):
     transient_retries = models.PositiveIntegerField(default=0)
     rate_limited = models.PositiveIntegerField(default=0)
     batch_calls = models.PositiveIntegerField(default=0)
+    # The first and last BulkItem pk of its items when they are claimed by the chunk's
+    # first delivery (pending → queued): a confirm then writes chunks, not 100,000 item rows.
+    # Null: its items were claimed when it was written (an approved operation).
+    first_item_id = models.BigIntegerField(null=True, blank=True)
+    last_item_id = models.BigIntegerField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     last_error = models.CharField(max_length=500, blank=True)
@@ -221,8 +227,8 @@ class BulkChunk(models.Model):
 class BulkItem(models.Model):
     """One work item of an operation: what it was at preview time, and what happened to it.
 
-    State: pending (draft) | ineligible (never sent; `reason` says why) → queued (confirmed and
-    claimed) → in_flight (about to be / being sent) → done | skipped | failed | cancelled.
+    State: pending (draft, or confirmed and waiting for its chunk) | ineligible (never sent;
+    `reason` says why) → queued (claimed by its chunk) → in_flight (about to be / being sent) → done | skipped | failed | cancelled.
     At most one BulkItem per work item may be queued or in flight across ALL operations (partial
     unique index): that claim is what stops two operators from applying an action twice. An item
     found `in_flight` by a later delivery may or may not have been sent: it is re-read from
@@ -241,8 +247,11 @@ class BulkItem(models.Model):
 
     CLAIM_STATES = (State.QUEUED, State.IN_FLIGHT)
 
+    # No single-column indexes on operation and chunk: the (operation, state) and
+    # (chunk, state) indexes lead with them, and every index is written again on each of an
+    # item's state changes (three per item of a 100,000-item operation).
     operation = models.ForeignKey(
-        BulkOperation, on_delete=models.CASCADE, related_name="items"
+        BulkOperation, on_delete=models.CASCADE, related_name="items", db_index=False
     )
     chunk = models.ForeignKey(
         BulkChunk,
@@ -250,6 +259,7 @@ class BulkItem(models.Model):
         null=True,
         blank=True,
         related_name="items",
+        db_index=False,
     )
     work_item = models.ForeignKey(
         WorkItem, on_delete=models.CASCADE, related_name="bulk_items"
@@ -295,6 +305,28 @@ class BulkItem(models.Model):
         return (
             f"{self.external_id} in bulk operation {self.operation_id} ({self.state})"
         )
+
+    @classmethod
+    def held(cls) -> models.QuerySet[BulkItem]:
+        """Items an unfinished operation holds: claimed, or confirmed and waiting for their
+        chunk to claim them (pending in a queued or running operation)."""
+        return cls.objects.filter(
+            Q(state__in=cls.CLAIM_STATES)
+            | Q(
+                state=cls.State.PENDING,
+                operation__state__in=BulkOperation.ACTIVE_STATES,
+            )
+        )
+
+    @property
+    def result_state(self) -> str:
+        """The state a confirmed operation's results show: an item its chunk has not
+        claimed yet is queued."""
+        return self.State.QUEUED if self.state == self.State.PENDING else self.state
+
+    @property
+    def result_state_display(self) -> str:
+        return str(self.State(self.result_state).label)
 
 
 class BulkThrottle(models.Model):

@@ -159,10 +159,14 @@ def status_note(op: BulkOperation) -> Status | None:
 
 
 def results(op: BulkOperation, state: str = "") -> QuerySet[BulkItem]:
+    """A confirmed operation's items (`BulkItem.result_state`: those still pending wait
+    for their chunk to claim them, and show as queued)."""
     items = BulkItem.objects.filter(operation=op).exclude(
-        state__in=(BulkItem.State.PENDING, BulkItem.State.INELIGIBLE)
+        state=BulkItem.State.INELIGIBLE
     )
-    if state in RESULT_STATES:
+    if state == BulkItem.State.QUEUED:
+        items = items.filter(state__in=(BulkItem.State.QUEUED, BulkItem.State.PENDING))
+    elif state in RESULT_STATES:
         items = items.filter(state=state)
     return items.order_by("id")
 
@@ -174,7 +178,8 @@ def item_operations(item: WorkItem, *, limit: int = 20) -> list[BulkItem]:
     """
     return list(
         BulkItem.objects.filter(work_item=item)
-        .exclude(state__in=(BulkItem.State.PENDING, BulkItem.State.INELIGIBLE))
+        .exclude(state=BulkItem.State.INELIGIBLE)
+        .exclude(state=BulkItem.State.PENDING, operation__confirmed_at__isnull=True)
         .select_related("operation")
         .order_by("-operation__confirmed_at", "-id")[:limit]
     )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -199,6 +200,7 @@ def apply(
     read_back: bool = True,
     audit_each: bool = True,
     include_verified: bool = False,
+    recount: bool = True,
 ) -> list[Verdict]:
     """Act on items of one workspace; return a verdict per item.
 
@@ -208,12 +210,18 @@ def apply(
     `audit_each` every item gets its own audit event (a bulk operation is audited whole).
     Items the team marked "verified" are not retried unless `include_verified` (the caller
     chose them explicitly); a retry Control Room accepted sets the review status "retried".
+    Without `recount` the caller brings triage's rollup and the processes' item counts up to
+    date itself (`refresh_counts`): each recount reads whole groups and processes, so a
+    bulk operation does it once for many calls instead of after each.
 
     Raises:
         Deferred: 429 or Control Room unreachable; send the undecided items again later.
     """
     targets = list(targets)
-    with rollup.keeping(t.work_item_id for t in targets):
+    keeping = (
+        rollup.keeping(t.work_item_id for t in targets) if recount else nullcontext()
+    )
+    with keeping:
         try:
             verdicts = _apply(
                 action,
@@ -231,7 +239,7 @@ def apply(
                 _audit(action, actor, workspace, _undecided(targets, deferred))
             raise
         _note_retried(action, verdicts, actor)
-        _write_mirror(action, verdicts, workspace, client, read_back)
+        _write_mirror(action, verdicts, workspace, client, read_back, recount)
     if audit_each:
         _audit(action, actor, workspace, verdicts)
     return verdicts
@@ -603,9 +611,10 @@ def _write_mirror(
     workspace: Workspace,
     client: ControlRoomClient,
     read_back: bool,
+    recount: bool = True,
 ) -> None:
     """Give applied items the state Control Room gives them (or read them back), flag the
-    runs of retried items, and recount the processes touched."""
+    runs of retried items, and recount the processes touched (when `recount`)."""
     applied = [v.target for v in verdicts if v.outcome is Outcome.DONE]
     if applied:
         if read_back or not action.settles_to:
@@ -615,8 +624,16 @@ def _write_mirror(
             flag_runs(workspace, [t.work_item_id for t in applied])
             mark_retried(t.work_item_id for t in applied)
     touched = {v.target.process_id for v in verdicts if v.target.process_id}
-    if touched:
+    if touched and recount:
         refresh_item_counts(workspace, touched)
+
+
+def refresh_counts(workspace: Workspace, process_ids: Iterable[int]) -> None:
+    """Recompute the workspace's failure groups (triage's rollup) and these processes' item
+    counts: what `apply` does after each call unless told not to (`recount`)."""
+    rollup.refresh_workspace(workspace.pk)
+    if pks := {pk for pk in process_ids if pk}:
+        refresh_item_counts(workspace, pks)
 
 
 def _read_back(

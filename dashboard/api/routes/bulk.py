@@ -155,7 +155,7 @@ def bulk_results(
                 id=r.pk,
                 work_item_id=r.work_item_id,
                 external_id=r.external_id,
-                state=r.state,
+                state=r.result_state,
                 reason=r.reason,
                 finished_at=r.finished_at,
             )
