@@ -314,6 +314,8 @@ class Page:
     next_cursor: str | None
     prev_cursor: str | None
     page_size: int
+    # Read without a cursor and nothing beyond it: its rows are every item of its query.
+    holds_every_match: bool = False
 
 
 def keyset_page(
@@ -351,6 +353,7 @@ def keyset_page(
         next_cursor=key(rows[-1]) if rows and has_next else None,
         prev_cursor=key(rows[0]) if rows and has_prev else None,
         page_size=page_size,
+        holds_every_match=cursor is None and not more,
     )
 
 
@@ -359,12 +362,15 @@ def keyset_page(
 _COUNT_FILTERS = ("workspace", "process")
 
 
-def state_counts(scope: Scope, filters: dict[str, Any]) -> dict[str, int]:
+def state_counts(
+    scope: Scope, filters: dict[str, Any], page: Page | None = None
+) -> dict[str, int]:
     """Return {state: n} for the current filter, ignoring its state part.
 
     Filters on workspace / process only are answered from `Process.item_counts`, which the
-    sync keeps current (an exact COUNT over a million rows takes ~80 ms); any other filter,
-    or snoozed items to leave out, counts the matching rows.
+    sync keeps current (an exact COUNT over a million rows takes ~80 ms); when `page` (the
+    first page of the same filter) holds every matching item, its rows are tallied; any
+    other filter, or snoozed items to leave out, counts the matching rows.
     """
     other = [
         k
@@ -386,6 +392,13 @@ def state_counts(scope: Scope, filters: dict[str, Any]) -> dict[str, int]:
             for state, n in (process.item_counts or {}).items():
                 counts[state] = counts.get(state, 0) + int(n)
         return counts
+    if page is not None and page.holds_every_match and not filters.get("state"):
+        # A narrow search (an invoice number in the payload, a message) fits on one page:
+        # its rows are the whole answer, and counting them again would repeat its scan.
+        tally = dict.fromkeys(WORK_ITEM_STATES, 0)
+        for row in page.rows:
+            tally[row.state] = tally.get(row.state, 0) + 1
+        return tally
     rows = (
         filtered_items(scope, filters, with_state=False)
         .values_list("state")

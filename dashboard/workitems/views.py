@@ -249,7 +249,7 @@ def _explorer_context(request: HttpRequest, scope: Scope) -> dict[str, Any]:
     counts = (
         dict.fromkeys(WORK_ITEM_STATES, 0)
         if item_filter.error
-        else selectors.state_counts(scope, filters)
+        else selectors.state_counts(scope, filters, page)
     )
     teams = {w.team_id: w.team for w in scope.workspaces.values()}
     any_action = any(scope.can_act(w) for w in scope.workspaces.values())

@@ -141,7 +141,7 @@ def list_items(
         "next": next_link(request, after=page.next_cursor)
         if page.next_cursor
         else None,
-        "counts": state_counts(scope, filters),
+        "counts": state_counts(scope, filters, page),
     }
 
 

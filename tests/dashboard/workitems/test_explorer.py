@@ -515,3 +515,70 @@ def test_the_explorer_offers_payload_columns_for_the_current_filter(
     form = page[page.index('id="export-form"') :]
     form = form[: form.index("</form>")]
     assert '<input type="hidden" name="state" value="failed">' in form
+
+
+def _grouped_counts(scope: Any, filters: dict[str, Any]) -> dict[str, int]:
+    rows = (
+        selectors.filtered_items(scope, filters, with_state=False)
+        .values_list("state")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    return {**dict.fromkeys(selectors.WORK_ITEM_STATES, 0), **dict(rows)}
+
+
+def test_a_search_that_fits_one_page_counts_its_rows_instead_of_scanning_again(
+    alice, ws_a
+):
+    proc = make_process(ws_a)
+    make_items(proc, 3, state="done", exception_message="paid INV-1")
+    make_items(proc, 2, state="failed", start=5, exception_message="late INV-1")
+    make_items(proc, 40, state="failed", start=10, exception_message="other")
+    scope = selectors.Scope.for_user(alice)
+    narrow = {"message": "INV-1"}
+    page = selectors.keyset_page(
+        selectors.filtered_items(scope, narrow), sort="-created", page_size=25
+    )
+    assert page.holds_every_match
+    with CaptureQueriesContext(connection) as ctx:
+        counts = selectors.state_counts(scope, narrow, page)
+    assert (
+        counts
+        == _grouped_counts(scope, narrow)
+        == {
+            **dict.fromkeys(selectors.WORK_ITEM_STATES, 0),
+            "done": 3,
+            "failed": 2,
+        }
+    )
+    assert not ctx.captured_queries
+
+
+@pytest.mark.parametrize(
+    "filters, paging",
+    [
+        ({"message": "o"}, {}),  # more than a page: counted in the database
+        ({"message": "o"}, {"after": "past-the-end"}),  # a cursor: not the whole answer
+        ({"message": "o", "state": ["done"]}, {}),  # counts ignore the state filter
+    ],
+)
+def test_counts_of_a_partial_page_come_from_the_database(alice, ws_a, filters, paging):
+    proc = make_process(ws_a)
+    make_items(proc, 3, state="done", exception_message="ok")
+    make_items(proc, 30, state="failed", start=5, exception_message="oops")
+    scope = selectors.Scope.for_user(alice)
+    if paging:
+        last = WorkItem.objects.order_by("created_at", "pk").first()
+        assert last is not None
+        paging = {"after": selectors.encode_cursor(last.created_at, last.pk)}
+    page = selectors.keyset_page(
+        selectors.filtered_items(scope, filters),
+        sort="-created",
+        page_size=25,
+        **paging,
+    )
+    assert not page.holds_every_match or filters.get("state")
+    assert selectors.state_counts(scope, filters, page) == _grouped_counts(
+        scope, filters
+    )
+    assert selectors.state_counts(scope, filters, page)["done"] == 3
