@@ -3,6 +3,10 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 PG_URL ?= postgres://postgres@127.0.0.1:5432/test
+# Test processes (pytest-xdist): the tests mostly wait on HTTP, workers and browsers, so 3 of
+# them halve a run even on 2 cores (README, "Set-up"); TEST_WORKERS=0 runs them in one process.
+TEST_WORKERS ?= 3
+PYTEST := $(VENV)/bin/pytest -n $(TEST_WORKERS) --durations=15
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: run test lint typecheck test-sqlite test-postgres services venv emulator bench bench-full clean
@@ -33,10 +37,10 @@ typecheck: venv
 	WORKROOM_DEV=1 $(VENV)/bin/mypy robocorp_api dashboard workroom_cli tests benchmarks
 
 test-sqlite: venv services
-	$(VENV)/bin/pytest tests --durations=15
+	$(PYTEST) tests
 
 test-postgres: venv services
-	DATABASE_URL=$(PG_URL) $(VENV)/bin/pytest tests/dashboard --durations=15
+	DATABASE_URL=$(PG_URL) $(PYTEST) tests/dashboard
 
 test: venv services lint typecheck test-sqlite test-postgres
 
