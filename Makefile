@@ -3,6 +3,17 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 PG_URL ?= postgres://postgres@127.0.0.1:5432/test
+# Test processes (pytest-xdist): the tests mostly wait on HTTP, workers and browsers, so 3 of
+# them halve a run even on 2 cores (README, "Set-up"); TEST_WORKERS=0 runs them in one process.
+TEST_WORKERS ?= 3
+PYTEST := $(VENV)/bin/pytest --durations=15
+# $(1): test paths, $(2): environment. Tests marked serial measure time or throughput that the
+# other processes' tests would distort, so they run after the others, in one process (exit 5:
+# none under $(1)).
+define run_tests
+	$(2) $(PYTEST) -n $(TEST_WORKERS) -m "not serial" $(1)
+	$(2) $(PYTEST) -p no:xdist -m serial $(1) || test $$? -eq 5
+endef
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: run test lint typecheck test-sqlite test-postgres services venv emulator bench bench-full clean
@@ -33,10 +44,10 @@ typecheck: venv
 	WORKROOM_DEV=1 $(VENV)/bin/mypy robocorp_api dashboard workroom_cli tests benchmarks
 
 test-sqlite: venv services
-	$(VENV)/bin/pytest tests --durations=15
+	$(call run_tests,tests)
 
 test-postgres: venv services
-	DATABASE_URL=$(PG_URL) $(VENV)/bin/pytest tests/dashboard --durations=15
+	$(call run_tests,tests/dashboard,DATABASE_URL=$(PG_URL))
 
 test: venv services lint typecheck test-sqlite test-postgres
 

@@ -5,17 +5,26 @@
   deterministic state machines, or `emu.resume_robots()` to let them run in the background.
 - `emulator_factory(**kwargs)`: start more emulators, or one seeded differently
   (`emulator_factory(seed="large:15000")`); all are stopped at the end of the test.
+
+Under pytest-xdist (`-n N`) each worker gets Redis databases of its own (see
+`pytest_xdist_setupnodes` below); test databases are per worker already (pytest-django suffixes
+their names with the worker id).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import requests
 
 from robocorp_api.emulator import EmulatorServer
+
+if TYPE_CHECKING:
+    import execnet
 
 
 def _started(**kwargs: Any) -> EmulatorServer:
@@ -55,6 +64,38 @@ def emu(emulator_factory: Callable[..., EmulatorServer]) -> EmulatorServer:
     return emulator
 
 
+def redis_url_shifted(url: str, by: int) -> str:
+    """Return `url` (redis://host:port/db) pointing at database `db + by`."""
+    parts = urlsplit(url)
+    db = int(parts.path.strip("/") or 0)
+    return urlunsplit(parts._replace(path=f"/{db + by}"))
+
+
+def worker_redis_env(worker_index: int) -> dict[str, str]:
+    """The Redis settings of xdist worker `gw<worker_index>`: the broker and cache databases of the
+    run (REDIS_URL's db and db + 1) moved up by 2 per worker, so gw0 keeps them, gw1 gets db + 2
+    and db + 3, and so on. A flush, a queue or a fixed key of one worker never meets another's."""
+    from django.conf import settings
+
+    env = {"REDIS_URL": redis_url_shifted(settings.REDIS_URL, 2 * worker_index)}
+    if explicit_cache := os.environ.get("WORKROOM_CACHE_URL"):
+        env["WORKROOM_CACHE_URL"] = redis_url_shifted(explicit_cache, 2 * worker_index)
+    return env
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_setupnodes(config: pytest.Config, specs: list[execnet.XSpec]) -> None:
+    """Set each xdist worker's Redis databases in its environment before the worker starts.
+
+    It must be there before the worker imports Django's settings (pytest-django does that before
+    any conftest runs), and in the environment so the Celery workers, manage.py and servers the
+    tests start inherit it. xdist numbers the workers gw0, gw1, ... in the order of `specs`.
+    """
+    for spec in specs:
+        index = int(str(spec.id).removeprefix("gw"))
+        spec.env.update(worker_redis_env(index))
+
+
 def pytest_terminal_summary(
     terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config
 ) -> None:
@@ -62,7 +103,10 @@ def pytest_terminal_summary(
     seed = config.getoption("randomly_seed", default=None)
     failed = exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED)
     if failed and isinstance(seed, int):
+        workers = config.getoption("numprocesses", default=None)
+        on_workers = f" -n {workers}" if workers else ""
         terminalreporter.write_line(
             f"The tests ran in a random order; replay it with "
-            f"-p randomly --randomly-seed={seed}"
+            f"-p randomly --randomly-seed={seed}{on_workers}"
+            + (" (which worker runs which test still varies)" if workers else "")
         )

@@ -18,6 +18,7 @@ from django.urls import reverse
 
 from dashboard.lib import heartbeat as hb
 from dashboard.tasks import heartbeat
+from tests.dashboard.support.redis_server import PrivateRedis
 from tests.dashboard.support.workers import celery_worker_argv
 
 pytestmark = pytest.mark.django_db
@@ -104,8 +105,11 @@ def test_it_rejects_post(client):
 def test_a_real_worker_with_beat_keeps_the_heartbeat_fresh(
     client, settings, subprocess_env, heartbeat_key, redis_client, tmp_path
 ):
-    # Its own Redis database as broker, so a dev worker running on this machine cannot take the task.
-    broker = "redis://127.0.0.1:6379/13"
+    # A redis-server of its own as broker, so neither a dev worker on this machine nor a worker
+    # of another test running in parallel (pytest-xdist) can take its beat's tasks.
+    server = PrivateRedis(tmp_path)
+    server.start()
+    broker = server.url
     settings.REDIS_URL = broker
     env = {
         **subprocess_env,
@@ -155,6 +159,7 @@ def test_a_real_worker_with_beat_keeps_the_heartbeat_fresh(
             os.killpg(worker.pid, signal.SIGKILL)
             worker.wait()
         output = worker.stdout.read() if worker.stdout else ""
+        server.stop()
         redis_client.connection_pool.reset()
         if sys.exc_info()[0] is not None:
             print(output[-4000:])

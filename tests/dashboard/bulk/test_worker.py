@@ -8,20 +8,18 @@ received, and each must appear exactly once.
 
 from __future__ import annotations
 
-import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 
 from dashboard.bulk import drafts, execution
 from dashboard.bulk.models import BulkChunk, BulkOperation
 from dashboard.celery import app as celery_app
 from tests.dashboard.bulk.helpers import seed_failed
+from tests.dashboard.support.redis_server import PrivateRedis
 from tests.dashboard.support.sync import full_sync
 from tests.dashboard.support.workers import wait_until
 
@@ -31,52 +29,6 @@ pytestmark = [
     pytest.mark.emulator,
     pytest.mark.slow,
 ]
-
-
-class PrivateRedis:
-    """A redis-server of this test only (no persistence, like the dev command), restartable."""
-
-    def __init__(self, workdir: Path) -> None:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
-        self.workdir = workdir
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.workdir),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
-        wait_until(lambda: _pings(client), timeout=10)
-        client.close()
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-
-
-def _pings(client: redis.Redis) -> bool:
-    try:
-        return bool(client.ping())
-    except redis.ConnectionError:
-        return False
 
 
 @pytest.fixture
