@@ -87,7 +87,7 @@ def main() -> int:
     parser.add_argument("--interval", type=int, default=60)
     parser.add_argument("--phase", type=int, default=180)
     parser.add_argument("--fault-latency", type=float, default=20.0)
-    parser.add_argument("--database-url", default="")
+    parser.add_argument("--database-url", default=PG_DEFAULT)
     parser.add_argument(
         "--serve-emulators", action="store_true", help=argparse.SUPPRESS
     )
