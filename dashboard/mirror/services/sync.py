@@ -319,16 +319,7 @@ class WorkspaceSync:
             state=state, limit=page_size()
         ).pages():
             with transaction.atomic():
-                self._count(
-                    upsert.write_items(
-                        self.workspace,
-                        page.data,
-                        self.processes,
-                        self.now,
-                        sync_run_id=self.sync_run_id,
-                        touch_unchanged=state != "failed",
-                    )
-                )
+                self._write_items(page.data, touch_unchanged=state != "failed")
             listed.update(i.id for i in page.data)
             self.checkpoint(self._phase, self.result)
             self._check_time()
@@ -431,16 +422,7 @@ class WorkspaceSync:
                 waited += time.monotonic() - asked
                 if page is None:
                     return False
-                self._count(
-                    upsert.write_items(
-                        self.workspace,
-                        page.data,
-                        self.processes,
-                        self.now,
-                        sync_run_id=self.sync_run_id,
-                        assume_new=True,
-                    )
-                )
+                self._write_items(page.data, assume_new=True)
                 written += len(page.data)
                 if (
                     written >= FIRST_LOAD_COMMIT_ITEMS
@@ -620,16 +602,7 @@ class WorkspaceSync:
     ) -> None:
         size = upsert.batch_size()
         for start in range(0, len(items), size):
-            self._count(
-                upsert.write_items(
-                    self.workspace,
-                    items[start : start + size],
-                    self.processes,
-                    self.now,
-                    sync_run_id=self.sync_run_id,
-                    run_pks=run_pks,
-                )
-            )
+            self._write_items(items[start : start + size], run_pks=run_pks)
 
     def fetch_payloads(self) -> None:
         budget = payload_budget()
@@ -681,6 +654,28 @@ class WorkspaceSync:
 
     def _count(self, counts: WriteCounts) -> None:
         self.result.counts.add(counts)
+
+    def _write_items(
+        self,
+        items: Sequence[WorkItemRow],
+        *,
+        run_pks: dict[str, int] | None = None,
+        assume_new: bool = False,
+        touch_unchanged: bool = True,
+    ) -> None:
+        """Upsert list rows of this sync's workspace (`upsert.write_items`) and count them."""
+        self._count(
+            upsert.write_items(
+                self.workspace,
+                items,
+                self.processes,
+                self.now,
+                sync_run_id=self.sync_run_id,
+                run_pks=run_pks,
+                assume_new=assume_new,
+                touch_unchanged=touch_unchanged,
+            )
+        )
 
     def _reread_item(self, ext: str) -> None:
         self._store_reread_item(ext, self._get_item(ext))
