@@ -1,4 +1,4 @@
-# ruff: noqa: T201, S603 - a command-line benchmark: it prints and runs a worker subprocess.
+# ruff: noqa: T201 - a command-line benchmark: it prints and runs a worker subprocess.
 """Benchmark: bulk-retry 10,000 failed work items against the emulator with a real worker.
 
     .venv/bin/python benchmarks/bench_bulk.py [--items 10000] [--workers 2]
@@ -20,14 +20,13 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
-from django_setup import setup_django
+from django_setup import setup_django, start_celery_worker
 from results import TARGET_MISSED, report
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -91,31 +90,11 @@ def run(args: argparse.Namespace, queue: str, tmp: Path) -> int:
             note="target scaled from 5 s per 100,000 items",
         )
 
-        log = (tmp / "worker.log").open("wb")
-        worker = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "dashboard",
-                "worker",
-                "-Q",
-                queue,
-                "-c",
-                str(args.concurrency),
-                "--without-heartbeat",
-                "--without-gossip",
-                "--without-mingle",
-                "-l",
-                "warning",
-                "-n",
-                f"bench-{queue}@%h",
-            ],
-            env=os.environ.copy(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+        worker = start_celery_worker(
+            queue,
+            concurrency=args.concurrency,
+            name=f"bench-{queue}",
+            log=tmp / "worker.log",
         )
         time.sleep(3)  # worker boot; not part of the measured time
         emu.stats.reset()

@@ -29,7 +29,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from django_setup import setup_django
+from django_setup import setup_django, start_celery_worker
 from results import TARGET_MISSED, report
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -90,25 +90,24 @@ def demo_workspace(emu: Any) -> tuple[Any, Any]:
 
 
 def start_worker_and_beat(queue: str, tmp: Path) -> list[subprocess.Popen[bytes]]:
-    celery = [sys.executable, "-m", "celery", "-A", "dashboard"]
-    worker = [*celery, "worker", "-Q", queue, "-c", "2", "-l", "warning"]
-    worker += ["--without-heartbeat", "--without-gossip", "--without-mingle"]
-    worker += ["-n", f"{queue}@%h"]
-    beat = [*celery, "beat", "-l", "warning", "-s", str(tmp / "beat"), "--pidfile="]
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.dashboard.mirror.mirror_settings",
     }
-    return [
-        subprocess.Popen(
-            argv,
-            env=env,
-            stdout=(tmp / f"{name}.log").open("wb"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        for name, argv in (("worker", worker), ("beat", beat))
-    ]
+    worker = start_celery_worker(
+        queue, concurrency=2, name=queue, log=tmp / "worker.log", env=env
+    )
+    beat = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "celery", "-A", "dashboard", "beat"),
+            *("-l", "warning", "-s", str(tmp / "beat"), "--pidfile="),
+        ],
+        env=env,
+        stdout=(tmp / "beat.log").open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    return [worker, beat]
 
 
 def start_receiver(ws: Any, user: Any, tmp: Path) -> subprocess.Popen[bytes]:

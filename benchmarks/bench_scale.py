@@ -42,7 +42,7 @@ from urllib.parse import urlsplit, urlunsplit
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from django_setup import setup_django  # noqa: E402
+from django_setup import setup_django, start_celery_worker  # noqa: E402
 from results import TARGET_MISSED, report  # noqa: E402
 
 PG_DEFAULT = "postgres://postgres@127.0.0.1:5432/workroom_bench_scale"
@@ -156,36 +156,15 @@ def start_emulators(
 
 
 def start_workers(args: argparse.Namespace, queue: str, tmp: Path) -> list[Any]:
-    workers = []
-    for n in range(args.workers):
-        workers.append(
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "dashboard",
-                    "worker",
-                    "-Q",
-                    queue,
-                    "-c",
-                    "1",
-                    "--without-heartbeat",
-                    "--without-gossip",
-                    "--without-mingle",
-                    "-l",
-                    "warning",
-                    "-n",
-                    f"bench-scale-{n}-{queue}@%h",
-                ],
-                env=os.environ.copy(),
-                stdout=(tmp / f"worker-{n}.log").open("wb"),
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+    return [
+        start_celery_worker(
+            queue,
+            concurrency=1,
+            name=f"bench-scale-{n}-{queue}",
+            log=tmp / f"worker-{n}.log",
         )
-    return workers
+        for n in range(args.workers)
+    ]
 
 
 def drive(seconds: float, until: Any = None) -> None:

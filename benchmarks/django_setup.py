@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -32,3 +33,30 @@ def setup_django(tmp: Path | None, database_url: str = "", **env: str) -> None:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0, interactive=False)
+
+
+def start_celery_worker(
+    queue: str,
+    *,
+    concurrency: int,
+    name: str,
+    log: Path,
+    env: dict[str, str] | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start a real `celery worker` (prefork) on `queue` for the benchmark, in a session of
+    its own (so the benchmark can signal the whole process group), logging to `log`.
+
+    Without heartbeat, gossip and mingle: the benchmark's workers need no peers, and their
+    chatter would be Redis load the benchmark measures."""
+    argv = [
+        *(sys.executable, "-m", "celery", "-A", "dashboard", "worker"),
+        *("-Q", queue, "-c", str(concurrency), "-l", "warning", "-n", f"{name}@%h"),
+        *("--without-heartbeat", "--without-gossip", "--without-mingle"),
+    ]
+    return subprocess.Popen(  # noqa: S603 - argv is built here, no user input
+        argv,
+        env=env if env is not None else os.environ.copy(),
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
