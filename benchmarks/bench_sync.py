@@ -206,12 +206,26 @@ class PhaseClock:
         return ", ".join(f"{name} {sec:.1f} s" for name, sec in self.seconds.items())
 
 
+def _vacuum() -> None:
+    """Clear away the previous run's deleted rows on PostgreSQL (the database outlives the
+    runs), so every run's first load starts on the same clean tables: without it the
+    dead index entries of the runs before cost the server 20-45% more CPU (5.4-6.8 s
+    instead of 4.5-4.6 s per 100,000 items) and the figures wandered with them."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM")
+
+
 def _workspace(info: dict[str, str], name: str) -> Any:
     from dashboard.accounts.models import Team
     from dashboard.lib import secretbox
     from dashboard.workspaces.models import Workspace
 
     Workspace.objects.all().delete()
+    _vacuum()
     team, _ = Team.objects.get_or_create(slug="bench", defaults={"name": "Bench"})
     workspace = Workspace(
         team=team,
