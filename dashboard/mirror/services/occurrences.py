@@ -33,11 +33,19 @@ class _Open:
     failed_at: datetime | None
 
 
-def observe(workspace_id: int, rows: Sequence[dict[str, Any]], now: datetime) -> None:
+def observe(
+    workspace_id: int,
+    rows: Sequence[dict[str, Any]],
+    now: datetime,
+    *,
+    new_items: bool = False,
+) -> None:
     """Record the failures and exits of failed of work-item rows just written.
 
     `rows` are column dicts (by attname) as `upsert` writes them: external_id, state,
-    state_updated_at and the exception columns.
+    state_updated_at and the exception columns. `new_items`: the rows were all inserted
+    new in this transaction (a first load), so none has an occurrence yet and none can
+    meet a concurrent writer's.
     """
     if not rows:
         return
@@ -47,11 +55,11 @@ def observe(workspace_id: int, rows: Sequence[dict[str, Any]], now: datetime) ->
         .order_by()
         .values_list("external_id", "pk")
     )
-    unresolved = _unresolved(pks.values())
+    unresolved = {} if new_items else _unresolved(pks.values())
     failed_pks = [
         pks[e] for e, r in by_ext.items() if e in pks and r["state"] == "failed"
     ]
-    last_number = _last_numbers(failed_pks)
+    last_number = {} if new_items else _last_numbers(failed_pks)
     to_open: list[tuple[Any, ...]] = []
     param = datetime_param()
     again: list[int] = []
@@ -79,7 +87,7 @@ def observe(workspace_id: int, rows: Sequence[dict[str, Any]], now: datetime) ->
             pk__in=left, left_failed_at__isnull=True
         ).update(left_failed_at=now)
     # A concurrent writer (a re-read by the action core) may have opened the same one.
-    insert_new_rows(FailureOccurrence, _OPENED_COLUMNS, to_open)
+    insert_new_rows(FailureOccurrence, _OPENED_COLUMNS, to_open, no_conflict=new_items)
 
 
 def _unresolved(pks: Iterable[int]) -> dict[int, _Open]:

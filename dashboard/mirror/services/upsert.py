@@ -579,34 +579,76 @@ def write_items(
     as `WorkItemStateChange`s. An item that turns failed loses its `payload_synced_at` so the
     sync reads its (possibly edited) payload again.
     """
-    counts = WriteCounts()
     items = storable(items, _item_ids)
     if not items:
-        return counts
+        return WriteCounts()
     # assume_new: the caller knows the mirror holds none of these (first load); the upsert
     # still resolves a conflict correctly, only the created/updated split would be off.
-    existing = (
-        {}
-        if assume_new
-        else {
-            ext: _KnownItem(pk, h, state, synced, gone is not None)
-            for ext, pk, h, state, synced, gone in WorkItem.objects.filter(
-                workspace=workspace, external_id__in=[i.id for i in items]
-            )
-            .order_by()
-            .values_list(
-                "external_id", "pk", "row_hash", "state", "payload_synced_at", "gone_at"
-            )
-        }
+    existing = {} if assume_new else _known_items(workspace, items)
+    prepared = prepare_items(
+        ItemWrite(workspace.pk, now, sync_run_id),
+        items,
+        existing,
+        _resolve_runs(workspace, items, run_pks),
+        processes.resolve(((i.process.id, None) for i in items), now),
     )
-    run_map = _resolve_runs(workspace, items, run_pks)
-    proc_map = processes.resolve(((i.process.id, None) for i in items), now)
-    build = _RowBuilder(workspace.pk, now)
-    rows: list[ItemRow] = []
-    changes: list[WorkItemStateChange] = []
-    unchanged: list[int] = []
-    # Rows that may open or settle a failure occurrence (attempt history).
-    failures: list[dict[str, Any]] = []
+    return store_items(
+        workspace.pk, prepared, now, fresh=assume_new, touch_unchanged=touch_unchanged
+    )
+
+
+def _known_items(
+    workspace: Workspace, items: Sequence[AnyItem]
+) -> dict[str, _KnownItem]:
+    return {
+        ext: _KnownItem(pk, h, state, synced, gone is not None)
+        for ext, pk, h, state, synced, gone in WorkItem.objects.filter(
+            workspace=workspace, external_id__in=[i.id for i in items]
+        )
+        .order_by()
+        .values_list(
+            "external_id", "pk", "row_hash", "state", "payload_synced_at", "gone_at"
+        )
+    }
+
+
+class ItemWrite:
+    """What the rows of one sync's item writes share: the workspace, the moment, the sync
+    run, and how datetimes are adapted — decided on the database's thread, so that
+    `prepare_items` can then run on any thread."""
+
+    def __init__(
+        self, workspace_pk: int, now: datetime, sync_run_id: int | None
+    ) -> None:
+        self.workspace_pk = workspace_pk
+        self.now = now
+        self.sync_run_id = sync_run_id
+        self.build = _RowBuilder(workspace_pk, now)
+
+
+@dataclass
+class PreparedItems:
+    """One page of items turned into what `store_items` writes."""
+
+    rows: list[ItemRow] = field(default_factory=list)
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    changes: list[WorkItemStateChange] = field(default_factory=list)
+    unchanged: list[int] = field(default_factory=list)
+    counts: WriteCounts = field(default_factory=WriteCounts)
+
+
+def prepare_items(
+    write: ItemWrite,
+    items: Sequence[AnyItem],
+    existing: Mapping[str, _KnownItem],
+    run_map: Mapping[str, int],
+    proc_map: Mapping[str, int],
+) -> PreparedItems:
+    """Decide what to write of storable `items`, given the mirror rows they match
+    (`existing`) and the pks of their runs and processes. No database access: the sync's
+    first load runs it on a helper thread while the database writes the page before."""
+    out = PreparedItems()
+    counts, build, now = out.counts, write.build, write.now
     for item in items:
         run_pk = run_map.get(item.process_run.id) if item.process_run else None
         updated = item.state_updated_at
@@ -615,7 +657,7 @@ def write_items(
         row_hash = _item_hash(item, run_pk, updated_iso, created_iso)
         old = existing.get(item.id)
         if old is not None and old.row_hash == row_hash and not old.gone:
-            unchanged.append(old.pk)
+            out.unchanged.append(old.pk)
             continue
         process_pk = proc_map[item.process.id]
         counts.touched_processes.add(process_pk)
@@ -624,19 +666,52 @@ def write_items(
         else:
             counts.updated += 1
             if old.state != item.state:
-                changes.append(_state_change(old.pk, old.state, item, sync_run_id, now))
+                out.changes.append(
+                    _state_change(old.pk, old.state, item, write.sync_run_id, now)
+                )
         row = build(item, process_pk, run_pk, row_hash, old, updated_iso, created_iso)
-        rows.append(row)
+        out.rows.append(row)
+        # Rows that may open or settle a failure occurrence (attempt history).
         if item.state == "failed" or (old is not None and old.state != item.state):
-            failures.append(_occurrence_row(item, row))
-    if rows:
-        upsert_item_rows(rows, ITEM_UPDATE_FIELDS, fresh=assume_new)
-        occurrences.observe(workspace.pk, failures, now)
-    if unchanged and touch_unchanged:
-        WorkItem.objects.filter(pk__in=unchanged).update(last_seen_at=now)
-    if changes:
-        WorkItemStateChange.objects.bulk_create(changes, batch_size=batch_size())
-    return counts
+            out.failures.append(_occurrence_row(item, row))
+    return out
+
+
+def prepare_new_items(
+    write: ItemWrite,
+    items: Sequence[AnyItem],
+    run_map: Mapping[str, int],
+    processes: ProcessResolver,
+) -> PreparedItems | None:
+    """`prepare_items` for items the mirror does not hold yet (a first load), without the
+    database: None when one of their processes is not known yet (the caller then writes
+    them with `write_items`, which creates it)."""
+    items = storable(items, _item_ids)
+    known = processes.known
+    if any(i.process.id not in known for i in items):
+        return None
+    return prepare_items(write, items, {}, run_map, known)
+
+
+def store_items(
+    workspace_pk: int,
+    prepared: PreparedItems,
+    now: datetime,
+    *,
+    fresh: bool = False,
+    touch_unchanged: bool = True,
+) -> WriteCounts:
+    """Write what `prepare_items` decided; return its counts."""
+    if prepared.rows:
+        inserted = upsert_item_rows(prepared.rows, ITEM_UPDATE_FIELDS, fresh=fresh)
+        occurrences.observe(workspace_pk, prepared.failures, now, new_items=inserted)
+    if prepared.unchanged and touch_unchanged:
+        WorkItem.objects.filter(pk__in=prepared.unchanged).update(last_seen_at=now)
+    if prepared.changes:
+        WorkItemStateChange.objects.bulk_create(
+            prepared.changes, batch_size=batch_size()
+        )
+    return prepared.counts
 
 
 def _resolve_runs(

@@ -12,7 +12,7 @@ import pytest
 from django.db.models import Count
 from django.utils import timezone
 
-from dashboard.mirror.models import WorkItem, WorkItemStateChange
+from dashboard.mirror.models import FailureOccurrence, WorkItem, WorkItemStateChange
 from dashboard.mirror.services import dbwrite, upsert
 from robocorp_api.rows import RowRef, WorkItemExceptionRow, WorkItemRow
 from tests.dashboard.mirror.helpers import (
@@ -69,22 +69,51 @@ def test_a_first_load_that_meets_existing_rows_falls_back_to_the_upsert(emu, ws)
     add_runs(emu, processes=1, runs=1, items=60, failure_rate=0.3)
     full_sync(ws)
     failed = [i for i, v in truth_items(emu).items() if v[0] == "failed"]
-    assert failed
+    assert len(failed) >= 2
+    done, still_failed = failed[: len(failed) // 2], failed[len(failed) // 2 :]
     with client_for(emu) as client:
-        client.work_items.mark_as_done(failed)
+        client.work_items.mark_as_done(done)
         listed = list(client.work_items.list(limit=1000))
-    # Written again as if the mirror were empty: the straight COPY must hit the unique
-    # constraint, and the batch must then be upserted (the changed states land).
+    # Written again as if the mirror were empty: the plain insert (COPY on PostgreSQL)
+    # must hit the unique constraint, and the batch must then be upserted (the changed
+    # states land).
     resolver = upsert.ProcessResolver(ws)
     upsert.write_items(ws, listed, resolver, timezone.now(), assume_new=True)
     _no_duplicates(ws)
     assert (
-        WorkItem.objects.filter(workspace=ws, external_id__in=failed)
+        WorkItem.objects.filter(workspace=ws, external_id__in=done)
         .exclude(state="done")
         .count()
         == 0
     )
     assert WorkItem.objects.filter(workspace=ws).count() == 60
+    # The rows were not new: the items still failed keep their one occurrence (a first
+    # load's shortcut would open each a second one).
+    occurrences = FailureOccurrence.objects.filter(workspace=ws)
+    assert occurrences.count() == len(failed)
+    assert set(
+        occurrences.filter(work_item__external_id__in=still_failed).values_list(
+            "number", "outcome"
+        )
+    ) == {(1, "")}
+
+
+def test_a_first_load_opens_one_occurrence_per_failed_item(emu, ws):
+    add_runs(emu, processes=1, runs=2, items=60, failure_rate=0.4)
+    full_sync(ws)
+    failed = WorkItem.objects.filter(workspace=ws, state="failed")
+    assert failed.count() >= 20
+    occurrences = FailureOccurrence.objects.filter(workspace=ws)
+    assert sorted(occurrences.values_list("work_item_id", flat=True)) == sorted(
+        failed.values_list("pk", flat=True)
+    )
+    assert set(occurrences.values_list("number", "outcome")) == {(1, "")}
+    by_item = {o.work_item_id: o for o in occurrences}
+    for item in failed:
+        opened = by_item[item.pk]
+        assert opened.failed_at == item.state_updated_at
+        assert opened.exception_code == item.exception_code
+        assert opened.message_signature == item.message_signature
 
 
 def test_the_row_hash_of_an_item_is_the_one_mirrors_already_hold(ws):

@@ -6,9 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.utils import timezone
 
 from dashboard.mirror.models import (
     ITEM_ACTIVE_STATES,
+    FailureOccurrence,
+    Process,
     ProcessRun,
     WorkItem,
     WorkItemStateChange,
@@ -201,6 +204,58 @@ def test_an_interrupted_first_sync_resumes_and_converges(emu, ws, monkeypatch):
     ).history_complete  # the listing finished first
     result, _ = full_sync(ws)
     assert result.runs_read == 4  # only the runs not read before
+    assert_converged(emu, ws)
+
+
+def test_a_first_load_meeting_unlisted_processes_creates_them_and_converges(
+    emu, ws, monkeypatch
+):
+    # Pages whose process the process list has not shown are written on the sync's own
+    # thread (the helper thread that prepares the others cannot create the process).
+    add_runs(emu, processes=2, runs=2, items=10, failure_rate=0.5)
+    monkeypatch.setattr(WorkspaceSync, "sync_processes", lambda self: None)
+    full_sync(ws)
+    assert mirror_items(ws) == truth_items(emu)
+    placeholders = set(
+        Process.objects.filter(workspace=ws).values_list("external_id", flat=True)
+    )
+    assert placeholders == {p.id for p in emu.store.live_processes()}
+    failed = WorkItem.objects.filter(workspace=ws, state="failed")
+    assert failed.exists()
+    assert FailureOccurrence.objects.filter(workspace=ws).count() == failed.count()
+    monkeypatch.undo()
+    full_sync(ws)
+    assert_converged(emu, ws)
+
+
+def test_a_first_load_marks_runs_read_as_of_its_start(emu, ws, monkeypatch):
+    # A webhook asking for a run to be re-read while the first load writes its items must
+    # keep the run flagged: the load's step runs may be read after it, but the run's
+    # items were listed before.
+    add_runs(emu, processes=1, runs=3, items=5)
+    load_items = WorkspaceSync._load_items
+    asked: list[str] = []
+
+    def webhook_during_the_items(self: WorkspaceSync) -> None:
+        load_items(self)
+        run = ProcessRun.objects.filter(workspace=ws).order_by("pk").first()
+        assert run is not None and run.needs_refresh
+        run.refresh_requested_at = timezone.now()
+        run.save(update_fields=["refresh_requested_at"])
+        asked.append(run.external_id)
+
+    monkeypatch.setattr(WorkspaceSync, "_load_items", webhook_during_the_items)
+    result, _ = full_sync(ws)
+    # So the sync's next step (flagged runs) read that run again, after the request.
+    assert asked and result.runs_read == 4
+    runs = ProcessRun.objects.filter(workspace=ws)
+    asked_run = runs.get(external_id=asked[0])
+    asked_at, read_at = asked_run.refresh_requested_at, asked_run.detail_synced_at
+    assert asked_at is not None and read_at is not None
+    assert read_at > asked_at
+    others = runs.exclude(pk=asked_run.pk).values_list("detail_synced_at", flat=True)
+    assert all(read is not None and read < asked_at for read in others)
+    assert not runs.filter(needs_refresh=True).exists()
     assert_converged(emu, ws)
 
 
