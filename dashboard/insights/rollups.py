@@ -109,7 +109,6 @@ def update_workspace(workspace_id: int) -> UpdateResult:
             Cursor.objects.filter(pk=workspace_id).update(
                 **marks, checked_at=started, updated_at=timezone.now()
             )
-        refresh_statistics()
         return UpdateResult(
             True, read, len(dirty.items), len(dirty.failures), len(dirty.runs)
         )
