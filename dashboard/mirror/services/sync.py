@@ -889,11 +889,8 @@ class FetchedInOrder(Generic[K, T]):
         self._fill()
 
     def _fill(self) -> None:
-        while len(self._pending) < self._ahead:
-            key = next(self._keys, _NO_KEY)
-            if key is _NO_KEY:
-                return
-            self._pending.append(self._pool.submit(self._fetch, key))  # type: ignore[arg-type]
+        for key in islice(self._keys, self._ahead - len(self._pending)):
+            self._pending.append(self._pool.submit(self._fetch, key))
 
     def __iter__(self) -> Iterator[T]:
         while self._pending:
@@ -906,9 +903,6 @@ class FetchedInOrder(Generic[K, T]):
 
     def __exit__(self, *exc: object) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
-
-
-_NO_KEY = object()
 
 
 def fetched_in_order(
