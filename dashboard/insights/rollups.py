@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Max, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce, TruncHour
 from django.utils import timezone
@@ -49,6 +49,7 @@ from dashboard.mirror.models import (
     WorkItem,
     WorkItemStateChange,
 )
+from dashboard.mirror.services.dbwrite import analyze
 from dashboard.workspaces.models import Workspace
 
 HOUR = timedelta(hours=1)
@@ -146,10 +147,7 @@ def refresh_statistics() -> None:
     for the tables as they were: after a first rebuild, an empty table's plan (the 30-day
     code counts of 200,000 items read 30,000 pages at random, 21 ms, instead of scanning
     400, 5 ms). SQLite never analyzes on its own."""
-    quote = connection.ops.quote_name
-    with connection.cursor() as cursor:
-        for model in (HourRollup, CodeRollup, DurationRollup):
-            cursor.execute(f"ANALYZE {quote(model._meta.db_table)}")
+    analyze(HourRollup, CodeRollup, DurationRollup)
 
 
 def _take(workspace_id: int) -> Lease | None:

@@ -376,9 +376,13 @@ def analyze_tables() -> None:
     scanning every row of the workspace through an index on workspace_id alone (0.4 s per
     1,000-id lookup at 1M items instead of a few ms). SQLite never analyzes on its own.
     """
-    tables = [m._meta.db_table for m in (Process, ProcessRun, StepRun, WorkItem)]
+    analyze(Process, ProcessRun, StepRun, WorkItem)
+
+
+def analyze(*models: type[Model]) -> None:
+    """ANALYZE the tables of `models` (on SQLite from a sample: fast on big tables)."""
     with connection.cursor() as cursor:
         if connection.vendor == "sqlite":
-            cursor.execute("PRAGMA analysis_limit = 1000")  # sample: fast on big tables
-        for table in tables:
-            cursor.execute(f"ANALYZE {connection.ops.quote_name(table)}")
+            cursor.execute("PRAGMA analysis_limit = 1000")
+        for model in models:
+            cursor.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
